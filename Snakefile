@@ -1,0 +1,36 @@
+# Reproduction of "Differential Privacy in Two-Layer Networks" (Xu & Chen, 2026).
+# Chain: data -> public pre-training -> (DP-)training -> evaluation -> tables -> figures.
+# All logic lives in the `dpharm` package; rules only wire files and parameters.
+
+from dpharm.config import validate_config
+from dpharm.plan import Plan
+
+
+configfile: "config.yaml"
+
+
+# Validate the merged config (config.yaml, --configfile, --config) before any job runs.
+validate_config(config)
+PLAN = Plan(config)
+SEEDS = PLAN.seeds
+
+
+wildcard_constraints:
+    experiment="[a-z_]+",
+    condition="[^/]+",
+    data_id="[^/]+",
+    pretrain_id="[^/]+",
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/pretrain.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        PLAN.final_targets(),
+    default_target: True

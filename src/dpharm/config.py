@@ -1,0 +1,125 @@
+"""Load and validate the workflow configuration against its JSON schema.
+
+Validation uses `jsonschema` directly (rather than `snakemake.utils.validate`) so that every
+error names the offending key as a dotted path and says what is allowed, and so that all
+errors are reported at once.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Iterable
+
+import jsonschema
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+SECTIONS = ("data", "model", "pretraining", "training", "evaluation")
+
+
+class ConfigError(ValueError):
+    """The configuration does not satisfy the schema or the workflow's constraints."""
+
+
+def load_schema(path: Path = SCHEMA_PATH) -> dict:
+    return yaml.safe_load(path.read_text())
+
+
+def load_yaml(path: str | Path) -> dict:
+    """Read a YAML configuration file, turning syntax errors into a ConfigError."""
+    try:
+        loaded = yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys to values")
+    return loaded
+
+
+def _key_path(error: jsonschema.ValidationError) -> str:
+    return ".".join(str(part) for part in error.absolute_path) or "<top level>"
+
+
+def _allowed(error: jsonschema.ValidationError) -> str:
+    """Say what the schema allows at the failing position."""
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    parts = []
+    if "description" in schema:
+        parts.append(schema["description"].strip())
+    for keyword in ("type", "enum", "minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
+        if keyword in schema:
+            parts.append(f"{keyword}: {schema[keyword]}")
+    if error.validator == "additionalProperties" and "properties" in schema:
+        parts.append(f"allowed keys: {sorted(schema['properties'])}")
+    return "; ".join(parts)
+
+
+def _format(error: jsonschema.ValidationError) -> str:
+    # oneOf/allOf errors are vague on their own; their most specific sub-error is clearer.
+    best = jsonschema.exceptions.best_match([error])
+    allowed = _allowed(best)
+    message = f"config key '{_key_path(best)}': {best.message}"
+    return f"{message} (allowed: {allowed})" if allowed else message
+
+
+def _schema_errors(config: dict, schema: dict) -> list[str]:
+    validator = jsonschema.Draft202012Validator(schema)
+    return [_format(err) for err in sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path).__repr__())]
+
+
+def resolve_sections(config: dict, experiment: dict) -> dict[str, dict]:
+    """Base sections with the experiment's overrides applied (before the grid)."""
+    return {
+        section: {**config[section], **experiment.get(section, {})} for section in SECTIONS
+    }
+
+
+def _semantic_errors(config: dict, schema: dict) -> Iterable[str]:
+    """Constraints JSON schema cannot express: grid keys and values, feature dimensions."""
+    defs = schema["$defs"]
+    for name, experiment in config["experiments"].items():
+        base = resolve_sections(config, experiment)
+        for key, values in experiment["grid"].items():
+            section, field = key.split(".", 1)
+            if field not in base[section]:
+                yield (
+                    f"config key 'experiments.{name}.grid.{key}': unknown key "
+                    f"(allowed: {sorted(base[section])} of section '{section}')"
+                )
+                continue
+            field_schema = {"$defs": defs, **defs[section]["properties"][field]}
+            for value in values:
+                for err in jsonschema.Draft202012Validator(field_schema).iter_errors(value):
+                    yield f"config key 'experiments.{name}.grid.{key}': value {value!r}: {err.message}"
+        data = base["data"]
+        subpopulations = 2 if data["tail_frequency"] > 0 or "data.tail_frequency" in experiment["grid"] else 1
+        needed = 2 * data["num_classes"] * subpopulations
+        if data["dimension"] < needed:
+            yield (
+                f"config key 'experiments.{name}.data.dimension': {data['dimension']} is too small "
+                f"(allowed: at least {needed} = 2 x classes x subpopulations orthogonal features)"
+            )
+
+
+def validate_config(config: dict, schema: dict | None = None) -> dict:
+    """Raise ConfigError listing every problem; return the config unchanged when valid."""
+    schema = schema or load_schema()
+    errors = _schema_errors(config, schema)
+    if not errors:
+        errors = list(_semantic_errors(config, schema))
+    if errors:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(errors))
+    return config
+
+
+def merge(base: dict, override: dict) -> dict:
+    """Recursively merge `override` into a copy of `base` (as Snakemake merges --configfile)."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged

@@ -1,0 +1,150 @@
+"""Test-time measurements (SPEC section 5): per-group loss and accuracy, FNR, PGD attacks.
+
+Groups: every (class, subpopulation) pair ('class1/tail'), every class ('class1': its
+subpopulations weighted by their within-class frequency) and 'all' (classes weighted
+equally, i.e. balanced). The test set holds equally many examples of every group.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from dpharm.data import group_name
+from dpharm.model import TwoLayerPatchCNN
+
+
+def per_example_loss_correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor):
+    with torch.no_grad():
+        logits = model(x)
+    loss = nn.functional.cross_entropy(logits, y, reduction="none")
+    return loss.cpu().numpy(), (logits.argmax(dim=1) == y).cpu().numpy().astype(float)
+
+
+def group_means(values: np.ndarray, labels: np.ndarray, subpops: np.ndarray, frequencies: np.ndarray) -> dict[str, float]:
+    """Mean of a per-example quantity for every group (see module docstring)."""
+    num_classes, num_subpops = frequencies.shape
+    means: dict[str, float] = {}
+    class_means = []
+    for c in range(num_classes):
+        class_mean = 0.0
+        for s in range(num_subpops):
+            mean = float(values[(labels == c) & (subpops == s)].mean())
+            if num_subpops > 1:
+                means[group_name(c, s)] = mean
+            class_mean += frequencies[c, s] * mean
+        means[group_name(c)] = class_mean
+        class_means.append(class_mean)
+    means["all"] = float(np.mean(class_means))
+    return means
+
+
+def measured_fnr(model: TwoLayerPatchCNN, features: np.ndarray, span: np.ndarray, noise_std: float) -> dict[tuple[int, int], float]:
+    """Learned feature-to-noise ratio of every (class, subpopulation).
+
+    Signal: the expected signal-patch margin (1/m) sum_r ReLU(<w_{c,r}, u_{c,s}>) minus the
+    largest such term of another class. Noise: sigma_w, the per-coordinate standard deviation
+    of the filters outside the span of all features. A noise patch moves a logit by about
+    sigma_p sqrt(d - k) sigma_w, so FNR = margin / (sigma_p sqrt(d - k) sigma_w).
+    """
+    weights = model.filter_bank().detach().double().cpu().numpy()  # (K, m, d)
+    basis, _ = np.linalg.qr(span.reshape(-1, span.shape[-1]).T.astype(float))  # (d, k)
+    flat = weights.reshape(-1, weights.shape[-1])
+    outside = flat - (flat @ basis) @ basis.T
+    free_dims = weights.shape[-1] - basis.shape[1]
+    sigma_w = np.sqrt((outside**2).sum() / (flat.shape[0] * free_dims))
+    noise_scale = noise_std * math.sqrt(free_dims) * sigma_w
+    result = {}
+    for c in range(features.shape[0]):
+        for s in range(features.shape[1]):
+            strength = np.maximum(weights @ features[c, s], 0.0).mean(axis=1)  # per class
+            margin = strength[c] - np.delete(strength, c).max()
+            result[(c, s)] = float(margin / noise_scale)
+    return result
+
+
+def predicted_fnr(data: dict, model: dict, training: dict, group_counts: np.ndarray, norms: np.ndarray,
+                  noise_multiplier: float) -> dict[tuple[int, int], float]:
+    """A-priori FNR from the hyper-parameters (an upper-bound style estimate; docs/measurements.md).
+
+    Push: one example moves a filter along u_{c,s} by at most ||u||/m; once clipped, its whole
+    gradient (norm about sqrt(K m (||u||^2 + sigma_p^2 d) / 2) / m) is scaled to C, leaving
+    C ||u|| / sqrt(K m (||u||^2 + sigma_p^2 d) / 2) along u. Signal: lr T (n_{c,s}/n) push ||u||.
+    Noise: the weights' per-coordinate spread, sqrt(sigma_0^2 + T (lr sigma_dp C / B)^2).
+    Normalised like `measured_fnr`.
+    """
+    n = group_counts.sum()
+    batch = min(training["batch_size"], n)
+    steps, lr, clip = training["steps"], training["learning_rate"], training["clip_norm"]
+    width, classes, noise_std = model["width"], data["num_classes"], data["noise_std"]
+    private = noise_multiplier > 0
+    dp_noise = lr * noise_multiplier * clip / batch if private else 0.0
+    sigma_w = math.sqrt(model["init_std"] ** 2 + steps * dp_noise**2)
+    free_dims = data["dimension"] - 2 * norms.size
+    result = {}
+    for (c, s), norm in np.ndenumerate(norms):
+        push = norm / width
+        if private:
+            gradient_norm = math.sqrt(classes * width * (norm**2 + noise_std**2 * data["dimension"]) / 2)
+            push = min(push, clip * norm / gradient_norm)
+        signal = lr * steps * group_counts[c, s] / n * push * norm
+        result[(c, s)] = float(signal / (noise_std * math.sqrt(free_dims) * sigma_w))
+    return result
+
+
+def pgd_l2(model: nn.Module, x: torch.Tensor, y: torch.Tensor, radius: float, steps: int, step_size: float) -> torch.Tensor:
+    """Projected gradient ascent on the cross-entropy within an l2 ball (over all patches)."""
+    delta = torch.zeros_like(x)
+    flat_norm = lambda t: t.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *([1] * (t.dim() - 1)))
+    for _ in range(steps):
+        delta.requires_grad_(True)
+        loss = nn.functional.cross_entropy(model(x + delta), y)
+        (grad,) = torch.autograd.grad(loss, delta)
+        with torch.no_grad():
+            delta = delta + step_size * radius * grad / flat_norm(grad)
+            delta = delta * torch.clamp(radius / flat_norm(delta), max=1.0)
+    return (x + delta).detach()
+
+
+def evaluate(model: TwoLayerPatchCNN, arrays: dict[str, np.ndarray], params: dict, noise_multiplier: float) -> list[dict]:
+    """Rows (group, metric, attack_radius, value) for one trained model."""
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    x = torch.from_numpy(arrays["test_x"])
+    y = torch.from_numpy(arrays["test_y"])
+    labels, subpops = arrays["test_y"], arrays["test_subpopulation"]
+    frequencies = arrays["subpopulation_frequencies"]
+    rows = []
+
+    def add(metric: str, values: np.ndarray, radius: float = math.nan) -> None:
+        for group, value in group_means(values, labels, subpops, frequencies).items():
+            rows.append({"group": group, "metric": metric, "attack_radius": radius, "value": value})
+
+    loss, correct = per_example_loss_correct(model, x, y)
+    add("test_loss", loss)
+    add("test_accuracy", correct)
+    evaluation = params["evaluation"]
+    for fraction in evaluation["attack_radii"]:
+        radius = fraction * params["data"]["feature_norm"]
+        x_adv = x if radius == 0 else pgd_l2(model, x, y, radius, evaluation["pgd_steps"], evaluation["pgd_step_size"])
+        adv_loss, adv_correct = per_example_loss_correct(model, x_adv, y)
+        add("adversarial_loss", adv_loss, fraction)
+        add("adversarial_accuracy", adv_correct, fraction)
+
+    span = np.concatenate([arrays["features"], arrays["public_features"]], axis=1)
+    norms = np.linalg.norm(arrays["features"], axis=-1)
+    fnr_rows = {
+        "fnr_measured": measured_fnr(model, arrays["features"], span, params["data"]["noise_std"]),
+        "fnr_predicted": predicted_fnr(
+            params["data"], params["model"], params["training"], arrays["train_group_counts"], norms, noise_multiplier
+        ),
+    }
+    for metric, by_group in fnr_rows.items():
+        for (c, s), value in by_group.items():
+            rows.append({"group": group_name(c, s if frequencies.shape[1] > 1 else None), "metric": metric,
+                         "attack_radius": math.nan, "value": value})
+    return rows

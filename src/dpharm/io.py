@@ -1,0 +1,97 @@
+"""Atomic file output and safe loading.
+
+Every output is written to a temporary file in the destination folder and renamed into
+place, so an interrupted job never leaves a file that looks finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+
+class CorruptFileError(RuntimeError):
+    """An intermediate file is missing, truncated or not in the expected format."""
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it onto `path` only on success."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot serialise {type(value).__name__} to JSON")
+
+
+def _encode_special_floats(value: Any) -> Any:
+    """JSON has no infinity: write it as the string "inf" (epsilon of a non-private run)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _encode_special_floats(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_encode_special_floats(v) for v in value]
+    return value
+
+
+def write_json(path: str | os.PathLike, data: dict) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(
+            json.dumps(_encode_special_floats(data), indent=2, sort_keys=True, default=_json_default)
+            + "\n"
+        )
+
+
+def read_json(path: str | os.PathLike) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise CorruptFileError(f"{path}: cannot read JSON ({err}); delete it and rerun") from err
+
+
+def write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **arrays)
+
+
+def read_npz(path: str | os.PathLike, required: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Load every array of an .npz file, failing clearly if it is truncated or incomplete."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise CorruptFileError(f"{path}: not a readable .npz file ({err}); delete it and rerun") from err
+    missing = [key for key in required if key not in arrays]
+    if missing:
+        raise CorruptFileError(f"{path}: missing arrays {missing}; delete it and rerun")
+    return arrays
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)

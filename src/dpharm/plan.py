@@ -1,0 +1,125 @@
+"""Expand the configured experiments into grid points ("conditions") and their file targets.
+
+A condition is one point of an experiment's grid; it is trained once per seed. Conditions
+that share their data settings share one dataset, and those that share data, model and
+pre-training settings share one pre-trained model.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+
+from dpharm.config import resolve_sections
+
+DATA_SECTIONS = ("data",)
+PRETRAIN_SECTIONS = ("data", "model", "pretraining")
+
+
+def format_value(value) -> str:
+    """Path-friendly rendering of a grid value: 4.0 -> '4', inf -> 'inf', True -> 'true'."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        if math.isinf(value):
+            return "inf"
+        if value.is_integer():
+            return str(int(value))
+    return str(value)
+
+
+def condition_id(grid_point: dict, sections: tuple[str, ...] | None = None) -> str:
+    """'feature_norm=4__epsilon=inf' from the grid keys of the given sections ('base' if none)."""
+    parts = [
+        f"{key.split('.', 1)[1]}={format_value(value)}"
+        for key, value in grid_point.items()
+        if sections is None or key.split(".", 1)[0] in sections
+    ]
+    return "__".join(parts) or "base"
+
+
+@dataclass(frozen=True)
+class Condition:
+    experiment: str
+    id: str
+    data_id: str
+    pretrain_id: str
+    grid_point: dict = field(hash=False)
+    params: dict = field(hash=False)
+
+    @property
+    def uses_pretraining(self) -> bool:
+        return self.params["training"]["init"] == "pretrained"
+
+
+def expand_experiment(config: dict, name: str) -> list[Condition]:
+    experiment = config["experiments"][name]
+    base = resolve_sections(config, experiment)
+    keys = list(experiment["grid"])
+    conditions = []
+    for values in itertools.product(*(experiment["grid"][key] for key in keys)):
+        point = dict(zip(keys, values))
+        params = {section: dict(settings) for section, settings in base.items()}
+        for key, value in point.items():
+            section, setting = key.split(".", 1)
+            params[section][setting] = value
+        conditions.append(
+            Condition(
+                experiment=name,
+                id=condition_id(point),
+                data_id=condition_id(point, DATA_SECTIONS),
+                pretrain_id=condition_id(point, PRETRAIN_SECTIONS),
+                grid_point=point,
+                params=params,
+            )
+        )
+    return conditions
+
+
+class Plan:
+    """Every condition of the enabled experiments, indexed for Snakemake's input functions."""
+
+    def __init__(self, config: dict):
+        self.seeds = list(config["seeds"])
+        self.experiments = [name for name, exp in config["experiments"].items() if exp["enabled"]]
+        self.conditions = {
+            (name, cond.id): cond
+            for name in self.experiments
+            for cond in expand_experiment(config, name)
+        }
+        self.data = {(c.experiment, c.data_id): c for c in self.conditions.values()}
+        self.pretrain = {
+            (c.experiment, c.pretrain_id): c for c in self.conditions.values() if c.uses_pretraining
+        }
+
+    def of_experiment(self, experiment: str) -> list[Condition]:
+        return [c for c in self.conditions.values() if c.experiment == experiment]
+
+    def grid_keys(self, experiment: str) -> list[str]:
+        return list(self.of_experiment(experiment)[0].grid_point)
+
+    # File layout: one place, so rules and tests agree.
+    def data_files(self, experiment: str, data_id: str) -> list[str]:
+        return [f"results/data/{experiment}/{data_id}/seed{s}.npz" for s in self.seeds]
+
+    def pretrained_files(self, experiment: str, pretrain_id: str) -> list[str]:
+        return [f"results/pretrained/{experiment}/{pretrain_id}/seed{s}.pt" for s in self.seeds]
+
+    def run_files(self, experiment: str, condition: str, name: str) -> list[str]:
+        return [f"results/runs/{experiment}/{condition}/seed{s}/{name}" for s in self.seeds]
+
+    def evaluation_files(self, experiment: str) -> list[str]:
+        return [
+            f"results/runs/{experiment}/{c.id}/evaluation.csv" for c in self.of_experiment(experiment)
+        ]
+
+    def final_targets(self) -> list[str]:
+        targets = []
+        for name in self.experiments:
+            targets += [
+                f"results/tables/{name}.csv",
+                f"results/figures/{name}.pdf",
+                f"results/figures/{name}.png",
+            ]
+        return targets

@@ -1,0 +1,40 @@
+"""Privacy accounting through Opacus: target epsilon -> noise multiplier, and epsilon spent."""
+
+from __future__ import annotations
+
+import math
+
+from opacus.accountants import create_accountant
+from opacus.accountants.utils import get_noise_multiplier
+
+
+def is_private(epsilon: float) -> bool:
+    """epsilon = inf marks the non-private baseline."""
+    return not math.isinf(float(epsilon))
+
+
+def poisson_sample_rate(n: int, batch_size: int) -> float:
+    """The rate Opacus's DPDataLoader samples (and accounts) with: 1 / number of batches."""
+    return 1.0 / math.ceil(n / min(batch_size, n))
+
+
+def noise_multiplier_for(
+    epsilon: float, delta: float, sample_rate: float, steps: int, accountant: str
+) -> float:
+    """Smallest noise multiplier whose `accountant` epsilon after `steps` is at most `epsilon`."""
+    return get_noise_multiplier(
+        target_epsilon=epsilon,
+        target_delta=delta,
+        sample_rate=sample_rate,
+        steps=steps,
+        accountant=accountant,
+    )
+
+
+def epsilon_spent(
+    noise_multiplier: float, sample_rate: float, steps: int, delta: float, accountant: str
+) -> float:
+    """Epsilon of `steps` Poisson-subsampled Gaussian steps, by a fresh accountant."""
+    fresh = create_accountant(mechanism=accountant)
+    fresh.history = [(noise_multiplier, sample_rate, steps)]
+    return fresh.get_epsilon(delta=delta)

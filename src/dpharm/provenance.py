@@ -1,0 +1,53 @@
+"""What every run records about where its numbers came from."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from datetime import datetime, timezone
+from importlib import metadata
+
+import torch
+
+PACKAGES = ("dpharm", "torch", "opacus", "numpy", "scipy", "pandas", "snakemake", "seaborn", "matplotlib")
+
+
+def _git(*args: str) -> str | None:
+    try:
+        result = subprocess.run(["git", *args], capture_output=True, text=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip()
+
+
+def git_state() -> dict:
+    commit = _git("rev-parse", "HEAD")
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+
+
+def package_versions() -> dict:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def device_description(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda:{torch.cuda.get_device_name(device)}"
+    return f"cpu:{platform.processor() or platform.machine()}"
+
+
+def provenance(device: torch.device, threads: int) -> dict:
+    return {
+        "git": git_state(),
+        "packages": package_versions(),
+        "python": platform.python_version(),
+        "device": device_description(device),
+        "torch_threads": threads,
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }

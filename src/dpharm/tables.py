@@ -1,0 +1,66 @@
+"""Tidy result tables: one row per run x group x metric (x attack radius)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from dpharm.io import CorruptFileError, atomic_path
+
+KEY_COLUMNS = ["experiment", "dataset", "condition", "seed", "epsilon", "epsilon_spent", "delta",
+               "accountant", "noise_multiplier"]
+ROW_COLUMNS = ["group", "metric", "attack_radius", "value"]
+CHANGE_METRICS = {"test_loss": "test_loss_change", "test_accuracy": "test_accuracy_change"}
+
+
+def run_rows(rows: list[dict], *, experiment: str, condition: str, seed: int, record: dict,
+             grid_point: dict) -> pd.DataFrame:
+    """Evaluation rows of one run, labelled with its identity and grid values."""
+    frame = pd.DataFrame(rows, columns=ROW_COLUMNS)
+    labels = {
+        "experiment": experiment,
+        "dataset": "synthetic",
+        "condition": condition,
+        "seed": seed,
+        "epsilon": float(record["epsilon_target"]),
+        "epsilon_spent": float(record["epsilon_spent"]),
+        "delta": record["delta"],
+        "accountant": record["accountant"] or "none",
+        "noise_multiplier": record["noise_multiplier"],
+        **{key.split(".", 1)[1]: value for key, value in grid_point.items()},
+    }
+    for column, value in reversed(labels.items()):
+        frame.insert(0, column, value)
+    return frame
+
+
+def dp_changes(table: pd.DataFrame, grid_columns: list[str]) -> pd.DataFrame:
+    """DP minus non-DP change of test loss and accuracy, matched on every other grid value and seed."""
+    match = [c for c in grid_columns if c != "epsilon"] + ["seed", "group"]
+    base = table[table["metric"].isin(CHANGE_METRICS) & np.isinf(table["epsilon"])]
+    if base.empty:
+        return table.iloc[0:0]
+    private = table[table["metric"].isin(CHANGE_METRICS) & np.isfinite(table["epsilon"])]
+    merged = private.merge(base[match + ["metric", "value"]], on=match + ["metric"], suffixes=("", "_nonprivate"))
+    merged["value"] = merged["value"] - merged["value_nonprivate"]
+    merged["metric"] = merged["metric"].map(CHANGE_METRICS)
+    return merged[table.columns]
+
+
+def aggregate(paths: list[str], grid_columns: list[str]) -> pd.DataFrame:
+    try:
+        frames = [pd.read_csv(path) for path in paths]
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise CorruptFileError(f"cannot read an evaluation table ({err}); delete it and rerun") from err
+    table = pd.concat(frames, ignore_index=True)
+    missing = set(KEY_COLUMNS + ROW_COLUMNS + grid_columns) - set(table.columns)
+    if missing:
+        raise CorruptFileError(f"evaluation tables lack columns {sorted(missing)}; delete them and rerun")
+    table = pd.concat([table, dp_changes(table, grid_columns)], ignore_index=True)
+    return table.sort_values(["condition", "seed", "metric", "group", "attack_radius"], kind="stable",
+                             ignore_index=True)
+
+
+def write_csv(path, frame: pd.DataFrame) -> None:
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False, float_format="%.10g")

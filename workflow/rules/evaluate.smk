@@ -1,0 +1,19 @@
+# Stage 4: per-group test loss and accuracy, measured and predicted FNR, PGD-l2 attacks.
+
+
+rule evaluate:
+    input:
+        data=lambda w: PLAN.data_files(w.experiment, condition_of(w).data_id),
+        models=lambda w: PLAN.run_files(w.experiment, w.condition, "model.pt"),
+        metrics=lambda w: PLAN.run_files(w.experiment, w.condition, "metrics.json"),
+    output:
+        "results/runs/{experiment}/{condition}/evaluation.csv",
+    params:
+        run=lambda w: condition_of(w).params,
+        grid_point=lambda w: condition_of(w).grid_point,
+        seeds=SEEDS,
+    threads: config["threads"]
+    log:
+        "results/logs/evaluate/{experiment}/{condition}.log",
+    script:
+        "../scripts/evaluate.py"

@@ -1,0 +1,32 @@
+# Stage 3: training on the private set, every seed of one grid point per job: DP-SGD through
+# Opacus (finite epsilon) or the non-private baseline (epsilon .inf), from scratch or from
+# the pre-trained model.
+
+
+def pretrained_inputs(wildcards):
+    condition = condition_of(wildcards)
+    if not condition.uses_pretraining:
+        return []
+    return PLAN.pretrained_files(wildcards.experiment, condition.pretrain_id)
+
+
+rule train:
+    input:
+        data=lambda w: PLAN.data_files(w.experiment, condition_of(w).data_id),
+        pretrained=pretrained_inputs,
+    output:
+        models=expand("results/runs/{{experiment}}/{{condition}}/seed{seed}/model.pt", seed=SEEDS),
+        metrics=expand("results/runs/{{experiment}}/{{condition}}/seed{seed}/metrics.json", seed=SEEDS),
+    params:
+        run=lambda w: condition_of(w).params,
+        grid_point=lambda w: condition_of(w).grid_point,
+        seeds=SEEDS,
+        device=config["device"],
+        progress=config["progress"],
+    threads: config["threads"]
+    resources:
+        gpu=1,
+    log:
+        "results/logs/train/{experiment}/{condition}.log",
+    script:
+        "../scripts/train.py"

@@ -1,0 +1,7 @@
+"""Snakemake adapter: rule pretrain -> dpharm.jobs.pretrain."""
+
+from dpharm.jobs import logging_to, pretrain
+
+with logging_to(snakemake.log[0]):
+    pretrain(list(snakemake.input), list(snakemake.output), snakemake.params.run, snakemake.params.seeds,
+             threads=snakemake.threads, device=snakemake.params.device, progress=snakemake.params.progress)
