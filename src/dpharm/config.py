@@ -47,7 +47,7 @@ def _allowed(error: jsonschema.ValidationError) -> str:
     schema = error.schema if isinstance(error.schema, dict) else {}
     parts = []
     if "description" in schema:
-        parts.append(schema["description"].strip())
+        parts.append(schema["description"].strip().rstrip("."))
     for keyword in ("type", "enum", "minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
         if keyword in schema:
             parts.append(f"{keyword}: {schema[keyword]}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import warnings
 import zlib
+from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
@@ -53,13 +54,16 @@ def dataset_loss_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) ->
 def _run_steps(model, optimizer, criterion, loader, steps, device, progress, description) -> None:
     model.train()
     batches = _forever(loader)
-    for _ in tqdm(range(steps), desc=description, disable=not progress, mininterval=2.0, leave=True):
-        xb, yb = next(batches)
-        xb, yb = xb.to(device), yb.to(device)
-        optimizer.zero_grad(set_to_none=True)
-        loss = criterion(model(xb), yb)
-        loss.backward()
-        optimizer.step()
+    with warnings.catch_warnings():
+        # Benign: torch notes that Opacus's backward hooks fire although inputs need no grad.
+        warnings.filterwarnings("ignore", message="Full backward hook is firing")
+        for _ in tqdm(range(steps), desc=description, disable=not progress, mininterval=2.0):
+            xb, yb = next(batches)
+            xb, yb = xb.to(device), yb.to(device)
+            optimizer.zero_grad(set_to_none=True)
+            loss = criterion(model(xb), yb)
+            loss.backward()
+            optimizer.step()
 
 
 def train_nonprivate(
@@ -86,21 +90,23 @@ def train_nonprivate(
     }
 
 
-def train_private(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, training: dict, seed: int,
-    device: torch.device, progress: bool = False, description: str = "dp-sgd",
-) -> dict:
-    """DP-SGD through Opacus: Poisson sampling, per-example clipping at C, Gaussian noise.
+@dataclass
+class PrivateTraining:
+    """What Opacus's `make_private` hands back, ready for `_run_steps`."""
 
-    The noise multiplier is solved for the target epsilon with the same sampling rate the
-    engine accounts with; the epsilon recorded is the one the engine reports after training.
-    """
+    engine: PrivacyEngine
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    criterion: nn.Module
+    loader: DataLoader
+    sample_rate: float
+
+
+def make_private(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, training: dict,
+                 noise_multiplier: float, seed: int, device: torch.device) -> PrivateTraining:
+    """Wrap model, SGD and a Poisson-sampling loader with Opacus (seeded noise and sampling)."""
     model.to(device)
     loader = _loader(x, y, training["batch_size"], seed)
-    sample_rate = poisson_sample_rate(len(y), training["batch_size"])
-    sigma = noise_multiplier_for(
-        training["epsilon"], training["delta"], sample_rate, training["steps"], training["accountant"]
-    )
     engine = PrivacyEngine(accountant=training["accountant"])
     noise_generator = torch.Generator(device=device).manual_seed(derive_seed(seed, "dp-noise"))
     with warnings.catch_warnings():
@@ -111,7 +117,7 @@ def train_private(
             optimizer=torch.optim.SGD(model.parameters(), lr=training["learning_rate"]),
             data_loader=loader,
             criterion=nn.CrossEntropyLoss(),
-            noise_multiplier=sigma,
+            noise_multiplier=noise_multiplier,
             max_grad_norm=training["clip_norm"],
             poisson_sampling=True,
             noise_generator=noise_generator,
@@ -122,12 +128,32 @@ def train_private(
         private_model, optimizer, criterion, private_loader = private
     else:
         (private_model, optimizer, private_loader), criterion = private, nn.CrossEntropyLoss()
-    assert abs(private_loader.sample_rate - sample_rate) < 1e-12, "accounting rate differs from sampling"
+    sample_rate = poisson_sample_rate(len(y), training["batch_size"])
+    if abs(private_loader.sample_rate - sample_rate) > 1e-12:
+        raise RuntimeError("Opacus samples at a different rate than the one accounted for")
+    return PrivateTraining(engine, private_model, optimizer, criterion, private_loader, sample_rate)
+
+
+def train_private(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, training: dict, seed: int,
+    device: torch.device, progress: bool = False, description: str = "dp-sgd",
+) -> dict:
+    """DP-SGD through Opacus: Poisson sampling, per-example clipping at C, Gaussian noise.
+
+    The noise multiplier is solved for the target epsilon with the same sampling rate the
+    engine accounts with; the epsilon recorded is the one the engine reports after training.
+    """
+    sample_rate = poisson_sample_rate(len(y), training["batch_size"])
+    sigma = noise_multiplier_for(
+        training["epsilon"], training["delta"], sample_rate, training["steps"], training["accountant"]
+    )
+    private = make_private(model, x, y, training=training, noise_multiplier=sigma, seed=seed, device=device)
     started = time.perf_counter()
-    _run_steps(private_model, optimizer, criterion, private_loader, training["steps"], device, progress, description)
+    _run_steps(private.model, private.optimizer, private.criterion, private.loader, training["steps"],
+               device, progress, description)
     seconds = time.perf_counter() - started
-    private_model.remove_hooks()  # leave a plain module behind for evaluation and saving
-    spent = engine.get_epsilon(delta=training["delta"])
+    private.model.remove_hooks()  # leave a plain module behind for evaluation and saving
+    spent = private.engine.get_epsilon(delta=training["delta"])
     loss, accuracy = dataset_loss_accuracy(model, x.to(device), y.to(device))
     return {
         "private": True,

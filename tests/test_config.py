@@ -1,0 +1,85 @@
+"""Config validation: every problem is reported before any job runs, naming the key."""
+
+import copy
+
+import pytest
+import yaml
+
+from dpharm.config import ConfigError, load_yaml, merge, validate_config
+from dpharm.plan import Plan, condition_id
+from helpers import REPO, copy_workflow, snakemake
+
+
+def test_shipped_configurations_are_valid(default_config):
+    validate_config(default_config)
+    validate_config(merge(default_config, load_yaml(REPO / "config" / "small.yaml")))
+
+
+def _set(config: dict, dotted: str, value) -> dict:
+    config = copy.deepcopy(config)
+    *parents, last = dotted.split(".")
+    node = config
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    return config
+
+
+BAD = [
+    ("seeds", [], "seeds"),
+    ("seeds", [0, 0], "seeds"),
+    ("threads", 0, "threads"),
+    ("device", "tpu", "device"),
+    ("data.feature_norm", -1.0, "data.feature_norm"),
+    ("data.imbalance_ratio", 0.5, "data.imbalance_ratio"),
+    ("data.n_train", "many", "data.n_train"),
+    ("data.tail_frequency", 1.0, "data.tail_frequency"),
+    ("data.shift_angle", 120.0, "data.shift_angle"),
+    ("training.epsilon", 0.0, "training.epsilon"),
+    ("training.delta", 1.0, "training.delta"),
+    ("training.accountant", "moments", "training.accountant"),
+    ("training.init", "imagenet", "training.init"),
+    ("training.learning_rat", 0.1, "training"),
+    ("experiments.utility_vs_noise.grid", {"training.epsilon": [-1.0]}, "experiments.utility_vs_noise.grid.training.epsilon"),
+    ("experiments.utility_vs_noise.grid", {"training.epsilonn": [1.0]}, "experiments.utility_vs_noise.grid.training.epsilonn"),
+    ("experiments.utility_vs_noise.grid", {"optimizer.lr": [1.0]}, "experiments.utility_vs_noise.grid"),
+    ("experiments.unknown_experiment", {"enabled": True, "claim": "C1", "grid": {"training.epsilon": [1.0]}}, "experiments"),
+    ("data.patches", 1, "data.patches"),
+]
+
+
+@pytest.mark.parametrize("key, value, named", BAD, ids=[f"{k}={v!r}" for k, v, _ in BAD])
+def test_malformed_configuration_names_the_key(default_config, key, value, named):
+    with pytest.raises(ConfigError) as error:
+        validate_config(_set(default_config, key, value))
+    assert f"'{named}" in str(error.value)
+
+
+def test_dimension_must_hold_every_feature_orthogonally(default_config):
+    config = _set(_set(default_config, "data.dimension", 6), "data.tail_frequency", 0.2)
+    with pytest.raises(ConfigError, match=r"data.dimension': 6 is too small .*at least 8"):
+        validate_config(config)
+
+
+def test_bad_yaml_is_a_config_error(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("seeds: [0, 1\nthreads: 2\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_yaml(path)
+
+
+def test_command_line_overrides_are_validated_before_any_job(tmp_path):
+    workdir = copy_workflow(tmp_path)
+    result = snakemake(workdir, "-n", "--config", "threads=0")
+    assert result.returncode != 0
+    assert "config key 'threads'" in result.stderr + result.stdout
+    assert not (workdir / "results").exists()
+
+
+def test_plan_shares_data_between_conditions(default_config):
+    plan = Plan(default_config)
+    conditions = plan.of_experiment("utility_vs_noise")
+    grid = default_config["experiments"]["utility_vs_noise"]["grid"]
+    assert len(conditions) == len(grid["data.feature_norm"]) * len(grid["training.epsilon"])
+    assert len({c.data_id for c in conditions}) == len(grid["data.feature_norm"])
+    assert condition_id({"data.feature_norm": 4.0, "training.epsilon": float("inf")}) == "feature_norm=4__epsilon=inf"
