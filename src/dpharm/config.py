@@ -76,31 +76,43 @@ def resolve_sections(config: dict, experiment: dict) -> dict[str, dict]:
     }
 
 
+def _grid_errors(name: str, sweep: str, grid: dict, base: dict, defs: dict) -> Iterable[str]:
+    where = f"experiments.{name}.sweeps.{sweep}"
+    for key, values in grid.items():
+        section, field = key.split(".", 1)
+        if field not in base[section]:
+            yield f"config key '{where}.{key}': unknown key (allowed: {sorted(base[section])} of section '{section}')"
+            continue
+        field_schema = {"$defs": defs, **defs[section]["properties"][field]}
+        for value in values:
+            for err in jsonschema.Draft202012Validator(field_schema).iter_errors(value):
+                yield f"config key '{where}.{key}': value {value!r}: {err.message}"
+
+
 def _semantic_errors(config: dict, schema: dict) -> Iterable[str]:
     """Constraints JSON schema cannot express: grid keys and values, feature dimensions."""
     defs = schema["$defs"]
     for name, experiment in config["experiments"].items():
         base = resolve_sections(config, experiment)
-        for key, values in experiment["grid"].items():
-            section, field = key.split(".", 1)
-            if field not in base[section]:
-                yield (
-                    f"config key 'experiments.{name}.grid.{key}': unknown key "
-                    f"(allowed: {sorted(base[section])} of section '{section}')"
-                )
-                continue
-            field_schema = {"$defs": defs, **defs[section]["properties"][field]}
-            for value in values:
-                for err in jsonschema.Draft202012Validator(field_schema).iter_errors(value):
-                    yield f"config key 'experiments.{name}.grid.{key}': value {value!r}: {err.message}"
+        swept = {key: values for grid in experiment["sweeps"].values() for key, values in grid.items()}
+        for sweep, grid in experiment["sweeps"].items():
+            yield from _grid_errors(name, sweep, grid, base, defs)
         data = base["data"]
-        subpopulations = 2 if data["tail_frequency"] > 0 or "data.tail_frequency" in experiment["grid"] else 1
-        needed = 2 * data["num_classes"] * subpopulations
+        has_tail = data["tail_frequency"] > 0 or any(v > 0 for v in swept.get("data.tail_frequency", []))
+        needed = 2 * data["num_classes"] * (2 if has_tail else 1)
         if data["dimension"] < needed:
             yield (
                 f"config key 'experiments.{name}.data.dimension': {data['dimension']} is too small "
                 f"(allowed: at least {needed} = 2 x classes x subpopulations orthogonal features)"
             )
+        model = base["model"]
+        for width in swept.get("model.width", [model["width"]]):
+            for fraction in swept.get("model.frozen_fraction", [model["frozen_fraction"]]):
+                if isinstance(width, int) and isinstance(fraction, (int, float)) and width - round(fraction * width) < 1:
+                    yield (
+                        f"config key 'experiments.{name}.model.frozen_fraction': {fraction} of width {width} "
+                        "freezes every filter (allowed: leave at least one trainable filter per class)"
+                    )
 
 
 def validate_config(config: dict, schema: dict | None = None) -> dict:

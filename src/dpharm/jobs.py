@@ -10,17 +10,8 @@ import contextlib
 import logging
 from pathlib import Path
 
-import pandas as pd
-import torch
-
-from dpharm import data as synthetic
-from dpharm.evaluate import evaluate
-from dpharm.io import read_json, write_json
-from dpharm.model import build_model, load_checkpoint, save_checkpoint
-from dpharm.plots import draw
-from dpharm.provenance import provenance
-from dpharm.tables import aggregate, run_rows, write_csv
-from dpharm.train import pick_device, train, train_nonprivate
+# Heavy imports (torch, opacus, pandas, seaborn: seconds each) live inside the job functions,
+# so each job process pays only for what its stage uses.
 
 
 @contextlib.contextmanager
@@ -35,11 +26,15 @@ def logging_to(path: str | None):
         yield
 
 
-def _tensors(arrays: dict, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _tensors(arrays: dict, split: str):
+    import torch
+
     return torch.from_numpy(arrays[f"{split}_x"]), torch.from_numpy(arrays[f"{split}_y"])
 
 
 def make_synthetic_data(outputs: list[str], data_params: dict, seeds: list[int]) -> None:
+    from dpharm import data as synthetic
+
     spec = synthetic.SyntheticData(**data_params)
     for seed, path in zip(seeds, outputs, strict=True):
         synthetic.save(path, synthetic.generate(spec, seed))
@@ -47,6 +42,12 @@ def make_synthetic_data(outputs: list[str], data_params: dict, seeds: list[int])
 
 def pretrain(data_files: list[str], outputs: list[str], params: dict, seeds: list[int], *,
              threads: int, device: str, progress: bool) -> None:
+    import torch
+
+    from dpharm import data as synthetic
+    from dpharm.model import build_model, save_checkpoint
+    from dpharm.train import pick_device, train_nonprivate
+
     torch.set_num_threads(threads)
     device = pick_device(device)
     for seed, data_file, path in zip(seeds, data_files, outputs, strict=True):
@@ -54,7 +55,8 @@ def pretrain(data_files: list[str], outputs: list[str], params: dict, seeds: lis
         x, y = _tensors(arrays, "public")
         if len(y) == 0:
             raise ValueError(f"{data_file}: no public examples; set data.n_public > 0 to pre-train")
-        model = build_model(params["model"], x.shape[-1], arrays["features"].shape[0], seed)
+        # Pre-training trains every filter; freezing applies to the private fine-tuning only.
+        model = build_model({**params["model"], "frozen_fraction": 0.0}, x.shape[-1], arrays["features"].shape[0], seed)
         pre = params["pretraining"]
         train_nonprivate(model, x, y, steps=pre["steps"], learning_rate=pre["learning_rate"],
                          batch_size=pre["batch_size"], seed=seed, device=device, progress=progress,
@@ -62,9 +64,36 @@ def pretrain(data_files: list[str], outputs: list[str], params: dict, seeds: lis
         save_checkpoint(path, model)
 
 
+def _augmentation(arrays: dict, params: dict) -> dict:
+    """Arguments of `train` for augmentation multiplicity (none when k = 1)."""
+    import functools
+
+    import torch
+
+    from dpharm.augment import synthetic_views
+    from dpharm.data import feature_span_size, SyntheticData
+
+    views = params["training"]["augmentation_multiplicity"]
+    if views == 1:
+        return {}
+    make_views = functools.partial(
+        synthetic_views, views=views, noise_std=params["data"]["noise_std"],
+        feature_span=feature_span_size(SyntheticData(**params["data"])),
+    )
+    return {"signal_patch": torch.from_numpy(arrays["train_signal_patch"]), "make_views": make_views}
+
+
 def train_condition(data_files: list[str], pretrained_files: list[str], model_files: list[str],
-                    metrics_files: list[str], params: dict, grid_point: dict, seeds: list[int], *,
+                    metrics_files: list[str], params: dict, labels: dict, seeds: list[int], *,
                     threads: int, device: str, progress: bool) -> None:
+    import torch
+
+    from dpharm import data as synthetic
+    from dpharm.io import write_json
+    from dpharm.model import build_model, load_checkpoint, save_checkpoint
+    from dpharm.provenance import provenance
+    from dpharm.train import pick_device, train
+
     torch.set_num_threads(threads)
     device = pick_device(device)
     context = provenance(device, threads)
@@ -78,16 +107,25 @@ def train_condition(data_files: list[str], pretrained_files: list[str], model_fi
         if start is not None:
             load_checkpoint(start, model)
         record = train(model, x, y, training=params["training"], seed=seed, device=device,
-                       progress=progress, description=f"seed {seed}")
+                       progress=progress, description=f"seed {seed}", **_augmentation(arrays, params))
         save_checkpoint(model_file, model)
-        write_json(metrics_file, {"seed": seed, "grid_point": grid_point, "params": params,
+        write_json(metrics_file, {"seed": seed, "labels": labels, "params": params,
                                   "data_file": data_file, "pretrained_from": start,
                                   **record, "provenance": context})
 
 
 def evaluate_condition(data_files: list[str], model_files: list[str], metrics_files: list[str],
                        output: str, params: dict, experiment: str, condition: str,
-                       grid_point: dict, seeds: list[int], *, threads: int) -> None:
+                       labels: dict, seeds: list[int], *, threads: int) -> None:
+    import pandas as pd
+    import torch
+
+    from dpharm import data as synthetic
+    from dpharm.evaluate import evaluate
+    from dpharm.io import read_json
+    from dpharm.model import build_model, load_checkpoint
+    from dpharm.tables import run_rows, write_csv
+
     torch.set_num_threads(threads)
     frames = []
     for seed, data_file, model_file, metrics_file in zip(
@@ -99,14 +137,43 @@ def evaluate_condition(data_files: list[str], model_files: list[str], metrics_fi
         load_checkpoint(model_file, model)
         rows = evaluate(model, arrays, params, record["noise_multiplier"])
         frames.append(run_rows(rows, experiment=experiment, condition=condition, seed=seed,
-                               record=record, grid_point=grid_point))
+                               record=record, labels=labels))
     write_csv(output, pd.concat(frames, ignore_index=True))
 
 
-def aggregate_experiment(inputs: list[str], output: str, grid_keys: list[str]) -> None:
-    write_csv(output, aggregate(inputs, [key.split(".", 1)[1] for key in grid_keys]))
+def aggregate_experiment(inputs: list[str], output: str, label_columns: list[str]) -> None:
+    from dpharm.tables import aggregate, write_csv
+
+    write_csv(output, aggregate(inputs, label_columns))
 
 
-def plot_experiment(table_file: str, experiment: str, pdf: str, png: str) -> None:
-    draw(experiment, pd.read_csv(table_file), pdf, png)
+def plot_table(table_file: str, name: str, pdf: str, png: str) -> None:
+    import pandas as pd
 
+    from dpharm.plots import draw
+
+    draw(name, pd.read_csv(table_file), pdf, png)
+
+
+
+def fnr_transition_table(inputs: list[str], output: str) -> None:
+    import pandas as pd
+
+    from dpharm.tables import fnr_transition, write_csv
+
+    write_csv(output, fnr_transition([pd.read_csv(path) for path in inputs]))
+
+
+def judge_claims(inputs: list[str], claims_csv: str, claims_md: str, tests_csv: str, settings: dict) -> None:
+    import pandas as pd
+
+    from dpharm.claims import CLAIM_STATEMENTS, render_markdown, run_tests, summarise
+    from dpharm.io import write_text
+    from dpharm.tables import write_csv
+
+    tables = {Path(path).stem: pd.read_csv(path) for path in inputs}
+    tests = run_tests(tables, settings["min_effect"], settings["confidence"])
+    claims = summarise(tests, CLAIM_STATEMENTS)
+    write_csv(tests_csv, tests)
+    write_csv(claims_csv, claims)
+    write_text(claims_md, render_markdown(claims, tests, settings["confidence"]))

@@ -1,9 +1,12 @@
 """The two-layer ReLU CNN of SPEC section 3.
 
-F_c(W, x) = (1/m) sum_r sum_p ReLU(<w_{c,r}, x^(p)>). The first layer is one bias-free
+F_c(W, x) = (1/m) sum_r sum_p ReLU(<w_{c,r}, x^(p)>). The first layer is a bias-free
 nn.Linear applied to every patch (a convolution whose kernel equals its stride); the second
 layer is fixed, so it is arithmetic in `forward`, not a parameter. Only Opacus-supported
 layers are used: no BatchNorm and no in-place activation.
+
+Freezing keeps some filters of every class in a second, non-trainable nn.Linear: Opacus and
+the optimiser only see trainable parameters, so frozen filters get no update and no noise.
 """
 
 from __future__ import annotations
@@ -11,48 +14,79 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from dpharm.io import CorruptFileError, atomic_path
+
+
+def frozen_width(width: int, frozen_fraction: float) -> int:
+    return int(round(frozen_fraction * width))
+
 
 class TwoLayerPatchCNN(nn.Module):
-    def __init__(self, dimension: int, num_classes: int, width: int):
+    def __init__(self, dimension: int, num_classes: int, width: int, frozen: int = 0):
         super().__init__()
-        self.num_classes = num_classes
-        self.width = width
-        self.filters = nn.Linear(dimension, num_classes * width, bias=False)
+        self.num_classes, self.width, self.frozen = num_classes, width, frozen
+        self.filters = nn.Linear(dimension, num_classes * (width - frozen), bias=False)
+        self.frozen_filters = nn.Linear(dimension, num_classes * frozen, bias=False).requires_grad_(False) if frozen else None
         self.activation = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (batch, patches, dimension) -> logits (batch, classes)."""
-        hidden = self.activation(self.filters(x)).sum(dim=1)
-        return hidden.view(-1, self.num_classes, self.width).mean(dim=2)
+        """x: (batch, patches, d) -> logits (batch, classes); or, with k augmented views,
+        (batch, k, patches, d) -> (batch, k, classes).
+
+        The views are folded into the patch axis so that Opacus sees one 3-D input per example
+        and computes each example's gradient summed over its views.
+        """
+        batch, patches, dimension = x.shape[0], x.shape[-2], x.shape[-1]
+        flat = x.reshape(batch, -1, dimension)  # (batch, views * patches, d)
+        hidden = self.activation(self.filters(flat)).view(batch, flat.shape[1], self.num_classes, -1)
+        if self.frozen_filters is not None:
+            frozen = self.activation(self.frozen_filters(flat)).view(batch, flat.shape[1], self.num_classes, -1)
+            hidden = torch.cat([hidden, frozen], dim=-1)
+        logits = hidden.view(batch, -1, patches, self.num_classes, self.width).sum(dim=2).mean(dim=-1)
+        return logits if x.dim() == 4 else logits[:, 0]
 
     def filter_bank(self) -> torch.Tensor:
-        """First-layer weights as (classes, width, dimension)."""
-        return self.filters.weight.view(self.num_classes, self.width, -1)
+        """All first-layer weights as (classes, width, d), trainable filters first."""
+        banks = [self.filters.weight.view(self.num_classes, -1, self.filters.in_features)]
+        if self.frozen_filters is not None:
+            banks.append(self.frozen_filters.weight.view(self.num_classes, -1, self.filters.in_features))
+        return torch.cat(banks, dim=1)
+
+
+def set_filter_bank(model: TwoLayerPatchCNN, bank: torch.Tensor) -> None:
+    """Write (classes, width, d) weights into the trainable and frozen filters."""
+    if bank.shape != (model.num_classes, model.width, model.filters.in_features):
+        raise ValueError(f"filter bank of shape {tuple(bank.shape)} does not fit this model")
+    trainable = model.width - model.frozen
+    with torch.no_grad():
+        model.filters.weight.copy_(bank[:, :trainable].reshape(-1, bank.shape[-1]))
+        if model.frozen_filters is not None:
+            model.frozen_filters.weight.copy_(bank[:, trainable:].reshape(-1, bank.shape[-1]))
 
 
 def build_model(model_params: dict, dimension: int, num_classes: int, seed: int) -> TwoLayerPatchCNN:
-    """A model with filters drawn i.i.d. N(0, init_std^2) from the seed."""
-    model = TwoLayerPatchCNN(dimension, num_classes, model_params["width"])
+    """A model whose filters are drawn i.i.d. N(0, init_std^2) from the seed.
+
+    The draw does not depend on the frozen fraction, so freezing changes only what trains.
+    """
+    width = model_params["width"]
+    model = TwoLayerPatchCNN(dimension, num_classes, width, frozen_width(width, model_params["frozen_fraction"]))
     generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        model.filters.weight.normal_(0.0, model_params["init_std"], generator=generator)
+    set_filter_bank(model, torch.randn(num_classes, width, dimension, generator=generator) * model_params["init_std"])
     return model
 
 
 def save_checkpoint(path, model: TwoLayerPatchCNN) -> None:
-    from dpharm.io import atomic_path
-
+    """Store the whole filter bank, so a checkpoint loads into any frozen fraction."""
     with atomic_path(path) as tmp:
-        torch.save({key: value.cpu() for key, value in model.state_dict().items()}, tmp)
+        torch.save({"filter_bank": model.filter_bank().detach().cpu().contiguous()}, tmp)
 
 
 def load_checkpoint(path, model: TwoLayerPatchCNN) -> TwoLayerPatchCNN:
     """Load weights only: `weights_only=True` never unpickles arbitrary objects."""
-    from dpharm.io import CorruptFileError
-
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state)
-    except (OSError, RuntimeError, EOFError, KeyError) as err:
+        set_filter_bank(model, state["filter_bank"])
+    except (OSError, RuntimeError, EOFError, KeyError, ValueError, TypeError) as err:
         raise CorruptFileError(f"{path}: not a valid checkpoint for this model ({err}); delete it and rerun") from err
     return model

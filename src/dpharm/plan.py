@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from dpharm.config import resolve_sections
 
+FNR_TRANSITION = "fnr_transition"  # figure and table pooled over every synthetic experiment
 DATA_SECTIONS = ("data",)
 PRETRAIN_SECTIONS = ("data", "model", "pretraining")
 
@@ -42,38 +43,53 @@ def condition_id(grid_point: dict, sections: tuple[str, ...] | None = None) -> s
 @dataclass(frozen=True)
 class Condition:
     experiment: str
+    sweep: str
     id: str
     data_id: str
     pretrain_id: str
     grid_point: dict = field(hash=False)
     params: dict = field(hash=False)
+    labels: dict = field(hash=False)  # sweep and every swept setting of the experiment, for tables
 
     @property
     def uses_pretraining(self) -> bool:
         return self.params["training"]["init"] == "pretrained"
 
 
+def swept_keys(experiment: dict) -> list[str]:
+    """Every section.key any sweep of the experiment varies, in first-seen order."""
+    return list(dict.fromkeys(key for grid in experiment["sweeps"].values() for key in grid))
+
+
 def expand_experiment(config: dict, name: str) -> list[Condition]:
     experiment = config["experiments"][name]
     base = resolve_sections(config, experiment)
-    keys = list(experiment["grid"])
+    columns = swept_keys(experiment)
     conditions = []
-    for values in itertools.product(*(experiment["grid"][key] for key in keys)):
-        point = dict(zip(keys, values))
-        params = {section: dict(settings) for section, settings in base.items()}
-        for key, value in point.items():
-            section, setting = key.split(".", 1)
-            params[section][setting] = value
-        conditions.append(
-            Condition(
-                experiment=name,
-                id=condition_id(point),
-                data_id=condition_id(point, DATA_SECTIONS),
-                pretrain_id=condition_id(point, PRETRAIN_SECTIONS),
-                grid_point=point,
-                params=params,
+    for sweep, grid in experiment["sweeps"].items():
+        keys = list(grid)
+        for values in itertools.product(*(grid[key] for key in keys)):
+            point = dict(zip(keys, values))
+            params = {section: dict(settings) for section, settings in base.items()}
+            for key, value in point.items():
+                section, setting = key.split(".", 1)
+                params[section][setting] = value
+            labels = {"sweep": sweep}
+            for key in columns:
+                section, setting = key.split(".", 1)
+                labels[setting] = params[section][setting]
+            conditions.append(
+                Condition(
+                    experiment=name,
+                    sweep=sweep,
+                    id=f"{sweep}__{condition_id(point)}",
+                    data_id=condition_id(point, DATA_SECTIONS),
+                    pretrain_id=condition_id(point, PRETRAIN_SECTIONS),
+                    grid_point=point,
+                    params=params,
+                    labels=labels,
+                )
             )
-        )
     return conditions
 
 
@@ -96,8 +112,9 @@ class Plan:
     def of_experiment(self, experiment: str) -> list[Condition]:
         return [c for c in self.conditions.values() if c.experiment == experiment]
 
-    def grid_keys(self, experiment: str) -> list[str]:
-        return list(self.of_experiment(experiment)[0].grid_point)
+    def label_columns(self, experiment: str) -> list[str]:
+        """Columns that identify a condition in the tables: sweep and the swept settings."""
+        return list(self.of_experiment(experiment)[0].labels)
 
     # File layout: one place, so rules and tests agree.
     def data_files(self, experiment: str, data_id: str) -> list[str]:
@@ -114,12 +131,12 @@ class Plan:
             f"results/runs/{experiment}/{c.id}/evaluation.csv" for c in self.of_experiment(experiment)
         ]
 
+    def table_files(self) -> list[str]:
+        return [f"results/tables/{name}.csv" for name in self.experiments]
+
     def final_targets(self) -> list[str]:
-        targets = []
-        for name in self.experiments:
-            targets += [
-                f"results/tables/{name}.csv",
-                f"results/figures/{name}.pdf",
-                f"results/figures/{name}.png",
-            ]
-        return targets
+        figures = [*self.experiments, FNR_TRANSITION]
+        return (
+            [f"results/figures/{name}.{suffix}" for name in figures for suffix in ("pdf", "png")]
+            + ["results/claims.csv", "results/claims.md"]
+        )

@@ -50,63 +50,168 @@ def _points(ax, data: pd.DataFrame, x: str, y: str, hue: str, order=None) -> Non
                   markersize=4, linewidth=1.2, capsize=0.1, ax=ax, palette="viridis")
 
 
+def _select(table: pd.DataFrame, metric: str, group: str | None = None, sweep: str | None = None,
+            attacked: bool = False) -> pd.DataFrame:
+    """Rows of one metric (and group, sweep); attack metrics keep every radius."""
+    rows = table[table["metric"] == metric]
+    if group is not None:
+        rows = rows[rows["group"] == group]
+    if sweep is not None:
+        rows = rows[rows["sweep"] == sweep]
+    return rows if attacked else rows[rows["attack_radius"].isna()]
+
+
+def _versus_epsilon(ax, table: pd.DataFrame, rows: pd.DataFrame, label: str, hue: str, title: str = "") -> None:
+    """Mean and 95% interval of `rows['value']` per target epsilon, one line per `hue` value."""
+    data = _with_epsilon_label(rows).rename(columns={"value": label})
+    _points(ax, data, "epsilon_label", label, hue, epsilon_order(table))
+    ax.set_xlabel("target epsilon")
+    ax.set_title(title, fontsize=9)
+    ax.tick_params(axis="x", rotation=30)
+
+
+def _grid(rows: int, cols: int, title: str):
+    fig, axes = plt.subplots(rows, cols, figsize=(max(5.5, 4.0 * cols), 3.5 * rows), squeeze=False,
+                             constrained_layout=True)
+    fig.suptitle(title, fontsize=10)
+    return fig, axes
+
+
+def _hide_unused(axes) -> None:
+    for ax in axes.flat:
+        if not ax.has_data():
+            ax.set_visible(False)
+
+
 def utility_vs_noise(table: pd.DataFrame) -> plt.Figure:
-    """C1: test loss, accuracy and measured FNR fall/rise with the DP noise, per feature norm."""
-    data = _with_epsilon_label(table)
-    order = epsilon_order(table)
-    panels = [("test_loss", "all", "test loss"), ("test_accuracy", "all", "test accuracy"),
-              ("fnr_measured", "class1", "measured FNR (class 1)")]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), constrained_layout=True)
-    for ax, (metric, group, label) in zip(axes, panels):
-        rows = data[(data["metric"] == metric) & (data["group"] == group)]
-        _points(ax, rows.rename(columns={"value": label}), "epsilon_label", label, "feature_norm", order)
-        ax.set_xlabel("target epsilon")
-        ax.tick_params(axis="x", rotation=30)
-    axes[0].set_yscale("log")
-    fig.suptitle("C1: DP noise lowers the FNR and raises the test loss, more so for weak features", fontsize=10)
+    """C1: loss, accuracy and measured FNR versus epsilon, by feature norm, width and n."""
+    sweeps = [s for s in ("feature_norm", "width", "n_train") if s in set(table["sweep"])]
+    fig, axes = _grid(len(sweeps), 3, "C1 (claim: DP noise lowers the FNR and raises the loss; worse for weak "
+                                      "features, larger models, less data)")
+    for row, sweep in zip(axes, sweeps):
+        panels = [("test_loss", "all", "test loss"), ("test_accuracy", "all", "test accuracy"),
+                  ("fnr_measured", "class0", "measured FNR (class 0)")]
+        for ax, (metric, group, label) in zip(row, panels):
+            _versus_epsilon(ax, table, _select(table, metric, group, sweep), label, sweep, f"sweep: {sweep}")
+        row[0].set_yscale("log")
+        row[2].set_yscale("log")
     return fig
 
 
 def class_imbalance(table: pd.DataFrame) -> plt.Figure:
     """C2: per-class test accuracy versus epsilon, one panel per imbalance ratio."""
-    data = _with_epsilon_label(table)
-    rows = data[(data["metric"] == "test_accuracy") & data["group"].isin(["class0", "class1"])]
+    rows = _select(table, "test_accuracy")
+    rows = rows[rows["group"].isin(["class0", "class1"])]
     rows = rows.assign(**{"class": rows["group"].map({"class0": "class 0 (majority)", "class1": "class 1 (minority)"})})
     ratios = sorted(rows["imbalance_ratio"].unique())
-    fig, axes = plt.subplots(1, len(ratios), figsize=(max(5.5, 3.8 * len(ratios)), 3.6), sharey=True, constrained_layout=True)
-    for ax, ratio in zip(np.atleast_1d(axes), ratios):
-        _points(ax, rows[rows["imbalance_ratio"] == ratio].rename(columns={"value": "test accuracy"}),
-                "epsilon_label", "test accuracy", "class", epsilon_order(table))
-        ax.set_title(f"imbalance ratio {ratio:g}")
-        ax.set_xlabel("target epsilon")
-        ax.tick_params(axis="x", rotation=30)
-    fig.suptitle("C2: under DP the minority class loses far more accuracy than the majority", fontsize=10)
+    fig, axes = _grid(1, len(ratios), "C2 (claim: under DP the minority class loses far more accuracy)")
+    for ax, ratio in zip(axes[0], ratios):
+        _versus_epsilon(ax, table, rows[rows["imbalance_ratio"] == ratio], "test accuracy", "class",
+                        f"imbalance ratio {ratio:g}")
+    return fig
+
+
+def long_tail(table: pd.DataFrame) -> plt.Figure:
+    """C3: head versus tail accuracy of class 0 versus epsilon, per tail frequency / tail norm."""
+    sweeps = [(s, c) for s, c in (("rare_tail", "tail_frequency"), ("weak_tail", "tail_feature_norm"))
+              if s in set(table["sweep"])]
+    width = max(table.loc[table["sweep"] == s, c].nunique() for s, c in sweeps)
+    fig, axes = _grid(len(sweeps), width, "C3 (claim: DP hurts the long-tailed subpopulation more than the head)")
+    for row, (sweep, column) in zip(axes, sweeps):
+        rows = _select(table, "test_accuracy", sweep=sweep)
+        rows = rows[rows["group"].isin(["class0/head", "class0/tail"])]
+        for ax, value in zip(row, sorted(rows[column].unique())):
+            _versus_epsilon(ax, table, rows[rows[column] == value], "test accuracy", "group", f"{column} {value:g}")
+    _hide_unused(axes)
+    return fig
+
+
+def adversarial(table: pd.DataFrame) -> plt.Figure:
+    """C4: adversarial loss and accuracy versus the l2 budget, one line per epsilon."""
+    fig, axes = _grid(1, 2, "C4 (claim: DP noise raises the adversarial loss faster than the clean loss)")
+    for ax, (metric, label) in zip(axes[0], [("adversarial_loss", "PGD-l2 test loss"),
+                                             ("adversarial_accuracy", "PGD-l2 test accuracy")]):
+        rows = _with_epsilon_label(_select(table, metric, "all", attacked=True))
+        rows = rows.rename(columns={"value": label, "epsilon_label": "target epsilon"})
+        sns.pointplot(data=rows, x="attack_radius", y=label, hue="target epsilon", hue_order=epsilon_order(table),
+                      errorbar=mean_ci95, markersize=4, linewidth=1.2, capsize=0.1, ax=ax, palette="viridis")
+        ax.set_xlabel("l2 budget (units of feature norm)")
+    axes[0][0].set_yscale("log")
     return fig
 
 
 def pretraining_shift(table: pd.DataFrame) -> plt.Figure:
     """C5: test accuracy versus public/private feature shift, scratch versus pre-trained."""
-    rows = table[(table["metric"] == "test_accuracy") & (table["group"] == "all")]
+    rows = _select(table, "test_accuracy", "all")
     epsilons = sorted(rows["epsilon"].unique(), reverse=True)
-    fig, axes = plt.subplots(1, len(epsilons), figsize=(max(5.5, 3.8 * len(epsilons)), 3.6), sharey=True, constrained_layout=True)
-    for ax, epsilon in zip(np.atleast_1d(axes), epsilons):
+    fig, axes = _grid(1, len(epsilons), "C5 (claim: the gain of public pre-training shrinks as the feature shift grows)")
+    for ax, epsilon in zip(axes[0], epsilons):
         _points(ax, rows[rows["epsilon"] == epsilon].rename(columns={"value": "test accuracy"}),
                 "shift_angle", "test accuracy", "init")
-        ax.set_title(f"epsilon {epsilon_label(epsilon)}")
+        ax.set_title(f"epsilon {epsilon_label(epsilon)}", fontsize=9)
         ax.set_xlabel("feature shift angle theta (degrees)")
-    fig.suptitle("C5: the gain of public pre-training shrinks as the feature shift grows", fontsize=10)
+    return fig
+
+
+def mitigations(table: pd.DataFrame) -> plt.Figure:
+    """C6: test loss and measured FNR versus epsilon, by augmentation multiplicity and frozen fraction."""
+    sweeps = [(s, c) for s, c in (("augmentation", "augmentation_multiplicity"), ("freezing", "frozen_fraction"))
+              if s in set(table["sweep"])]
+    fig, axes = _grid(len(sweeps), 2, "C6 (claim: augmentation multiplicity and freezing raise the FNR and reduce the harm)")
+    for row, (sweep, column) in zip(axes, sweeps):
+        _versus_epsilon(row[0], table, _select(table, "test_loss", "all", sweep), "test loss", column, f"sweep: {sweep}")
+        _versus_epsilon(row[1], table, _select(table, "fnr_measured", "class0", sweep), "measured FNR (class 0)", column,
+                        f"sweep: {sweep}")
+        row[0].set_yscale("log")
+        row[1].set_yscale("log")
+    return fig
+
+
+def transition_threshold(fnr: np.ndarray, accurate: np.ndarray) -> float:
+    """The FNR cut that best separates accurate groups (above) from the rest (below)."""
+    order = np.argsort(fnr)
+    fnr, accurate = fnr[order], accurate[order].astype(int)
+    # errors if the cut sits before index i: accurate ones below it + inaccurate ones above it
+    errors = np.concatenate([[0], np.cumsum(accurate)]) + np.concatenate([np.cumsum((1 - accurate)[::-1])[::-1], [0]])
+    best = int(np.argmin(errors))
+    if best == 0:
+        return float(fnr[0])
+    if best == len(fnr):
+        return float(fnr[-1])
+    return float(np.sqrt(fnr[best - 1] * fnr[best]))
+
+
+def fnr_transition(table: pd.DataFrame, accuracy_level: float = 0.95) -> plt.Figure:
+    """C1: test loss against FNR pooled over every synthetic run and group, measured and predicted."""
+    fig, axes = _grid(1, 2, "C1: test loss is governed by the FNR (every synthetic run and group, DP and non-private)")
+    data = table.assign(regime=np.where(np.isinf(table["epsilon"]), "non-private", "DP"))
+    for ax, column in zip(axes[0], ["fnr_measured", "fnr_predicted"]):
+        rows = data[data[column] > 0]
+        sns.scatterplot(data=rows, x=column, y="test_loss", hue="experiment", style="regime", s=14, alpha=0.7, ax=ax)
+        threshold = transition_threshold(rows[column].to_numpy(), (rows["test_accuracy"] >= accuracy_level).to_numpy())
+        ax.axvline(threshold, color="black", linestyle="--", linewidth=1)
+        ax.annotate(f"accuracy >= {accuracy_level:.0%}\nabove FNR ~ {threshold:.3g}", (threshold, 0.98),
+                    xycoords=("data", "axes fraction"), ha="left", va="top", fontsize=8)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(column.replace("_", " "))
+        ax.legend(fontsize=6)
     return fig
 
 
 FIGURES = {
     "utility_vs_noise": utility_vs_noise,
     "class_imbalance": class_imbalance,
+    "long_tail": long_tail,
+    "adversarial": adversarial,
     "pretraining_shift": pretraining_shift,
+    "mitigations": mitigations,
+    "fnr_transition": fnr_transition,
 }
 
 
-def draw(experiment: str, table: pd.DataFrame, pdf_path, png_path) -> None:
-    figure = FIGURES[experiment](table)
+def draw(name: str, table: pd.DataFrame, pdf_path, png_path) -> None:
+    figure = FIGURES[name](table)
     for path, fmt in ((pdf_path, "pdf"), (png_path, "png")):
         with atomic_path(path) as tmp:
             figure.savefig(tmp, format=fmt, dpi=150, metadata={"CreationDate": None} if fmt == "pdf" else None)

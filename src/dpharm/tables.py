@@ -14,8 +14,8 @@ CHANGE_METRICS = {"test_loss": "test_loss_change", "test_accuracy": "test_accura
 
 
 def run_rows(rows: list[dict], *, experiment: str, condition: str, seed: int, record: dict,
-             grid_point: dict) -> pd.DataFrame:
-    """Evaluation rows of one run, labelled with its identity and grid values."""
+             labels: dict) -> pd.DataFrame:
+    """Evaluation rows of one run, labelled with its identity, sweep and swept settings."""
     frame = pd.DataFrame(rows, columns=ROW_COLUMNS)
     labels = {
         "experiment": experiment,
@@ -27,16 +27,16 @@ def run_rows(rows: list[dict], *, experiment: str, condition: str, seed: int, re
         "delta": record["delta"],
         "accountant": record["accountant"] or "none",
         "noise_multiplier": record["noise_multiplier"],
-        **{key.split(".", 1)[1]: value for key, value in grid_point.items()},
+        **labels,
     }
     for column, value in reversed(labels.items()):
         frame.insert(0, column, value)
     return frame
 
 
-def dp_changes(table: pd.DataFrame, grid_columns: list[str]) -> pd.DataFrame:
-    """DP minus non-DP change of test loss and accuracy, matched on every other grid value and seed."""
-    match = [c for c in grid_columns if c != "epsilon"] + ["seed", "group"]
+def dp_changes(table: pd.DataFrame, label_columns: list[str]) -> pd.DataFrame:
+    """DP minus non-DP change of test loss and accuracy, matched on every other label and seed."""
+    match = [c for c in label_columns if c != "epsilon"] + ["seed", "group"]
     base = table[table["metric"].isin(CHANGE_METRICS) & np.isinf(table["epsilon"])]
     if base.empty:
         return table.iloc[0:0]
@@ -47,16 +47,16 @@ def dp_changes(table: pd.DataFrame, grid_columns: list[str]) -> pd.DataFrame:
     return merged[table.columns]
 
 
-def aggregate(paths: list[str], grid_columns: list[str]) -> pd.DataFrame:
+def aggregate(paths: list[str], label_columns: list[str]) -> pd.DataFrame:
     try:
         frames = [pd.read_csv(path) for path in paths]
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         raise CorruptFileError(f"cannot read an evaluation table ({err}); delete it and rerun") from err
     table = pd.concat(frames, ignore_index=True)
-    missing = set(KEY_COLUMNS + ROW_COLUMNS + grid_columns) - set(table.columns)
+    missing = set(KEY_COLUMNS + ROW_COLUMNS + label_columns) - set(table.columns)
     if missing:
         raise CorruptFileError(f"evaluation tables lack columns {sorted(missing)}; delete them and rerun")
-    table = pd.concat([table, dp_changes(table, grid_columns)], ignore_index=True)
+    table = pd.concat([table, dp_changes(table, label_columns)], ignore_index=True)
     return table.sort_values(["condition", "seed", "metric", "group", "attack_radius"], kind="stable",
                              ignore_index=True)
 
@@ -64,3 +64,16 @@ def aggregate(paths: list[str], grid_columns: list[str]) -> pd.DataFrame:
 def write_csv(path, frame: pd.DataFrame) -> None:
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False, float_format="%.10g")
+
+
+TRANSITION_METRICS = ["fnr_measured", "fnr_predicted", "test_loss", "test_accuracy"]
+
+
+def fnr_transition(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """One row per synthetic run and group that has an FNR: the FNRs beside its test loss and accuracy."""
+    rows = pd.concat(tables, ignore_index=True)
+    rows = rows[rows["metric"].isin(TRANSITION_METRICS) & rows["attack_radius"].isna() & (rows["dataset"] == "synthetic")]
+    index = ["experiment", "sweep", "condition", "seed", "epsilon", "group"]
+    wide = rows.pivot(index=index, columns="metric", values="value").reset_index()
+    wide.columns.name = None
+    return wide.dropna(subset=["fnr_measured"])[index + TRANSITION_METRICS]

@@ -6,7 +6,7 @@ import time
 import warnings
 import zlib
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -36,11 +36,27 @@ def _forever(loader: DataLoader) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         yield from loader
 
 
-def _loader(x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int) -> DataLoader:
+# (x batch, signal positions, generator) -> (batch, views, patches, d); see dpharm.augment
+ViewMaker = Callable[[torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
+
+
+def _loader(x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int,
+            signal_patch: torch.Tensor | None = None) -> DataLoader:
     generator = torch.Generator().manual_seed(derive_seed(seed, "sampling"))
+    tensors = (x, y) if signal_patch is None else (x, y, signal_patch)
     return DataLoader(
-        TensorDataset(x, y), batch_size=min(batch_size, len(y)), shuffle=True, generator=generator
+        TensorDataset(*tensors), batch_size=min(batch_size, len(y)), shuffle=True, generator=generator
     )
+
+
+def _loss(criterion, logits: torch.Tensor, y: torch.Tensor, ghost: bool) -> torch.Tensor:
+    """Cross-entropy; with views, each example's loss is the mean over its views."""
+    if logits.dim() == 2:
+        return criterion(logits, y)
+    batch, views, classes = logits.shape
+    flat, targets = logits.reshape(batch * views, classes), y.repeat_interleave(views)
+    # Opacus's ghost criterion averages per-view losses back to one loss per example.
+    return criterion(flat, targets, shape=(batch, views, classes)) if ghost else criterion(flat, targets)
 
 
 @torch.no_grad()
@@ -51,31 +67,39 @@ def dataset_loss_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) ->
     return loss, accuracy
 
 
-def _run_steps(model, optimizer, criterion, loader, steps, device, progress, description) -> None:
+def _run_steps(model, optimizer, criterion, loader, steps, device, progress, description, *,
+               ghost: bool = False, make_views: ViewMaker | None = None, seed: int = 0) -> None:
     model.train()
     batches = _forever(loader)
+    view_generator = torch.Generator().manual_seed(derive_seed(seed, "augmentation"))
     with warnings.catch_warnings():
         # Benign: torch notes that Opacus's backward hooks fire although inputs need no grad.
         warnings.filterwarnings("ignore", message="Full backward hook is firing")
         for _ in tqdm(range(steps), desc=description, disable=not progress, mininterval=2.0):
-            xb, yb = next(batches)
-            xb, yb = xb.to(device), yb.to(device)
+            batch = next(batches)
+            xb, yb = batch[0], batch[1].to(device)
+            xb = make_views(xb, batch[2], view_generator) if make_views else xb.to(device)
             optimizer.zero_grad(set_to_none=True)
-            loss = criterion(model(xb), yb)
-            loss.backward()
+            _loss(criterion, model(xb.to(device)), yb, ghost).backward()
             optimizer.step()
+
+
+def _trainable(model: nn.Module) -> list[nn.Parameter]:
+    return [p for p in model.parameters() if p.requires_grad]
 
 
 def train_nonprivate(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, steps: int, learning_rate: float,
     batch_size: int, seed: int, device: torch.device, progress: bool = False, description: str = "sgd",
+    signal_patch: torch.Tensor | None = None, make_views: ViewMaker | None = None,
 ) -> dict:
     """Plain minibatch SGD (full-batch GD when batch_size >= n)."""
     model.to(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=learning_rate)
-    loader = _loader(x, y, batch_size, seed)
+    optimizer = torch.optim.SGD(_trainable(model), lr=learning_rate)
+    loader = _loader(x, y, batch_size, seed, signal_patch)
     started = time.perf_counter()
-    _run_steps(model, optimizer, nn.CrossEntropyLoss(), loader, steps, device, progress, description)
+    _run_steps(model, optimizer, nn.CrossEntropyLoss(), loader, steps, device, progress, description,
+               make_views=make_views, seed=seed)
     loss, accuracy = dataset_loss_accuracy(model, x.to(device), y.to(device))
     return {
         "private": False,
@@ -103,10 +127,11 @@ class PrivateTraining:
 
 
 def make_private(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, training: dict,
-                 noise_multiplier: float, seed: int, device: torch.device) -> PrivateTraining:
+                 noise_multiplier: float, seed: int, device: torch.device,
+                 signal_patch: torch.Tensor | None = None) -> PrivateTraining:
     """Wrap model, SGD and a Poisson-sampling loader with Opacus (seeded noise and sampling)."""
     model.to(device)
-    loader = _loader(x, y, training["batch_size"], seed)
+    loader = _loader(x, y, training["batch_size"], seed, signal_patch)
     engine = PrivacyEngine(accountant=training["accountant"])
     noise_generator = torch.Generator(device=device).manual_seed(derive_seed(seed, "dp-noise"))
     with warnings.catch_warnings():
@@ -114,7 +139,7 @@ def make_private(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, training
         warnings.simplefilter("ignore", UserWarning)
         private = engine.make_private(
             module=model,
-            optimizer=torch.optim.SGD(model.parameters(), lr=training["learning_rate"]),
+            optimizer=torch.optim.SGD(_trainable(model), lr=training["learning_rate"]),
             data_loader=loader,
             criterion=nn.CrossEntropyLoss(),
             noise_multiplier=noise_multiplier,
@@ -137,6 +162,7 @@ def make_private(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, training
 def train_private(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, training: dict, seed: int,
     device: torch.device, progress: bool = False, description: str = "dp-sgd",
+    signal_patch: torch.Tensor | None = None, make_views: ViewMaker | None = None,
 ) -> dict:
     """DP-SGD through Opacus: Poisson sampling, per-example clipping at C, Gaussian noise.
 
@@ -147,10 +173,12 @@ def train_private(
     sigma = noise_multiplier_for(
         training["epsilon"], training["delta"], sample_rate, training["steps"], training["accountant"]
     )
-    private = make_private(model, x, y, training=training, noise_multiplier=sigma, seed=seed, device=device)
+    private = make_private(model, x, y, training=training, noise_multiplier=sigma, seed=seed, device=device,
+                           signal_patch=signal_patch)
     started = time.perf_counter()
     _run_steps(private.model, private.optimizer, private.criterion, private.loader, training["steps"],
-               device, progress, description)
+               device, progress, description, ghost=training["grad_sample_mode"] == "ghost",
+               make_views=make_views, seed=seed)
     seconds = time.perf_counter() - started
     private.model.remove_hooks()  # leave a plain module behind for evaluation and saving
     spent = private.engine.get_epsilon(delta=training["delta"])
@@ -167,20 +195,28 @@ def train_private(
         "clip_norm": training["clip_norm"],
         "grad_sample_mode": training["grad_sample_mode"],
         "steps": training["steps"],
+        "augmentation_multiplicity": training["augmentation_multiplicity"],
         "train_loss": loss,
         "train_accuracy": accuracy,
         "train_seconds": seconds,
     }
 
 
-def train(model: nn.Module, x, y, *, training: dict, seed: int, device, progress=False, description="") -> dict:
-    """Private or non-private training on the private set, as `training['epsilon']` says."""
+def train(model: nn.Module, x, y, *, training: dict, seed: int, device, progress=False, description="",
+          signal_patch=None, make_views: ViewMaker | None = None) -> dict:
+    """Private or non-private training on the private set, as `training['epsilon']` says.
+
+    With `make_views`, every step trains on augmented views of the sampled examples (needs
+    `signal_patch`); the non-private baseline uses the same augmentation.
+    """
+    views = {"signal_patch": signal_patch, "make_views": make_views}
     if is_private(training["epsilon"]):
         return train_private(model, x, y, training=training, seed=seed, device=device,
-                             progress=progress, description=description)
+                             progress=progress, description=description, **views)
     record = train_nonprivate(
         model, x, y, steps=training["steps"], learning_rate=training["learning_rate"],
         batch_size=training["batch_size"], seed=seed, device=device, progress=progress,
-        description=description,
+        description=description, **views,
     )
-    return {**record, "delta": training["delta"], "accountant": None}
+    return {**record, "delta": training["delta"], "accountant": None,
+            "augmentation_multiplicity": training["augmentation_multiplicity"]}

@@ -10,7 +10,7 @@ rule evaluate:
         "results/runs/{experiment}/{condition}/evaluation.csv",
     params:
         run=lambda w: condition_of(w).params,
-        grid_point=lambda w: condition_of(w).grid_point,
+        labels=lambda w: condition_of(w).labels,
         seeds=SEEDS,
     threads: config["threads"]
     log:

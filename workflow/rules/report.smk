@@ -1,4 +1,5 @@
-# Stage 5: tidy tables per experiment, and figures drawn only from those tables.
+# Stage 5: tidy tables per experiment, the pooled FNR table, claim verdicts, and figures drawn
+# only from the tables.
 
 
 rule aggregate:
@@ -6,21 +7,51 @@ rule aggregate:
         lambda w: PLAN.evaluation_files(w.experiment),
     output:
         "results/tables/{experiment}.csv",
+    wildcard_constraints:
+        experiment="|".join(PLAN.experiments),
     params:
-        grid_keys=lambda w: PLAN.grid_keys(w.experiment),
+        label_columns=lambda w: PLAN.label_columns(w.experiment),
     log:
         "results/logs/aggregate/{experiment}.log",
     script:
         "../scripts/aggregate.py"
 
 
+rule fnr_transition:
+    input:
+        PLAN.table_files(),
+    output:
+        "results/tables/fnr_transition.csv",
+    log:
+        "results/logs/aggregate/fnr_transition.log",
+    script:
+        "../scripts/fnr_transition.py"
+
+
+rule claims:
+    input:
+        PLAN.table_files(),
+    output:
+        claims="results/claims.csv",
+        markdown="results/claims.md",
+        tests="results/tables/claim_tests.csv",
+    params:
+        settings=config["claims"],
+    log:
+        "results/logs/claims.log",
+    script:
+        "../scripts/claims.py"
+
+
 rule figure:
     input:
-        "results/tables/{experiment}.csv",
+        "results/tables/{name}.csv",
     output:
-        pdf="results/figures/{experiment}.pdf",
-        png="results/figures/{experiment}.png",
+        pdf="results/figures/{name}.pdf",
+        png="results/figures/{name}.png",
+    wildcard_constraints:
+        name="|".join([*PLAN.experiments, "fnr_transition"]),
     log:
-        "results/logs/figure/{experiment}.log",
+        "results/logs/figure/{name}.log",
     script:
         "../scripts/plot.py"

@@ -19,7 +19,7 @@ rule train:
         metrics=expand("results/runs/{{experiment}}/{{condition}}/seed{seed}/metrics.json", seed=SEEDS),
     params:
         run=lambda w: condition_of(w).params,
-        grid_point=lambda w: condition_of(w).grid_point,
+        labels=lambda w: condition_of(w).labels,
         seeds=SEEDS,
         device=config["device"],
         progress=config["progress"],

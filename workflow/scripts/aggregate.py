@@ -3,4 +3,4 @@
 from dpharm.jobs import aggregate_experiment, logging_to
 
 with logging_to(snakemake.log[0]):
-    aggregate_experiment(list(snakemake.input), snakemake.output[0], snakemake.params.grid_keys)
+    aggregate_experiment(list(snakemake.input), snakemake.output[0], snakemake.params.label_columns)

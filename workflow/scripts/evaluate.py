@@ -6,6 +6,6 @@ with logging_to(snakemake.log[0]):
     evaluate_condition(
         list(snakemake.input.data), list(snakemake.input.models), list(snakemake.input.metrics),
         snakemake.output[0], snakemake.params.run, snakemake.wildcards.experiment,
-        snakemake.wildcards.condition, snakemake.params.grid_point, snakemake.params.seeds,
+        snakemake.wildcards.condition, snakemake.params.labels, snakemake.params.seeds,
         threads=snakemake.threads,
     )

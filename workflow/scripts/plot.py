@@ -1,6 +1,6 @@
-"""Snakemake adapter: rule figure -> dpharm.jobs.plot_experiment."""
+"""Snakemake adapter: rule figure -> dpharm.jobs.plot_table."""
 
-from dpharm.jobs import logging_to, plot_experiment
+from dpharm.jobs import logging_to, plot_table
 
 with logging_to(snakemake.log[0]):
-    plot_experiment(snakemake.input[0], snakemake.wildcards.experiment, snakemake.output.pdf, snakemake.output.png)
+    plot_table(snakemake.input[0], snakemake.wildcards.name, snakemake.output.pdf, snakemake.output.png)

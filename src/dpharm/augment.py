@@ -1,0 +1,23 @@
+"""Augmented views for augmentation multiplicity (De et al., 2022) on the synthetic model.
+
+A view keeps the example's signal patch (its only private content) and redraws what the data
+model draws independently of the example: the position of the signal patch and the noise
+patches. Views are made inside the training step from each sampled example alone, so the
+example's gradient (averaged over its views by the loss) is still clipped as one example.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def synthetic_views(x: torch.Tensor, signal_patch: torch.Tensor, generator: torch.Generator, *,
+                    views: int, noise_std: float, feature_span: int) -> torch.Tensor:
+    """(batch, patches, d) -> (batch, views, patches, d)."""
+    batch, patches, dimension = x.shape
+    signal = x[torch.arange(batch), signal_patch]  # (batch, d)
+    noise = torch.randn(batch, views, patches, dimension, generator=generator) * noise_std
+    noise[..., :feature_span] = 0.0  # noise stays orthogonal to every feature, as in the data
+    positions = torch.randint(0, patches, (batch, views), generator=generator)
+    noise[torch.arange(batch)[:, None], torch.arange(views)[None, :], positions] = signal[:, None, :]
+    return noise.to(x.device)

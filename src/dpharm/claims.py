@@ -1,0 +1,267 @@
+"""Verdicts for the paper's claims, computed from the experiment tables.
+
+Each claim is checked by one or more tests. A test computes a per-seed effect (runs with the
+same seed share data and initialisation, so effects are paired), oriented so that a positive
+effect is what the claim predicts. With a 95% Student-t interval over seeds:
+
+- reproduced:     the interval excludes 0 and the mean effect is at least `min_effect`;
+- not reproduced: the whole interval lies below `min_effect` (too small, or the other way);
+- inconclusive:   anything else.
+
+A claim is reproduced when all its tests are, not reproduced when any test is not, and
+inconclusive otherwise. Tests compare at the smallest finite epsilon of the grid, chosen by
+rule rather than by looking at the results.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
+
+
+@dataclass(frozen=True)
+class ClaimTest:
+    claim: str
+    experiment: str
+    name: str
+    statement: str
+    metric: str
+    effect: Callable[[pd.DataFrame], pd.Series]  # table -> effect per seed
+
+
+def interval(effects: pd.Series, confidence: float) -> tuple[float, float, float]:
+    values = effects.dropna().to_numpy(dtype=float)
+    mean = float(values.mean()) if len(values) else math.nan
+    if len(values) < 2:
+        return mean, math.nan, math.nan
+    half = stats.t.ppf(0.5 + confidence / 2, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values))
+    return mean, mean - half, mean + half
+
+
+def verdict(mean: float, low: float, high: float, min_effect: float) -> str:
+    if any(math.isnan(v) for v in (mean, low, high)):
+        return INCONCLUSIVE
+    if low > 0 and mean >= min_effect:
+        return REPRODUCED
+    if high < min_effect:
+        return NOT_REPRODUCED
+    return INCONCLUSIVE
+
+
+def combine(verdicts: list[str]) -> str:
+    if verdicts and all(v == REPRODUCED for v in verdicts):
+        return REPRODUCED
+    if NOT_REPRODUCED in verdicts:
+        return NOT_REPRODUCED
+    return INCONCLUSIVE
+
+
+# --- selection helpers -----------------------------------------------------------------
+
+def strongest_privacy(table: pd.DataFrame) -> float:
+    return float(table.loc[np.isfinite(table["epsilon"]), "epsilon"].min())
+
+
+def per_seed(table: pd.DataFrame, metric: str, group: str, radius: float | None = None, **where) -> pd.Series:
+    """The metric's value per seed for the rows matching `where` (exactly one per seed)."""
+    rows = table[(table["metric"] == metric) & (table["group"] == group)]
+    rows = rows[rows["attack_radius"].isna()] if radius is None else rows[np.isclose(rows["attack_radius"], radius)]
+    for column, value in where.items():
+        rows = rows[np.isclose(rows[column], value)] if isinstance(value, float) else rows[rows[column] == value]
+    if rows.empty:
+        raise ValueError(f"no {metric}/{group} rows for {where}")
+    if rows["seed"].duplicated().any():
+        raise ValueError(f"{metric}/{group} {where}: several rows per seed; the selection is ambiguous")
+    return rows.set_index("seed")["value"]
+
+
+def _sweep(table: pd.DataFrame, sweep: str) -> pd.DataFrame:
+    rows = table[table["sweep"] == sweep]
+    if rows.empty:
+        raise ValueError(f"the experiment has no sweep '{sweep}'")
+    return rows
+
+
+def _extreme(table: pd.DataFrame, column: str, which: str) -> float:
+    """Smallest or largest value of a swept setting; a comparison needs at least two values."""
+    values = table[column].dropna().unique()
+    if len(values) < 2:
+        raise ValueError(f"'{column}' takes a single value; the test compares its extremes")
+    return float(values.min() if which == "min" else values.max())
+
+
+# --- the tests ---------------------------------------------------------------------------
+
+def c1_noise(table):
+    rows = _sweep(table, "feature_norm")
+    norm = float(rows["feature_norm"].min())
+    return per_seed(rows, "test_loss_change", "all", feature_norm=norm, epsilon=strongest_privacy(rows))
+
+
+def c1_weak_features(table):
+    rows = _sweep(table, "feature_norm")
+    eps = strongest_privacy(rows)
+    weak = per_seed(rows, "test_loss_change", "all", feature_norm=_extreme(rows, "feature_norm", "min"), epsilon=eps)
+    strong = per_seed(rows, "test_loss_change", "all", feature_norm=_extreme(rows, "feature_norm", "max"), epsilon=eps)
+    return weak - strong
+
+
+def c1_width(table):
+    rows = _sweep(table, "width")
+    eps = strongest_privacy(rows)
+    wide = per_seed(rows, "test_loss_change", "all", width=_extreme(rows, "width", "max"), epsilon=eps)
+    narrow = per_seed(rows, "test_loss_change", "all", width=_extreme(rows, "width", "min"), epsilon=eps)
+    return wide - narrow
+
+
+def c1_data_size(table):
+    rows = _sweep(table, "n_train")
+    eps = strongest_privacy(rows)
+    small = per_seed(rows, "test_loss_change", "all", n_train=_extreme(rows, "n_train", "min"), epsilon=eps)
+    large = per_seed(rows, "test_loss_change", "all", n_train=_extreme(rows, "n_train", "max"), epsilon=eps)
+    return small - large
+
+
+def c2_minority(table):
+    rho = float(table["imbalance_ratio"].max())
+    eps = strongest_privacy(table)
+    majority = per_seed(table, "test_accuracy_change", "class0", imbalance_ratio=rho, epsilon=eps)
+    minority = per_seed(table, "test_accuracy_change", "class1", imbalance_ratio=rho, epsilon=eps)
+    return majority - minority
+
+
+def c3_tail(table):
+    rows = _sweep(table, "rare_tail")
+    freq = float(rows["tail_frequency"].min())
+    eps = strongest_privacy(rows)
+    head = per_seed(rows, "test_accuracy_change", "class0/head", tail_frequency=freq, epsilon=eps)
+    tail = per_seed(rows, "test_accuracy_change", "class0/tail", tail_frequency=freq, epsilon=eps)
+    return head - tail
+
+
+def c3_weak_tail(table):
+    rows = _sweep(table, "weak_tail")
+    norm = float(rows["tail_feature_norm"].min())
+    eps = strongest_privacy(rows)
+    head = per_seed(rows, "test_accuracy_change", "class0/head", tail_feature_norm=norm, epsilon=eps)
+    tail = per_seed(rows, "test_accuracy_change", "class0/tail", tail_feature_norm=norm, epsilon=eps)
+    return head - tail
+
+
+def c4_adversarial(table):
+    eps = strongest_privacy(table)
+    radii = sorted(r for r in table["attack_radius"].dropna().unique() if r > 0)
+    radius = float(radii[len(radii) // 2])  # the middle budget of the grid
+
+    def change(r):
+        return per_seed(table, "adversarial_loss", "all", r, epsilon=eps) - per_seed(
+            table, "adversarial_loss", "all", r, epsilon=math.inf)
+
+    return change(radius) - change(0.0)  # radius 0 is the clean test loss
+
+
+def c5_shift(table):
+    eps = strongest_privacy(table)
+    def gain(theta):
+        pre = per_seed(table, "test_accuracy", "all", shift_angle=theta, init="pretrained", epsilon=eps)
+        scratch = per_seed(table, "test_accuracy", "all", shift_angle=theta, init="scratch", epsilon=eps)
+        return pre - scratch
+    return gain(_extreme(table, "shift_angle", "min")) - gain(_extreme(table, "shift_angle", "max"))
+
+
+def _mitigation(table, sweep, column, metric, group):
+    rows = _sweep(table, sweep)
+    eps = strongest_privacy(rows)
+    low = per_seed(rows, metric, group, **{column: _extreme(rows, column, "min")}, epsilon=eps)
+    high = per_seed(rows, metric, group, **{column: _extreme(rows, column, "max")}, epsilon=eps)
+    if metric == "fnr_measured":
+        return np.log(high / low)  # FNR rises
+    return low - high  # test loss falls
+
+
+TESTS = [
+    ClaimTest("C1", "utility_vs_noise", "noise", "DP noise raises the test loss (weakest feature, smallest epsilon vs non-private)", "test_loss_change", c1_noise),
+    ClaimTest("C1", "utility_vs_noise", "weak_features", "the loss increase is larger for weaker features (min vs max feature norm)", "test_loss_change difference", c1_weak_features),
+    ClaimTest("C1", "utility_vs_noise", "width", "more trainable parameters make DP worse (max vs min width)", "test_loss_change difference", c1_width),
+    ClaimTest("C1", "utility_vs_noise", "data_size", "less data makes DP worse (min vs max n)", "test_loss_change difference", c1_data_size),
+    ClaimTest("C2", "class_imbalance", "minority", "the minority class loses more accuracy than the majority (largest imbalance)", "test_accuracy_change majority - minority", c2_minority),
+    ClaimTest("C3", "long_tail", "rare_tail", "the rare tail subpopulation loses more accuracy than the head", "test_accuracy_change head - tail", c3_tail),
+    ClaimTest("C3", "long_tail", "weak_tail", "a tail with a weaker feature loses more accuracy than the head", "test_accuracy_change head - tail", c3_weak_tail),
+    ClaimTest("C4", "adversarial", "adversarial_loss", "DP raises the adversarial test loss more than the clean test loss", "adversarial_loss change - test_loss change", c4_adversarial),
+    ClaimTest("C5", "pretraining_shift", "shift", "the accuracy gain of pre-training shrinks as the feature shift grows", "gain(theta min) - gain(theta max)", c5_shift),
+    ClaimTest("C6", "mitigations", "augmentation_loss", "augmentation multiplicity lowers the DP test loss", "test_loss(k min) - test_loss(k max)", lambda t: _mitigation(t, "augmentation", "augmentation_multiplicity", "test_loss", "all")),
+    ClaimTest("C6", "mitigations", "augmentation_fnr", "augmentation multiplicity raises the FNR", "log FNR ratio", lambda t: _mitigation(t, "augmentation", "augmentation_multiplicity", "fnr_measured", "class0")),
+    ClaimTest("C6", "mitigations", "freezing_loss", "freezing filters lowers the DP test loss", "test_loss(f min) - test_loss(f max)", lambda t: _mitigation(t, "freezing", "frozen_fraction", "test_loss", "all")),
+    ClaimTest("C6", "mitigations", "freezing_fnr", "freezing filters raises the FNR", "log FNR ratio", lambda t: _mitigation(t, "freezing", "frozen_fraction", "fnr_measured", "class0")),
+]
+
+
+def run_tests(tables: dict[str, pd.DataFrame], min_effect: dict[str, float], confidence: float) -> pd.DataFrame:
+    """One row per test whose experiment has a table: effect, interval and verdict."""
+    rows = []
+    for test in TESTS:
+        if test.experiment not in tables:
+            continue
+        table = tables[test.experiment]
+        try:
+            effects = test.effect(table)
+            note = ""
+        except (KeyError, ValueError) as err:  # the experiment lacks the sweep this test needs
+            effects, note = pd.Series(dtype=float), f"cannot compute: {err}"
+        mean, low, high = interval(effects, confidence)
+        threshold = min_effect[test.name]
+        rows.append({
+            "claim": test.claim, "experiment": test.experiment, "dataset": table["dataset"].iloc[0],
+            "test": test.name, "statement": test.statement, "metric": test.metric,
+            "effect": mean, "ci_low": low, "ci_high": high, "n_seeds": int(effects.notna().sum()),
+            "min_effect": threshold, "verdict": verdict(mean, low, high, threshold), "note": note,
+        })
+    return pd.DataFrame(rows)
+
+
+def summarise(tests: pd.DataFrame, statements: dict[str, str]) -> pd.DataFrame:
+    """One row per claim and dataset; effect and interval of its first (primary) test."""
+    rows = []
+    for (claim, dataset), group in tests.groupby(["claim", "dataset"], sort=True):
+        primary = group.iloc[0]
+        rows.append({
+            "claim": claim, "experiment": primary["experiment"], "dataset": dataset,
+            "statement": statements[claim], "metric": f"{primary['test']}: {primary['metric']}",
+            "effect": primary["effect"], "ci_low": primary["ci_low"], "ci_high": primary["ci_high"],
+            "n_seeds": primary["n_seeds"], "verdict": combine(list(group["verdict"])),
+        })
+    return pd.DataFrame(rows)
+
+
+def render_markdown(claims: pd.DataFrame, tests: pd.DataFrame, confidence: float) -> str:
+    lines = ["# Claims: verdicts computed from results/tables/", "",
+             f"Effects are means over seeds with {confidence:.0%} Student-t intervals; a positive "
+             "effect is what the claim predicts. Rules: `src/dpharm/claims.py`; thresholds: "
+             "`claims.min_effect` in the config.", "",
+             "| claim | dataset | statement | verdict |", "|---|---|---|---|"]
+    lines += [f"| {r.claim} | {r.dataset} | {r.statement} | **{r.verdict}** |" for r in claims.itertuples()]
+    lines += ["", "## Tests", "", "| claim | test | what is compared | effect | 95% CI | min effect | seeds | verdict |",
+              "|---|---|---|---|---|---|---|---|"]
+    lines += [
+        f"| {r.claim} | {r.test} | {r.statement} | {r.effect:.4g} | [{r.ci_low:.4g}, {r.ci_high:.4g}] "
+        f"| {r.min_effect:g} | {r.n_seeds} | {r.verdict}{' (' + r.note + ')' if r.note else ''} |"
+        for r in tests.itertuples()
+    ]
+    return "\n".join(lines) + "\n"
+
+
+CLAIM_STATEMENTS = {
+    "C1": "DP-SGD noise lowers the FNR and raises the test loss; larger models and less data make it worse",
+    "C2": "imbalanced FNRs cause disparate impact: the minority class loses much more accuracy under DP",
+    "C3": "within a class, DP noise hurts the long-tailed (rare or weak-feature) subpopulation more than the head",
+    "C4": "DP noise increases adversarial vulnerability faster than it raises the standard test loss",
+    "C5": "public pre-training does not guarantee improvement: the gain shrinks as the feature shift grows",
+    "C6": "augmentation multiplicity and freezing raise the FNR and reduce the harm",
+}
