@@ -27,6 +27,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/audit.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -40,10 +40,14 @@ BAD = [
     ("training.accountant", "moments", "training.accountant"),
     ("training.init", "imagenet", "training.init"),
     ("training.learning_rat", 0.1, "training"),
-    ("experiments.utility_vs_noise.grid", {"training.epsilon": [-1.0]}, "experiments.utility_vs_noise.grid.training.epsilon"),
-    ("experiments.utility_vs_noise.grid", {"training.epsilonn": [1.0]}, "experiments.utility_vs_noise.grid.training.epsilonn"),
-    ("experiments.utility_vs_noise.grid", {"optimizer.lr": [1.0]}, "experiments.utility_vs_noise.grid"),
-    ("experiments.unknown_experiment", {"enabled": True, "claim": "C1", "grid": {"training.epsilon": [1.0]}}, "experiments"),
+    ("experiments.utility_vs_noise.sweeps", {"s": {"training.epsilon": [-1.0]}}, "experiments.utility_vs_noise.sweeps.s.training.epsilon"),
+    ("experiments.utility_vs_noise.sweeps", {"s": {"training.epsilonn": [1.0]}}, "experiments.utility_vs_noise.sweeps.s.training.epsilonn"),
+    ("experiments.utility_vs_noise.sweeps", {"s": {"optimizer.lr": [1.0]}}, "experiments.utility_vs_noise.sweeps.s"),
+    ("experiments.utility_vs_noise.sweeps", {}, "experiments.utility_vs_noise.sweeps"),
+    ("experiments.unknown_experiment", {"enabled": True, "claim": "C1", "sweeps": {"s": {"training.epsilon": [1.0]}}}, "experiments"),
+    ("model.frozen_fraction", 1.0, "model.frozen_fraction"),
+    ("training.augmentation_multiplicity", 0, "training.augmentation_multiplicity"),
+    ("claims.min_effect", {"noise": 0.1}, "claims.min_effect"),
     ("data.patches", 1, "data.patches"),
 ]
 
@@ -76,10 +80,19 @@ def test_command_line_overrides_are_validated_before_any_job(tmp_path):
     assert not (workdir / "results").exists()
 
 
-def test_plan_shares_data_between_conditions(default_config):
+def test_frozen_fraction_must_leave_a_trainable_filter(default_config):
+    config = _set(default_config, "experiments.mitigations.sweeps.freezing", {"model.frozen_fraction": [0.99]})
+    with pytest.raises(ConfigError, match="freezes every filter"):
+        validate_config(config)
+
+
+def test_plan_expands_sweeps_and_shares_data(default_config):
     plan = Plan(default_config)
-    conditions = plan.of_experiment("utility_vs_noise")
-    grid = default_config["experiments"]["utility_vs_noise"]["grid"]
+    conditions = [c for c in plan.of_experiment("utility_vs_noise") if c.sweep == "feature_norm"]
+    grid = default_config["experiments"]["utility_vs_noise"]["sweeps"]["feature_norm"]
     assert len(conditions) == len(grid["data.feature_norm"]) * len(grid["training.epsilon"])
     assert len({c.data_id for c in conditions}) == len(grid["data.feature_norm"])
+    assert plan.label_columns("utility_vs_noise") == ["sweep", "feature_norm", "epsilon", "width", "n_train"]
+    width_run = next(c for c in plan.of_experiment("utility_vs_noise") if c.sweep == "width")
+    assert width_run.labels["feature_norm"] == default_config["data"]["feature_norm"]  # actual value, not blank
     assert condition_id({"data.feature_norm": 4.0, "training.epsilon": float("inf")}) == "feature_norm=4__epsilon=inf"

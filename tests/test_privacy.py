@@ -44,7 +44,7 @@ def test_each_example_contributes_at_most_clip_norm(training_params, mode):
     torch.manual_seed(0)
     x = 30 * torch.randn(1, 2, 20)  # large inputs: the raw gradient norm far exceeds C
     y = torch.tensor([1])
-    model = build_model({"width": 4, "init_std": 0.5}, 20, 2, seed=1)
+    model = build_model({"width": 4, "init_std": 0.5, "frozen_fraction": 0.0}, 20, 2, seed=1)
     training = tiny_training(training_params, batch_size=1, grad_sample_mode=mode)
     raw = manual_clipped_sum(model, x, y, clip=float("inf"))
     assert raw.norm() > 10 * training["clip_norm"]
@@ -59,7 +59,7 @@ def test_batch_update_is_the_mean_of_clipped_per_example_gradients(training_para
     torch.manual_seed(1)
     x = torch.randn(16, 2, 20) * torch.linspace(0.1, 20, 16).view(-1, 1, 1)  # some clipped, some not
     y = torch.randint(0, 2, (16,))
-    model = build_model({"width": 4, "init_std": 0.5}, 20, 2, seed=2)
+    model = build_model({"width": 4, "init_std": 0.5, "frozen_fraction": 0.0}, 20, 2, seed=2)
     expected = -manual_clipped_sum(model, x, y, clip=0.5) / len(y)
     update = one_step_update(model, x, y, tiny_training(training_params, batch_size=16, grad_sample_mode=mode), 0.0)
     torch.testing.assert_close(update, expected, rtol=1e-4, atol=1e-6)
@@ -73,7 +73,7 @@ def test_noise_std_is_multiplier_times_clip_over_batch(training_params, mode):
     y = torch.randint(0, 2, (n,))
     training = tiny_training(training_params, batch_size=n, clip_norm=clip, grad_sample_mode=mode)
     draws = torch.cat([
-        one_step_update(build_model({"width": 10, "init_std": 0.1}, 50, 2, seed=s), x, y, training, sigma, seed=s).flatten()
+        one_step_update(build_model({"width": 10, "init_std": 0.1, "frozen_fraction": 0.0}, 50, 2, seed=s), x, y, training, sigma, seed=s).flatten()
         for s in range(20)
     ])  # 20 x 1000 draws
     expected = sigma * clip / n
@@ -86,7 +86,7 @@ def test_recorded_epsilon_equals_the_accountants(training_params, accountant):
     torch.manual_seed(2)
     x, y = torch.randn(40, 2, 20), torch.randint(0, 2, (40,))
     training = {**training_params, "epsilon": 3.0, "steps": 30, "batch_size": 10, "accountant": accountant}
-    record = train_private(build_model({"width": 4, "init_std": 0.1}, 20, 2, seed=0), x, y,
+    record = train_private(build_model({"width": 4, "init_std": 0.1, "frozen_fraction": 0.0}, 20, 2, seed=0), x, y,
                            training=training, seed=0, device=CPU)
     q = poisson_sample_rate(40, 10)
     assert record["sample_rate"] == q == 0.25
@@ -102,7 +102,7 @@ def test_same_seed_same_private_model(training_params):
     training = {**training_params, "epsilon": 2.0, "steps": 10, "batch_size": 10}
     weights = []
     for _ in range(2):
-        model = build_model({"width": 4, "init_std": 0.1}, 20, 2, seed=5)
+        model = build_model({"width": 4, "init_std": 0.1, "frozen_fraction": 0.0}, 20, 2, seed=5)
         train_private(model, x, y, training=training, seed=5, device=CPU)
         weights.append(model.filters.weight.detach().clone())
     assert torch.equal(weights[0], weights[1])

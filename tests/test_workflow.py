@@ -1,15 +1,23 @@
 """The workflow's plan, and one end-to-end run of the small configuration."""
 
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
 
 import pandas as pd
 import pytest
 
-from helpers import copy_workflow, snakemake
+from dpharm.config import load_yaml, merge
+from dpharm.plan import Plan
+from helpers import REPO, copy_workflow, snakemake
 
-STAGES = ["synthetic_data", "pretrain", "train", "evaluate", "aggregate", "figure", "all"]
-EXPERIMENTS = ["utility_vs_noise", "class_imbalance", "pretraining_shift"]
+STAGES = ["synthetic_data", "pretrain", "train", "evaluate", "aggregate", "fnr_transition", "claims", "figure", "all"]
+EXPERIMENTS = ["utility_vs_noise", "class_imbalance", "long_tail", "adversarial", "pretraining_shift", "mitigations"]
+CLAIM_COLUMNS = ["claim", "experiment", "dataset", "statement", "metric", "effect", "ci_low", "ci_high", "n_seeds", "verdict"]
 CONTRACT_COLUMNS = ["experiment", "dataset", "seed", "epsilon", "noise_multiplier", "group", "metric", "value"]
 
 
@@ -39,10 +47,10 @@ def test_dry_run_plans_every_stage_and_training_asks_for_a_gpu(tmp_path):
     assert set(STAGES) <= set(jobs)
     for rule in ("train", "pretrain"):
         assert all(re.search(r"resources:.*gpu=1", block) for block in jobs[rule])
-    for rule in ("synthetic_data", "evaluate", "aggregate", "figure"):
+    for rule in ("synthetic_data", "evaluate", "aggregate", "figure", "claims"):
         assert not any("gpu=1" in block for block in jobs[rule])
-    for experiment in EXPERIMENTS:
-        assert f"results/figures/{experiment}.pdf" in result.stdout
+    for name in EXPERIMENTS + ["fnr_transition"]:
+        assert f"results/figures/{name}.pdf" in result.stdout
 
 
 def test_default_profile_serialises_gpu_jobs(repo):
@@ -67,12 +75,25 @@ def test_small_configuration_runs_end_to_end(small_run):
     assert {"test_accuracy_change", "test_loss_change"} <= set(table["metric"])
     private = table[table["epsilon"] < float("inf")]
     assert (private["epsilon_spent"] <= private["epsilon"] * 1.001).all()
+    transition = pd.read_csv(small_run / "results" / "tables" / "fnr_transition.csv")
+    assert {"fnr_measured", "fnr_predicted", "test_loss", "test_accuracy"} <= set(transition.columns)
+    assert (transition["fnr_measured"].notna()).all() and len(transition) > 0
+
+
+@pytest.mark.slow
+def test_claims_table_has_a_verdict_per_claim(small_run):
+    claims = pd.read_csv(small_run / "results" / "claims.csv")
+    assert list(claims.columns) == CLAIM_COLUMNS
+    assert sorted(claims["claim"]) == ["C1", "C2", "C3", "C4", "C5", "C6"]
+    assert set(claims["verdict"]) <= {"reproduced", "not reproduced", "inconclusive"}
+    assert "| C2 |" in (small_run / "results" / "claims.md").read_text()
 
 
 @pytest.mark.slow
 def test_every_run_records_its_provenance(small_run):
     metrics = sorted((small_run / "results" / "runs").glob("*/*/seed*/metrics.json"))
-    assert len(metrics) == 2 * (2 + 4 + 4)  # seeds x conditions of the small configuration
+    config = merge(load_yaml(REPO / "config.yaml"), load_yaml(REPO / "config" / "small.yaml"))
+    assert len(metrics) == len(config["seeds"]) * len(Plan(config).conditions)
     for path in metrics:
         record = json.loads(path.read_text())
         assert {"seed", "params", "epsilon_spent", "delta", "accountant", "noise_multiplier"} <= set(record)
@@ -86,3 +107,51 @@ def test_every_run_records_its_provenance(small_run):
 def test_rerun_is_a_no_op(small_run):
     result = snakemake(small_run, "--configfile", "config/small.yaml", "-n")
     assert "Nothing to be done" in result.stdout + result.stderr
+
+
+# The tests below rerun parts of the small run; they come last because they touch its files.
+
+def _class_imbalance_outputs(workdir) -> dict[str, bytes]:
+    paths = [workdir / "results" / "tables" / "class_imbalance.csv",
+             *sorted((workdir / "results" / "runs" / "class_imbalance").glob("*/evaluation.csv"))]
+    return {str(p.relative_to(workdir)): p.read_bytes() for p in paths}
+
+
+@pytest.mark.slow
+def test_same_config_and_seed_give_byte_identical_tables(small_run):
+    before = _class_imbalance_outputs(small_run)
+    result = snakemake(small_run, "--configfile", "config/small.yaml", "results/tables/class_imbalance.csv",
+                       "--forcerun", "synthetic_data")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "train" in result.stdout + result.stderr  # it really retrained
+    assert _class_imbalance_outputs(small_run) == before
+
+
+@pytest.mark.slow
+def test_training_killed_with_sigkill_then_rerun_gives_complete_correct_outputs(small_run):
+    before = _class_imbalance_outputs(small_run)
+    logs = small_run / "results" / "logs" / "train" / "class_imbalance"
+    started = time.time()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", "config/small.yaml",
+         "results/tables/class_imbalance.csv", "--forcerun", "train"],
+        cwd=small_run, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    while time.time() - started < 120 and not any(p.stat().st_mtime > started for p in logs.glob("*.log")):
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)  # the training job and Snakemake with it
+    process.wait()
+    result = snakemake(small_run, "--configfile", "config/small.yaml", "results/tables/class_imbalance.csv")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert _class_imbalance_outputs(small_run) == before
+    assert not list((small_run / "results").rglob("*.tmp")), "no temporary file left behind"
+
+
+@pytest.mark.slow
+def test_corrupted_intermediate_file_stops_with_a_clear_error(small_run):
+    dataset = next((small_run / "results" / "data" / "class_imbalance").glob("*/seed0.npz"))
+    dataset.write_bytes(dataset.read_bytes()[:5000])
+    result = snakemake(small_run, "--configfile", "config/small.yaml", "results/tables/class_imbalance.csv")
+    assert result.returncode != 0
+    assert "not a readable .npz file" in result.stdout + result.stderr
+    assert "delete it and rerun" in result.stdout + result.stderr

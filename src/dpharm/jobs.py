@@ -167,13 +167,25 @@ def fnr_transition_table(inputs: list[str], output: str) -> None:
 def judge_claims(inputs: list[str], claims_csv: str, claims_md: str, tests_csv: str, settings: dict) -> None:
     import pandas as pd
 
-    from dpharm.claims import CLAIM_STATEMENTS, render_markdown, run_tests, summarise
+    from dpharm.claims import CLAIM_STATEMENTS, audit_tests, render_markdown, run_tests, summarise
     from dpharm.io import write_text
     from dpharm.tables import write_csv
 
     tables = {Path(path).stem: pd.read_csv(path) for path in inputs}
+    audit = tables.pop("privacy_audit", None)
     tests = run_tests(tables, settings["min_effect"], settings["confidence"])
+    if audit is not None:
+        tests = pd.concat([tests, audit_tests(audit, settings["min_effect"]["audit_power"])], ignore_index=True)
     claims = summarise(tests, CLAIM_STATEMENTS)
     write_csv(tests_csv, tests)
     write_csv(claims_csv, claims)
     write_text(claims_md, render_markdown(claims, tests, settings["confidence"]))
+
+
+def privacy_audit(output: str, audit: dict, *, progress: bool) -> None:
+    import pandas as pd
+
+    from dpharm.audit import run_audit
+    from dpharm.tables import write_csv
+
+    write_csv(output, pd.DataFrame(run_audit(audit, progress=progress)))

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from dpharm.config import resolve_sections
 
 FNR_TRANSITION = "fnr_transition"  # figure and table pooled over every synthetic experiment
+PRIVACY_AUDIT = "privacy_audit"
 DATA_SECTIONS = ("data",)
 PRETRAIN_SECTIONS = ("data", "model", "pretraining")
 
@@ -98,6 +99,7 @@ class Plan:
 
     def __init__(self, config: dict):
         self.seeds = list(config["seeds"])
+        self.audit = config["privacy_audit"]["enabled"]
         self.experiments = [name for name, exp in config["experiments"].items() if exp["enabled"]]
         self.conditions = {
             (name, cond.id): cond
@@ -132,10 +134,15 @@ class Plan:
         ]
 
     def table_files(self) -> list[str]:
-        return [f"results/tables/{name}.csv" for name in self.experiments]
+        """Experiment tables, and the audit's when enabled: the inputs of the claims."""
+        names = [*self.experiments, PRIVACY_AUDIT] if self.audit else self.experiments
+        return [f"results/tables/{name}.csv" for name in names]
+
+    def figure_names(self) -> list[str]:
+        return [*self.experiments, FNR_TRANSITION, *([PRIVACY_AUDIT] if self.audit else [])]
 
     def final_targets(self) -> list[str]:
-        figures = [*self.experiments, FNR_TRANSITION]
+        figures = self.figure_names()
         return (
             [f"results/figures/{name}.{suffix}" for name in figures for suffix in ("pdf", "png")]
             + ["results/claims.csv", "results/claims.md"]

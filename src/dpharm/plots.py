@@ -199,6 +199,21 @@ def fnr_transition(table: pd.DataFrame, accuracy_level: float = 0.95) -> plt.Fig
     return fig
 
 
+def privacy_audit(table: pd.DataFrame) -> plt.Figure:
+    """Accountant epsilon versus the audit's empirical lower bound, per mechanism."""
+    fig, axes = _grid(1, 1, "Privacy audit: an empirical lower bound must never beat the accountant")
+    ax = axes[0][0]
+    long = table.melt(id_vars=["mechanism"], value_vars=["epsilon_accountant", "epsilon_lower_bound"],
+                      var_name="epsilon", value_name="value")
+    long["epsilon"] = long["epsilon"].map({"epsilon_accountant": "accountant (claimed)",
+                                           "epsilon_lower_bound": "audit lower bound"})
+    sns.barplot(data=long, x="mechanism", y="value", hue="epsilon", ax=ax, palette="viridis")
+    ax.set_ylabel("epsilon")
+    confidence, trials = table["confidence"].iloc[0], table["n_trials"].iloc[0]
+    ax.set_title(f"lower bounds at {confidence:.0%} confidence, {trials} trainings per mechanism", fontsize=9)
+    return fig
+
+
 FIGURES = {
     "utility_vs_noise": utility_vs_noise,
     "class_imbalance": class_imbalance,
@@ -207,6 +222,7 @@ FIGURES = {
     "pretraining_shift": pretraining_shift,
     "mitigations": mitigations,
     "fnr_transition": fnr_transition,
+    "privacy_audit": privacy_audit,
 }
 
 

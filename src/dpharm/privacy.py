@@ -31,10 +31,19 @@ def noise_multiplier_for(
     )
 
 
+# PRV's default absolute error on epsilon (0.01) is several percent of a small epsilon.
+EPSILON_OPTIONS = {"rdp": {}, "prv": {"eps_error": 1e-3}}
+
+
+def accountant_epsilon(accountant, name: str, delta: float) -> float:
+    """Epsilon an Opacus accountant (with its history) reports, at the precision we record."""
+    return float(accountant.get_epsilon(delta=delta, **EPSILON_OPTIONS[name]))
+
+
 def epsilon_spent(
     noise_multiplier: float, sample_rate: float, steps: int, delta: float, accountant: str
 ) -> float:
     """Epsilon of `steps` Poisson-subsampled Gaussian steps, by a fresh accountant."""
     fresh = create_accountant(mechanism=accountant)
     fresh.history = [(noise_multiplier, sample_rate, steps)]
-    return fresh.get_epsilon(delta=delta)
+    return accountant_epsilon(fresh, accountant, delta)

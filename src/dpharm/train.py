@@ -15,7 +15,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from tqdm import tqdm
 
-from dpharm.privacy import is_private, noise_multiplier_for, poisson_sample_rate
+from dpharm.privacy import accountant_epsilon, is_private, noise_multiplier_for, poisson_sample_rate
 
 
 def derive_seed(seed: int, stream: str) -> int:
@@ -132,11 +132,11 @@ def make_private(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, training
     """Wrap model, SGD and a Poisson-sampling loader with Opacus (seeded noise and sampling)."""
     model.to(device)
     loader = _loader(x, y, training["batch_size"], seed, signal_patch)
-    engine = PrivacyEngine(accountant=training["accountant"])
     noise_generator = torch.Generator(device=device).manual_seed(derive_seed(seed, "dp-noise"))
     with warnings.catch_warnings():
         # Opacus warns that secure_mode is off; reproducible noise needs a seeded generator.
-        warnings.simplefilter("ignore", UserWarning)
+        warnings.filterwarnings("ignore", message="Secure RNG turned off")
+        engine = PrivacyEngine(accountant=training["accountant"])
         private = engine.make_private(
             module=model,
             optimizer=torch.optim.SGD(_trainable(model), lr=training["learning_rate"]),
@@ -181,7 +181,7 @@ def train_private(
                make_views=make_views, seed=seed)
     seconds = time.perf_counter() - started
     private.model.remove_hooks()  # leave a plain module behind for evaluation and saving
-    spent = private.engine.get_epsilon(delta=training["delta"])
+    spent = accountant_epsilon(private.engine.accountant, training["accountant"], training["delta"])
     loss, accuracy = dataset_loss_accuracy(model, x.to(device), y.to(device))
     return {
         "private": True,

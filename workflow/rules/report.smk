@@ -19,7 +19,7 @@ rule aggregate:
 
 rule fnr_transition:
     input:
-        PLAN.table_files(),
+        [f"results/tables/{name}.csv" for name in PLAN.experiments],
     output:
         "results/tables/fnr_transition.csv",
     log:
@@ -50,7 +50,7 @@ rule figure:
         pdf="results/figures/{name}.pdf",
         png="results/figures/{name}.png",
     wildcard_constraints:
-        name="|".join([*PLAN.experiments, "fnr_transition"]),
+        name="|".join(PLAN.figure_names()),
     log:
         "results/logs/figure/{name}.log",
     script:

@@ -1,0 +1,15 @@
+# Privacy audit: many tiny trainings with and without a canary give an empirical lower bound
+# on epsilon, for DP-SGD and for deliberately broken controls. The models are tiny, so the
+# audit runs on the CPU and asks for no GPU.
+
+
+rule privacy_audit:
+    output:
+        "results/tables/privacy_audit.csv",
+    params:
+        audit=config["privacy_audit"],
+        progress=config["progress"],
+    log:
+        "results/logs/privacy_audit.log",
+    script:
+        "../scripts/privacy_audit.py"

@@ -1,0 +1,6 @@
+"""Snakemake adapter: rule privacy_audit -> dpharm.jobs.privacy_audit."""
+
+from dpharm.jobs import logging_to, privacy_audit
+
+with logging_to(snakemake.log[0]):
+    privacy_audit(snakemake.output[0], snakemake.params.audit, progress=snakemake.params.progress)
