@@ -2,11 +2,16 @@
 # Chain: data -> public pre-training -> (DP-)training -> evaluation -> tables -> figures.
 # All logic lives in the `dpharm` package; rules only wire files and parameters.
 
-from dpharm.config import validate_config
+from dpharm.config import config_hash, validate_config
 from dpharm.plan import Plan
+from dpharm.captions import CAPTIONS as FIGURE_CAPTIONS
+from dpharm.provenance import git_state
 
 
 configfile: "config.yaml"
+
+
+report: "workflow/report/workflow.rst"
 
 
 # Validate the merged config (config.yaml, --configfile, --config) before any job runs.

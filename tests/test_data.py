@@ -5,12 +5,13 @@ import math
 import numpy as np
 import pytest
 
-from dpharm.data import SyntheticData, feature_span_size, generate, load, private_features, public_features, save
+from dpharm.data import (SyntheticData, feature_span_size, generate, load, private_features, public_features, save,
+                         synthetic_settings)
 from dpharm.io import CorruptFileError
 
 
 def spec(data_params, **overrides) -> SyntheticData:
-    return SyntheticData(**{**data_params, **overrides})
+    return SyntheticData(**synthetic_settings({**data_params, **overrides}))
 
 
 def test_features_are_orthogonal_with_configured_norms(data_params):

@@ -109,6 +109,18 @@ def test_rerun_is_a_no_op(small_run):
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
+@pytest.mark.slow
+def test_run_provenance_and_html_report(small_run):
+    record = json.loads((small_run / "results" / "provenance.json").read_text())
+    assert {"git", "packages", "device", "created_utc", "config_sha256"} <= set(record)
+    assert len(record["config_sha256"]) == 64 and "dirty" in record["git"]
+    result = snakemake(small_run, "--configfile", "config/small.yaml", "--report", "report.html")
+    assert result.returncode == 0, result.stderr[-3000:]
+    html = (small_run / "report.html").read_text(errors="replace")
+    for text in ("Claim C2", "Claim C5", "Privacy correctness", "provenance.json", "claims.csv"):
+        assert text in html
+
+
 # The tests below rerun parts of the small run; they come last because they touch its files.
 
 def _class_imbalance_outputs(workdir) -> dict[str, bytes]:

@@ -186,6 +186,35 @@ def _mitigation(table, sweep, column, metric, group):
     return low - high  # test loss falls
 
 
+def real_minority(table):
+    fraction = float(table["minority_fraction"].min())
+    eps = strongest_privacy(table)
+    groups = sorted((g for g in table["group"].unique() if g.startswith("class") and "/" not in g),
+                    key=lambda g: int(g.removeprefix("class")))
+    minority, majority = groups[-1], groups[:-1]  # the reduced class is the last one
+    changes = {g: per_seed(table, "test_accuracy_change", g, minority_fraction=fraction, epsilon=eps) for g in groups}
+    return sum(changes[g] for g in majority) / len(majority) - changes[minority]
+
+
+def real_tail(table):
+    freq = float(table["tail_frequency"].min())
+    eps = strongest_privacy(table)
+    head = per_seed(table, "test_accuracy_change", "class0/head", tail_frequency=freq, epsilon=eps)
+    tail = per_seed(table, "test_accuracy_change", "class0/tail", tail_frequency=freq, epsilon=eps)
+    return head - tail
+
+
+def c4_adversarial_linf(table):
+    eps = strongest_privacy(table)
+    rows = table[table["metric"] == "adversarial_loss_linf"]
+    radii = sorted(rows["attack_radius"].unique())
+    radius = float(radii[len(radii) // 2])
+    clean = per_seed(table, "test_loss_change", "all", epsilon=eps)
+    adversarial = per_seed(table, "adversarial_loss_linf", "all", radius, epsilon=eps) - per_seed(
+        table, "adversarial_loss_linf", "all", radius, epsilon=math.inf)
+    return adversarial - clean
+
+
 TESTS = [
     ClaimTest("C1", "utility_vs_noise", "noise", "DP noise raises the test loss (weakest feature, smallest epsilon vs non-private)", "test_loss_change", c1_noise),
     ClaimTest("C1", "utility_vs_noise", "weak_features", "the loss increase is larger for weaker features (min vs max feature norm)", "test_loss_change difference", c1_weak_features),
@@ -196,6 +225,11 @@ TESTS = [
     ClaimTest("C3", "long_tail", "weak_tail", "a tail with a weaker feature loses more accuracy than the head", "test_accuracy_change head - tail", c3_weak_tail),
     ClaimTest("C4", "adversarial", "adversarial_loss", "DP raises the adversarial test loss more than the clean test loss", "adversarial_loss change - test_loss change", c4_adversarial),
     ClaimTest("C5", "pretraining_shift", "shift", "the accuracy gain of pre-training shrinks as the feature shift grows", "gain(theta min) - gain(theta max)", c5_shift),
+    ClaimTest("C2", "real_class_imbalance", "minority", "the reduced class loses more accuracy than the mean of the others", "test_accuracy_change majority mean - minority", real_minority),
+    ClaimTest("C3", "real_long_tail", "rare_tail", "the rare second source of class 0 loses more accuracy than its head", "test_accuracy_change head - tail", real_tail),
+    ClaimTest("C4", "real_adversarial", "adversarial_loss", "DP raises the PGD-l2 loss more than the clean loss", "adversarial_loss change - test_loss change", c4_adversarial),
+    ClaimTest("C4", "real_adversarial", "adversarial_loss_linf", "DP raises the PGD-linf loss more than the clean loss", "adversarial_loss_linf change - test_loss change", c4_adversarial_linf),
+    ClaimTest("C5", "real_pretraining_shift", "shift", "the gain of pre-training on rotated public images shrinks with the rotation", "gain(min rotation) - gain(max rotation)", c5_shift),
     ClaimTest("C6", "mitigations", "augmentation_loss", "augmentation multiplicity lowers the DP test loss", "test_loss(k min) - test_loss(k max)", lambda t: _mitigation(t, "augmentation", "augmentation_multiplicity", "test_loss", "all")),
     ClaimTest("C6", "mitigations", "augmentation_fnr", "augmentation multiplicity raises the FNR", "log FNR ratio", lambda t: _mitigation(t, "augmentation", "augmentation_multiplicity", "fnr_measured", "class0")),
     ClaimTest("C6", "mitigations", "freezing_loss", "freezing filters lowers the DP test loss", "test_loss(f min) - test_loss(f max)", lambda t: _mitigation(t, "freezing", "frozen_fraction", "test_loss", "all")),

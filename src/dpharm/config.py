@@ -89,6 +89,19 @@ def _grid_errors(name: str, sweep: str, grid: dict, base: dict, defs: dict) -> I
                 yield f"config key '{where}.{key}': value {value!r}: {err.message}"
 
 
+def _image_errors(name: str, base: dict, swept: dict) -> Iterable[str]:
+    """Constraints of image experiments: no synthetic-only mechanisms, a tail from outside the classes."""
+    data = base["data"]
+    if any(k > 1 for k in swept.get("training.augmentation_multiplicity", [base["training"]["augmentation_multiplicity"]])):
+        yield (f"config key 'experiments.{name}.training.augmentation_multiplicity': images support no augmentation "
+               "views yet (allowed: 1)")
+    if data["tail_source"] is not None and data["tail_source"] in data["classes"]:
+        yield (f"config key 'experiments.{name}.data.tail_source': {data['tail_source']} is already one of the classes "
+               f"{data['classes']} (allowed: a label outside them, or null)")
+    if data["tail_source"] is not None and any(f == 0 for f in swept.get("data.tail_frequency", [data["tail_frequency"]])):
+        yield f"config key 'experiments.{name}.data.tail_frequency': must be above 0 when tail_source is set"
+
+
 def _semantic_errors(config: dict, schema: dict) -> Iterable[str]:
     """Constraints JSON schema cannot express: grid keys and values, feature dimensions."""
     defs = schema["$defs"]
@@ -98,6 +111,9 @@ def _semantic_errors(config: dict, schema: dict) -> Iterable[str]:
         for sweep, grid in experiment["sweeps"].items():
             yield from _grid_errors(name, sweep, grid, base, defs)
         data = base["data"]
+        if data["source"] != "synthetic" or any(v != "synthetic" for v in swept.get("data.source", [])):
+            yield from _image_errors(name, base, swept)
+            continue
         has_tail = data["tail_frequency"] > 0 or any(v > 0 for v in swept.get("data.tail_frequency", []))
         needed = 2 * data["num_classes"] * (2 if has_tail else 1)
         if data["dimension"] < needed:
@@ -124,6 +140,15 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
     if errors:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(errors))
     return config
+
+
+def config_hash(config: dict) -> str:
+    """sha256 of the configuration in canonical JSON (sorted keys; inf written as a string)."""
+    import hashlib
+    import json
+
+    canonical = json.dumps(config, sort_keys=True, default=str, allow_nan=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def merge(base: dict, override: dict) -> dict:

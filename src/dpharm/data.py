@@ -144,9 +144,20 @@ def generate(spec: SyntheticData, seed: int) -> dict[str, np.ndarray]:
     return arrays
 
 
+# Arrays every dataset file holds, synthetic or images; synthetic files add the features
+# (`features`, `public_features`) and the signal positions (`<split>_signal_patch`).
 REQUIRED_ARRAYS = tuple(
     f"{split}_{key}" for split in SPLITS for key in ("x", "y", "subpopulation")
-) + ("features", "public_features", "subpopulation_frequencies", "train_group_counts", "spec")
+) + ("subpopulation_frequencies", "train_group_counts", "spec")
+
+
+def synthetic_settings(data_params: dict) -> dict:
+    """The `data` settings the synthetic model uses (the rest describe image splits)."""
+    return {key: data_params[key] for key in SyntheticData.__dataclass_fields__}
+
+
+def num_classes(arrays: dict[str, np.ndarray]) -> int:
+    return arrays["subpopulation_frequencies"].shape[0]
 
 
 def save(path, arrays: dict[str, np.ndarray]) -> None:

@@ -32,6 +32,8 @@ def group_means(values: np.ndarray, labels: np.ndarray, subpops: np.ndarray, fre
     for c in range(num_classes):
         class_mean = 0.0
         for s in range(num_subpops):
+            if frequencies[c, s] == 0:  # a class without this subpopulation (images: only class 0 has a tail)
+                continue
             mean = float(values[(labels == c) & (subpops == s)].mean())
             if num_subpops > 1:
                 means[group_name(c, s)] = mean
@@ -95,17 +97,24 @@ def predicted_fnr(data: dict, model: dict, training: dict, group_counts: np.ndar
     return result
 
 
-def pgd_l2(model: nn.Module, x: torch.Tensor, y: torch.Tensor, radius: float, steps: int, step_size: float) -> torch.Tensor:
-    """Projected gradient ascent on the cross-entropy within an l2 ball (over all patches)."""
+def _flat_norm(t: torch.Tensor) -> torch.Tensor:
+    return t.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *([1] * (t.dim() - 1)))
+
+
+def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, radius: float, steps: int, step_size: float,
+        norm: str = "l2") -> torch.Tensor:
+    """Projected gradient ascent on the cross-entropy within an l2 or l_inf ball (all patches)."""
     delta = torch.zeros_like(x)
-    flat_norm = lambda t: t.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *([1] * (t.dim() - 1)))
     for _ in range(steps):
         delta.requires_grad_(True)
         loss = nn.functional.cross_entropy(model(x + delta), y)
         (grad,) = torch.autograd.grad(loss, delta)
         with torch.no_grad():
-            delta = delta + step_size * radius * grad / flat_norm(grad)
-            delta = delta * torch.clamp(radius / flat_norm(delta), max=1.0)
+            if norm == "l2":
+                delta = delta + step_size * radius * grad / _flat_norm(grad)
+                delta = delta * torch.clamp(radius / _flat_norm(delta), max=1.0)
+            else:
+                delta = (delta + step_size * radius * grad.sign()).clamp(-radius, radius)
     return (x + delta).detach()
 
 
@@ -127,24 +136,32 @@ def evaluate(model: TwoLayerPatchCNN, arrays: dict[str, np.ndarray], params: dic
     loss, correct = per_example_loss_correct(model, x, y)
     add("test_loss", loss)
     add("test_accuracy", correct)
-    evaluation = params["evaluation"]
-    for fraction in evaluation["attack_radii"]:
-        radius = fraction * params["data"]["feature_norm"]
-        x_adv = x if radius == 0 else pgd_l2(model, x, y, radius, evaluation["pgd_steps"], evaluation["pgd_step_size"])
+    evaluation, synthetic = params["evaluation"], params["data"]["source"] == "synthetic"
+    unit = params["data"]["feature_norm"] if synthetic else 1.0  # synthetic budgets scale with ||u||
+    attacks = [("", "l2", r) for r in evaluation["attack_radii"]] + [("_linf", "linf", r) for r in evaluation["linf_radii"]]
+    for suffix, norm, radius in attacks:
+        x_adv = x if radius == 0 else pgd(model, x, y, radius * unit, evaluation["pgd_steps"],
+                                          evaluation["pgd_step_size"], norm)
         adv_loss, adv_correct = per_example_loss_correct(model, x_adv, y)
-        add("adversarial_loss", adv_loss, fraction)
-        add("adversarial_accuracy", adv_correct, fraction)
+        add(f"adversarial_loss{suffix}", adv_loss, radius)
+        add(f"adversarial_accuracy{suffix}", adv_correct, radius)
+    if "features" in arrays:  # the FNR needs the data model's features: synthetic data only
+        rows += fnr_rows(model, arrays, params, noise_multiplier)
+    return rows
 
+
+def fnr_rows(model: TwoLayerPatchCNN, arrays: dict[str, np.ndarray], params: dict, noise_multiplier: float) -> list[dict]:
+    frequencies = arrays["subpopulation_frequencies"]
     span = np.concatenate([arrays["features"], arrays["public_features"]], axis=1)
     norms = np.linalg.norm(arrays["features"], axis=-1)
-    fnr_rows = {
+    by_metric = {
         "fnr_measured": measured_fnr(model, arrays["features"], span, params["data"]["noise_std"]),
         "fnr_predicted": predicted_fnr(
             params["data"], params["model"], params["training"], arrays["train_group_counts"], norms, noise_multiplier
         ),
     }
-    for metric, by_group in fnr_rows.items():
-        for (c, s), value in by_group.items():
-            rows.append({"group": group_name(c, s if frequencies.shape[1] > 1 else None), "metric": metric,
-                         "attack_radius": math.nan, "value": value})
-    return rows
+    return [
+        {"group": group_name(c, s if frequencies.shape[1] > 1 else None), "metric": metric,
+         "attack_radius": math.nan, "value": value}
+        for metric, by_group in by_metric.items() for (c, s), value in by_group.items()
+    ]

@@ -32,12 +32,39 @@ def _tensors(arrays: dict, split: str):
     return torch.from_numpy(arrays[f"{split}_x"]), torch.from_numpy(arrays[f"{split}_y"])
 
 
-def make_synthetic_data(outputs: list[str], data_params: dict, seeds: list[int]) -> None:
-    from dpharm import data as synthetic
+def raw_images(source: str, output: str, download_folder: str) -> None:
+    """Parsed images of one source: the offline digits (split 70/30 by a fixed seed, as they
+    ship without a test split) or a downloaded data set verified against pinned checksums."""
+    import numpy as np
 
-    spec = synthetic.SyntheticData(**data_params)
+    from dpharm.io import write_npz
+    from dpharm.realdata import fetch_dataset, load_digits_images
+
+    if source == "digits":
+        images, labels = load_digits_images()
+        order = np.random.default_rng(0).permutation(len(labels))
+        cut = int(0.7 * len(labels))
+        arrays = {"train_x": images[order[:cut]], "train_y": labels[order[:cut]],
+                  "test_x": images[order[cut:]], "test_y": labels[order[cut:]]}
+    else:
+        arrays = fetch_dataset(source, download_folder)
+    write_npz(output, arrays)
+
+
+def make_dataset(raw_files: list[str], outputs: list[str], data_params: dict, seeds: list[int]) -> None:
+    """Train / test / public sets per seed: synthetic, or split from parsed images."""
+    from dpharm import data as synthetic
+    from dpharm.images import real_splits
+    from dpharm.io import read_npz
+
+    if data_params["source"] == "synthetic":
+        spec = synthetic.SyntheticData(**synthetic.synthetic_settings(data_params))
+        make = lambda seed: synthetic.generate(spec, seed)  # noqa: E731
+    else:
+        raw = read_npz(raw_files[0], ("train_x", "train_y", "test_x", "test_y"))
+        make = lambda seed: real_splits(raw, data_params, seed)  # noqa: E731
     for seed, path in zip(seeds, outputs, strict=True):
-        synthetic.save(path, synthetic.generate(spec, seed))
+        synthetic.save(path, make(seed))
 
 
 def pretrain(data_files: list[str], outputs: list[str], params: dict, seeds: list[int], *,
@@ -56,7 +83,7 @@ def pretrain(data_files: list[str], outputs: list[str], params: dict, seeds: lis
         if len(y) == 0:
             raise ValueError(f"{data_file}: no public examples; set data.n_public > 0 to pre-train")
         # Pre-training trains every filter; freezing applies to the private fine-tuning only.
-        model = build_model({**params["model"], "frozen_fraction": 0.0}, x.shape[-1], arrays["features"].shape[0], seed)
+        model = build_model({**params["model"], "frozen_fraction": 0.0}, x.shape[-1], synthetic.num_classes(arrays), seed)
         pre = params["pretraining"]
         train_nonprivate(model, x, y, steps=pre["steps"], learning_rate=pre["learning_rate"],
                          batch_size=pre["batch_size"], seed=seed, device=device, progress=progress,
@@ -71,14 +98,14 @@ def _augmentation(arrays: dict, params: dict) -> dict:
     import torch
 
     from dpharm.augment import synthetic_views
-    from dpharm.data import feature_span_size, SyntheticData
+    from dpharm.data import SyntheticData, feature_span_size, synthetic_settings
 
     views = params["training"]["augmentation_multiplicity"]
     if views == 1:
         return {}
     make_views = functools.partial(
         synthetic_views, views=views, noise_std=params["data"]["noise_std"],
-        feature_span=feature_span_size(SyntheticData(**params["data"])),
+        feature_span=feature_span_size(SyntheticData(**synthetic_settings(params["data"]))),
     )
     return {"signal_patch": torch.from_numpy(arrays["train_signal_patch"]), "make_views": make_views}
 
@@ -103,7 +130,7 @@ def train_condition(data_files: list[str], pretrained_files: list[str], model_fi
     ):
         arrays = synthetic.load(data_file)
         x, y = _tensors(arrays, "train")
-        model = build_model(params["model"], x.shape[-1], arrays["features"].shape[0], seed)
+        model = build_model(params["model"], x.shape[-1], synthetic.num_classes(arrays), seed)
         if start is not None:
             load_checkpoint(start, model)
         record = train(model, x, y, training=params["training"], seed=seed, device=device,
@@ -133,11 +160,11 @@ def evaluate_condition(data_files: list[str], model_files: list[str], metrics_fi
     ):
         arrays = synthetic.load(data_file)
         record = read_json(metrics_file)
-        model = build_model(params["model"], arrays["test_x"].shape[-1], arrays["features"].shape[0], seed)
+        model = build_model(params["model"], arrays["test_x"].shape[-1], synthetic.num_classes(arrays), seed)
         load_checkpoint(model_file, model)
         rows = evaluate(model, arrays, params, record["noise_multiplier"])
         frames.append(run_rows(rows, experiment=experiment, condition=condition, seed=seed,
-                               record=record, labels=labels))
+                               record=record, labels=labels, dataset=params["data"]["source"]))
     write_csv(output, pd.concat(frames, ignore_index=True))
 
 
@@ -189,3 +216,12 @@ def privacy_audit(output: str, audit: dict, *, progress: bool) -> None:
     from dpharm.tables import write_csv
 
     write_csv(output, pd.DataFrame(run_audit(audit, progress=progress)))
+
+
+def write_provenance(output: str, config_hash: str, git: dict, config: dict) -> None:
+    from dpharm.io import write_json
+    from dpharm.provenance import provenance
+    from dpharm.train import pick_device
+
+    record = provenance(pick_device(config["device"]), config["threads"])
+    write_json(output, {**record, "git": git, "config_sha256": config_hash})

@@ -145,5 +145,5 @@ class Plan:
         figures = self.figure_names()
         return (
             [f"results/figures/{name}.{suffix}" for name in figures for suffix in ("pdf", "png")]
-            + ["results/claims.csv", "results/claims.md"]
+            + ["results/claims.csv", "results/claims.md", "results/provenance.json"]
         )

@@ -127,20 +127,23 @@ def long_tail(table: pd.DataFrame) -> plt.Figure:
 
 
 def adversarial(table: pd.DataFrame) -> plt.Figure:
-    """C4: adversarial loss and accuracy versus the l2 budget, one line per epsilon."""
-    fig, axes = _grid(1, 2, "C4 (claim: DP noise raises the adversarial loss faster than the clean loss)")
-    for ax, (metric, label) in zip(axes[0], [("adversarial_loss", "PGD-l2 test loss"),
-                                             ("adversarial_accuracy", "PGD-l2 test accuracy")]):
-        rows = _with_epsilon_label(_select(table, metric, "all", attacked=True))
-        rows = rows.rename(columns={"value": label, "epsilon_label": "target epsilon"})
-        sns.pointplot(data=rows, x="attack_radius", y=label, hue="target epsilon", hue_order=epsilon_order(table),
-                      errorbar=mean_ci95, markersize=4, linewidth=1.2, capsize=0.1, ax=ax, palette="viridis")
-        ax.set_xlabel("l2 budget (units of feature norm)")
-    axes[0][0].set_yscale("log")
+    """C4: adversarial loss and accuracy versus the attack budget, one line per epsilon."""
+    threat_models = [(suffix, name) for suffix, name in (("", "PGD-l2"), ("_linf", "PGD-linf"))
+                     if f"adversarial_loss{suffix}" in set(table["metric"])]
+    fig, axes = _grid(len(threat_models), 2, "C4 (claim: DP noise raises the adversarial loss faster than the clean loss)")
+    for row, (suffix, name) in zip(axes, threat_models):
+        for ax, (metric, label) in zip(row, [(f"adversarial_loss{suffix}", f"{name} test loss"),
+                                             (f"adversarial_accuracy{suffix}", f"{name} test accuracy")]):
+            rows = _with_epsilon_label(_select(table, metric, "all", attacked=True))
+            rows = rows.rename(columns={"value": label, "epsilon_label": "target epsilon"})
+            sns.pointplot(data=rows, x="attack_radius", y=label, hue="target epsilon", hue_order=epsilon_order(table),
+                          errorbar=mean_ci95, markersize=4, linewidth=1.2, capsize=0.1, ax=ax, palette="viridis")
+            ax.set_xlabel("budget (synthetic: units of feature norm; images: pixel units)")
+        row[0].set_yscale("log")
     return fig
 
 
-def pretraining_shift(table: pd.DataFrame) -> plt.Figure:
+def pretraining_shift(table: pd.DataFrame, shift_label: str = "feature shift angle theta (degrees)") -> plt.Figure:
     """C5: test accuracy versus public/private feature shift, scratch versus pre-trained."""
     rows = _select(table, "test_accuracy", "all")
     epsilons = sorted(rows["epsilon"].unique(), reverse=True)
@@ -149,7 +152,7 @@ def pretraining_shift(table: pd.DataFrame) -> plt.Figure:
         _points(ax, rows[rows["epsilon"] == epsilon].rename(columns={"value": "test accuracy"}),
                 "shift_angle", "test accuracy", "init")
         ax.set_title(f"epsilon {epsilon_label(epsilon)}", fontsize=9)
-        ax.set_xlabel("feature shift angle theta (degrees)")
+        ax.set_xlabel(shift_label)
     return fig
 
 
@@ -164,6 +167,34 @@ def mitigations(table: pd.DataFrame) -> plt.Figure:
                         f"sweep: {sweep}")
         row[0].set_yscale("log")
         row[1].set_yscale("log")
+    return fig
+
+
+def real_class_imbalance(table: pd.DataFrame) -> plt.Figure:
+    """C2 on images: accuracy of the reduced (last) class and the mean of the others versus epsilon."""
+    rows = _select(table, "test_accuracy")
+    classes = sorted((g for g in rows["group"].unique() if g.startswith("class") and "/" not in g),
+                     key=lambda g: int(g.removeprefix("class")))
+    rows = rows[rows["group"].isin(classes)]
+    rows = rows.assign(**{"class": np.where(rows["group"] == classes[-1], "reduced class", "other classes (mean)")})
+    rows = rows.groupby(["class", "seed", "epsilon", "minority_fraction"], as_index=False)["value"].mean()
+    fractions = sorted(rows["minority_fraction"].unique(), reverse=True)
+    fig, axes = _grid(1, len(fractions), "C2 on images (claim: under DP the reduced class loses far more accuracy)")
+    for ax, fraction in zip(axes[0], fractions):
+        _versus_epsilon(ax, table, rows[rows["minority_fraction"] == fraction], "test accuracy", "class",
+                        f"reduced class keeps {fraction:.0%}")
+    return fig
+
+
+def real_long_tail(table: pd.DataFrame) -> plt.Figure:
+    """C3 on images: head and tail source of class 0 versus epsilon, per tail frequency."""
+    rows = _select(table, "test_accuracy")
+    rows = rows[rows["group"].isin(["class0/head", "class0/tail"])]
+    frequencies = sorted(rows["tail_frequency"].unique())
+    fig, axes = _grid(1, len(frequencies), "C3 on images (claim: DP hurts the rare source of a class more)")
+    for ax, frequency in zip(axes[0], frequencies):
+        _versus_epsilon(ax, table, rows[rows["tail_frequency"] == frequency], "test accuracy", "group",
+                        f"tail frequency {frequency:g}")
     return fig
 
 
@@ -223,6 +254,10 @@ FIGURES = {
     "mitigations": mitigations,
     "fnr_transition": fnr_transition,
     "privacy_audit": privacy_audit,
+    "real_class_imbalance": real_class_imbalance,
+    "real_long_tail": real_long_tail,
+    "real_adversarial": adversarial,
+    "real_pretraining_shift": lambda table: pretraining_shift(table, "rotation of the public images (degrees)"),
 }
 
 

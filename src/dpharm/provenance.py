@@ -7,8 +7,6 @@ import subprocess
 from datetime import datetime, timezone
 from importlib import metadata
 
-import torch
-
 PACKAGES = ("dpharm", "torch", "opacus", "numpy", "scipy", "pandas", "snakemake", "seaborn", "matplotlib")
 
 
@@ -36,13 +34,16 @@ def package_versions() -> dict:
     return versions
 
 
-def device_description(device: torch.device) -> str:
+def device_description(device) -> str:
+    """'cpu:x86_64' or 'cuda:<GPU name>' for a torch.device."""
     if device.type == "cuda":
+        import torch
+
         return f"cuda:{torch.cuda.get_device_name(device)}"
     return f"cpu:{platform.processor() or platform.machine()}"
 
 
-def provenance(device: torch.device, threads: int) -> dict:
+def provenance(device, threads: int) -> dict:
     return {
         "git": git_state(),
         "packages": package_versions(),

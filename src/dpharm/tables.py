@@ -14,12 +14,12 @@ CHANGE_METRICS = {"test_loss": "test_loss_change", "test_accuracy": "test_accura
 
 
 def run_rows(rows: list[dict], *, experiment: str, condition: str, seed: int, record: dict,
-             labels: dict) -> pd.DataFrame:
+             labels: dict, dataset: str) -> pd.DataFrame:
     """Evaluation rows of one run, labelled with its identity, sweep and swept settings."""
     frame = pd.DataFrame(rows, columns=ROW_COLUMNS)
     labels = {
         "experiment": experiment,
-        "dataset": "synthetic",
+        "dataset": dataset,
         "condition": condition,
         "seed": seed,
         "epsilon": float(record["epsilon_target"]),

@@ -11,3 +11,15 @@ def data_condition_of(wildcards):
 
 def pretrain_condition_of(wildcards):
     return PLAN.pretrain[(wildcards.experiment, wildcards.pretrain_id)]
+
+
+def pretrained_inputs(wildcards):
+    condition = condition_of(wildcards)
+    if not condition.uses_pretraining:
+        return []
+    return PLAN.pretrained_files(wildcards.experiment, condition.pretrain_id)
+
+
+def raw_images_input(wildcards):
+    source = data_condition_of(wildcards).params["data"]["source"]
+    return [] if source == "synthetic" else [f"results/raw/{source}.npz"]

@@ -1,8 +1,25 @@
-# Stage 1: synthetic data (train / test / public sets per seed) with the configured class
-# imbalance and head/tail subpopulations.
+# Stage 1: datasets. Images are parsed once per source (the scikit-learn digits offline, or a
+# download verified against pinned sha256 sums); every experiment condition then gets train /
+# test / public sets per seed, with its class imbalance, head/tail subpopulations and public
+# shift: drawn from the synthetic model or split from the images.
 
 
-rule synthetic_data:
+rule raw_images:
+    output:
+        "results/raw/{source}.npz",
+    wildcard_constraints:
+        source="digits|mnist|fashion_mnist|cifar10",
+    params:
+        download_folder=lambda w: f"results/raw/{w.source}",
+    log:
+        "results/logs/raw/{source}.log",
+    script:
+        "../scripts/raw_images.py"
+
+
+rule dataset:
+    input:
+        raw_images_input,
     output:
         expand("results/data/{{experiment}}/{{data_id}}/seed{seed}.npz", seed=SEEDS),
     params:
@@ -11,4 +28,4 @@ rule synthetic_data:
     log:
         "results/logs/data/{experiment}/{data_id}.log",
     script:
-        "../scripts/make_synthetic_data.py"
+        "../scripts/make_dataset.py"

@@ -32,7 +32,7 @@ rule claims:
     input:
         PLAN.table_files(),
     output:
-        claims="results/claims.csv",
+        claims=report("results/claims.csv", caption="../report/claims.rst", category="Claims"),
         markdown="results/claims.md",
         tests="results/tables/claim_tests.csv",
     params:
@@ -48,10 +48,30 @@ rule figure:
         "results/tables/{name}.csv",
     output:
         pdf="results/figures/{name}.pdf",
-        png="results/figures/{name}.png",
+        png=report(
+            "results/figures/{name}.png", caption="../report/figure.rst", category="{name}"
+        ),
     wildcard_constraints:
         name="|".join(PLAN.figure_names()),
+    params:
+        caption=lambda w: FIGURE_CAPTIONS[w.name],
     log:
         "results/logs/figure/{name}.log",
     script:
         "../scripts/plot.py"
+
+
+rule provenance:
+    output:
+        report(
+            "results/provenance.json",
+            caption="../report/provenance.rst",
+            category="Provenance",
+        ),
+    params:
+        config_hash=config_hash(config),
+        git=git_state(),
+    log:
+        "results/logs/provenance.log",
+    script:
+        "../scripts/provenance.py"

@@ -3,13 +3,6 @@
 # the pre-trained model.
 
 
-def pretrained_inputs(wildcards):
-    condition = condition_of(wildcards)
-    if not condition.uses_pretraining:
-        return []
-    return PLAN.pretrained_files(wildcards.experiment, condition.pretrain_id)
-
-
 rule train:
     input:
         data=lambda w: PLAN.data_files(w.experiment, condition_of(w).data_id),

@@ -1,0 +1,6 @@
+"""Snakemake adapter: rule dataset -> dpharm.jobs.make_dataset."""
+
+from dpharm.jobs import logging_to, make_dataset
+
+with logging_to(snakemake.log[0]):
+    make_dataset(list(snakemake.input), list(snakemake.output), snakemake.params.data, snakemake.params.seeds)
