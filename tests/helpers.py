@@ -10,6 +10,7 @@ WORKFLOW_FILES = ("Snakefile", "config.yaml", "config", "workflow", "profiles")
 
 
 def copy_workflow(destination: Path) -> Path:
+    destination.mkdir(parents=True, exist_ok=True)
     for name in WORKFLOW_FILES:
         source = REPO / name
         if source.is_dir():

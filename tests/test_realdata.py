@@ -276,3 +276,39 @@ def test_load_digits_images():
     assert images.shape == (1797, 1, 8, 8) and images.dtype == np.float32
     assert images.min() == 0.0 and images.max() == 1.0
     assert labels.dtype == np.int64 and set(labels.tolist()) == set(range(10))
+
+
+# --- the workflow's raw_images rule against the local server --------------------------------
+
+@pytest.mark.slow
+def test_raw_images_rule_downloads_verifies_and_parses(server, tmp_path):
+    import yaml
+
+    from helpers import copy_workflow, snakemake
+
+    root, base_url = server
+    served = root / "rule-mnist"
+    raw = write_idx_dataset(served, np.random.default_rng(7))
+    names = [name for pair in IDX_NAMES.values() for name in pair]
+    workdir = copy_workflow(tmp_path / "workflow")
+    overlay = {"downloads": {"mirror": f"{base_url}/rule-mnist/",
+                             "sha256": {name: sha256(served / name) for name in names}}}
+    (workdir / "mirror.yaml").write_text(yaml.safe_dump(overlay))
+
+    result = snakemake(workdir, "results/raw/mnist.npz", "--configfile", "mirror.yaml")
+    assert result.returncode == 0, result.stderr[-3000:]
+    with np.load(workdir / "results" / "raw" / "mnist.npz") as parsed:
+        assert np.array_equal(parsed["train_y"], raw["train_y"])
+        assert np.allclose(parsed["test_x"][:, 0] * 255, raw["test_x"])
+
+    # a mirror serving a corrupted file: the rule stops, naming the checksum, and leaves nothing
+    (workdir / "results" / "raw").joinpath("mnist.npz").unlink()
+    for name in names:
+        (workdir / "results" / "raw" / "mnist" / name).unlink()
+    corrupted = served / names[0]
+    corrupted.write_bytes(corrupted.read_bytes()[:-10] + b"0123456789")
+    result = snakemake(workdir, "results/raw/mnist.npz", "--configfile", "mirror.yaml")
+    assert result.returncode != 0
+    assert "sha256 mismatch" in result.stdout + result.stderr
+    assert not (workdir / "results" / "raw" / "mnist.npz").exists()
+    assert not (workdir / "results" / "raw" / "mnist" / names[0]).exists()

@@ -15,8 +15,10 @@ from dpharm.config import load_yaml, merge
 from dpharm.plan import Plan
 from helpers import REPO, copy_workflow, snakemake
 
-STAGES = ["synthetic_data", "pretrain", "train", "evaluate", "aggregate", "fnr_transition", "claims", "figure", "all"]
-EXPERIMENTS = ["utility_vs_noise", "class_imbalance", "long_tail", "adversarial", "pretraining_shift", "mitigations"]
+STAGES = ["raw_images", "dataset", "pretrain", "train", "evaluate", "privacy_audit", "aggregate", "fnr_transition",
+          "claims", "figure", "provenance", "all"]
+EXPERIMENTS = ["utility_vs_noise", "class_imbalance", "long_tail", "adversarial", "pretraining_shift", "mitigations",
+               "real_class_imbalance", "real_long_tail", "real_adversarial", "real_pretraining_shift"]
 CLAIM_COLUMNS = ["claim", "experiment", "dataset", "statement", "metric", "effect", "ci_low", "ci_high", "n_seeds", "verdict"]
 CONTRACT_COLUMNS = ["experiment", "dataset", "seed", "epsilon", "noise_multiplier", "group", "metric", "value"]
 
@@ -47,9 +49,9 @@ def test_dry_run_plans_every_stage_and_training_asks_for_a_gpu(tmp_path):
     assert set(STAGES) <= set(jobs)
     for rule in ("train", "pretrain"):
         assert all(re.search(r"resources:.*gpu=1", block) for block in jobs[rule])
-    for rule in ("synthetic_data", "evaluate", "aggregate", "figure", "claims"):
+    for rule in ("raw_images", "dataset", "evaluate", "privacy_audit", "aggregate", "figure", "claims"):
         assert not any("gpu=1" in block for block in jobs[rule])
-    for name in EXPERIMENTS + ["fnr_transition"]:
+    for name in EXPERIMENTS + ["fnr_transition", "privacy_audit"]:
         assert f"results/figures/{name}.pdf" in result.stdout
 
 
@@ -64,9 +66,12 @@ def test_small_configuration_runs_end_to_end(small_run):
         table = pd.read_csv(small_run / "results" / "tables" / f"{experiment}.csv")
         assert set(CONTRACT_COLUMNS) <= set(table.columns)
         assert set(table["experiment"]) == {experiment}
+        assert set(table["dataset"]) == {"digits" if experiment.startswith("real_") else "synthetic"}
         assert set(table["seed"]) == {0, 1}
         assert table["value"].notna().all()
-        assert {"test_loss", "test_accuracy", "adversarial_loss", "fnr_measured", "fnr_predicted"} <= set(table["metric"])
+        assert {"test_loss", "test_accuracy", "adversarial_loss"} <= set(table["metric"])
+        has_fnr = {"fnr_measured", "fnr_predicted"} <= set(table["metric"])
+        assert has_fnr != experiment.startswith("real_")  # the FNR needs the synthetic features
         for suffix in ("pdf", "png"):
             figure = small_run / "results" / "figures" / f"{experiment}.{suffix}"
             assert figure.stat().st_size > 1000
@@ -84,7 +89,12 @@ def test_small_configuration_runs_end_to_end(small_run):
 def test_claims_table_has_a_verdict_per_claim(small_run):
     claims = pd.read_csv(small_run / "results" / "claims.csv")
     assert list(claims.columns) == CLAIM_COLUMNS
-    assert sorted(claims["claim"]) == ["C1", "C2", "C3", "C4", "C5", "C6"]
+    assert set(zip(claims["claim"], claims["dataset"])) == {
+        *((c, "synthetic") for c in ("C1", "C2", "C3", "C4", "C5", "C6", "privacy")),
+        *((c, "digits") for c in ("C2", "C3", "C4", "C5")),
+    }
+    audit = pd.read_csv(small_run / "results" / "tables" / "privacy_audit.csv")
+    assert {"mechanism", "epsilon_accountant", "epsilon_lower_bound", "confidence", "n_trials"} <= set(audit.columns)
     assert set(claims["verdict"]) <= {"reproduced", "not reproduced", "inconclusive"}
     assert "| C2 |" in (small_run / "results" / "claims.md").read_text()
 
@@ -132,8 +142,8 @@ def _class_imbalance_outputs(workdir) -> dict[str, bytes]:
 @pytest.mark.slow
 def test_same_config_and_seed_give_byte_identical_tables(small_run):
     before = _class_imbalance_outputs(small_run)
-    result = snakemake(small_run, "--configfile", "config/small.yaml", "results/tables/class_imbalance.csv",
-                       "--forcerun", "synthetic_data")
+    result = snakemake(small_run, "results/tables/class_imbalance.csv", "--forcerun", "dataset",
+                       "--configfile", "config/small.yaml")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "train" in result.stdout + result.stderr  # it really retrained
     assert _class_imbalance_outputs(small_run) == before
@@ -145,15 +155,15 @@ def test_training_killed_with_sigkill_then_rerun_gives_complete_correct_outputs(
     logs = small_run / "results" / "logs" / "train" / "class_imbalance"
     started = time.time()
     process = subprocess.Popen(
-        [sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", "config/small.yaml",
-         "results/tables/class_imbalance.csv", "--forcerun", "train"],
+        [sys.executable, "-m", "snakemake", "--cores", "1", "results/tables/class_imbalance.csv",
+         "--forcerun", "train", "--configfile", "config/small.yaml"],
         cwd=small_run, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
     while time.time() - started < 120 and not any(p.stat().st_mtime > started for p in logs.glob("*.log")):
         time.sleep(0.05)
     os.killpg(process.pid, signal.SIGKILL)  # the training job and Snakemake with it
     process.wait()
-    result = snakemake(small_run, "--configfile", "config/small.yaml", "results/tables/class_imbalance.csv")
+    result = snakemake(small_run, "results/tables/class_imbalance.csv", "--configfile", "config/small.yaml")
     assert result.returncode == 0, result.stderr[-3000:]
     assert _class_imbalance_outputs(small_run) == before
     assert not list((small_run / "results").rglob("*.tmp")), "no temporary file left behind"
@@ -163,7 +173,7 @@ def test_training_killed_with_sigkill_then_rerun_gives_complete_correct_outputs(
 def test_corrupted_intermediate_file_stops_with_a_clear_error(small_run):
     dataset = next((small_run / "results" / "data" / "class_imbalance").glob("*/seed0.npz"))
     dataset.write_bytes(dataset.read_bytes()[:5000])
-    result = snakemake(small_run, "--configfile", "config/small.yaml", "results/tables/class_imbalance.csv")
+    result = snakemake(small_run, "results/tables/class_imbalance.csv", "--configfile", "config/small.yaml")
     assert result.returncode != 0
     assert "not a readable .npz file" in result.stdout + result.stderr
     assert "delete it and rerun" in result.stdout + result.stderr

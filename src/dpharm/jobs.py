@@ -32,7 +32,8 @@ def _tensors(arrays: dict, split: str):
     return torch.from_numpy(arrays[f"{split}_x"]), torch.from_numpy(arrays[f"{split}_y"])
 
 
-def raw_images(source: str, output: str, download_folder: str) -> None:
+def raw_images(source: str, output: str, download_folder: str, *, mirror: str | None = None,
+               sha256: dict | None = None) -> None:
     """Parsed images of one source: the offline digits (split 70/30 by a fixed seed, as they
     ship without a test split) or a downloaded data set verified against pinned checksums."""
     import numpy as np
@@ -47,7 +48,7 @@ def raw_images(source: str, output: str, download_folder: str) -> None:
         arrays = {"train_x": images[order[:cut]], "train_y": labels[order[:cut]],
                   "test_x": images[order[cut:]], "test_y": labels[order[cut:]]}
     else:
-        arrays = fetch_dataset(source, download_folder)
+        arrays = fetch_dataset(source, download_folder, mirror=mirror, checksums=sha256 or None)
     write_npz(output, arrays)
 
 

@@ -138,8 +138,14 @@ class Plan:
         names = [*self.experiments, PRIVACY_AUDIT] if self.audit else self.experiments
         return [f"results/tables/{name}.csv" for name in names]
 
+    def synthetic_experiments(self) -> list[str]:
+        """Experiments on the synthetic model: the ones with an FNR."""
+        return [name for name in self.experiments
+                if any(c.params["data"]["source"] == "synthetic" for c in self.of_experiment(name))]
+
     def figure_names(self) -> list[str]:
-        return [*self.experiments, FNR_TRANSITION, *([PRIVACY_AUDIT] if self.audit else [])]
+        pooled = [FNR_TRANSITION] if self.synthetic_experiments() else []
+        return [*self.experiments, *pooled, *([PRIVACY_AUDIT] if self.audit else [])]
 
     def final_targets(self) -> list[str]:
         figures = self.figure_names()

@@ -83,6 +83,15 @@ def _hide_unused(axes) -> None:
             ax.set_visible(False)
 
 
+def _accuracy_panels(table: pd.DataFrame, rows: pd.DataFrame, column: str, hue: str, panel_title, title: str):
+    """One panel per value of `column`: test accuracy versus epsilon, one line per `hue`."""
+    values = sorted(rows[column].unique())
+    fig, axes = _grid(1, len(values), title)
+    for ax, value in zip(axes[0], values):
+        _versus_epsilon(ax, table, rows[rows[column] == value], "test accuracy", hue, panel_title(value))
+    return fig
+
+
 def utility_vs_noise(table: pd.DataFrame) -> plt.Figure:
     """C1: loss, accuracy and measured FNR versus epsilon, by feature norm, width and n."""
     sweeps = [s for s in ("feature_norm", "width", "n_train") if s in set(table["sweep"])]
@@ -103,12 +112,8 @@ def class_imbalance(table: pd.DataFrame) -> plt.Figure:
     rows = _select(table, "test_accuracy")
     rows = rows[rows["group"].isin(["class0", "class1"])]
     rows = rows.assign(**{"class": rows["group"].map({"class0": "class 0 (majority)", "class1": "class 1 (minority)"})})
-    ratios = sorted(rows["imbalance_ratio"].unique())
-    fig, axes = _grid(1, len(ratios), "C2 (claim: under DP the minority class loses far more accuracy)")
-    for ax, ratio in zip(axes[0], ratios):
-        _versus_epsilon(ax, table, rows[rows["imbalance_ratio"] == ratio], "test accuracy", "class",
-                        f"imbalance ratio {ratio:g}")
-    return fig
+    return _accuracy_panels(table, rows, "imbalance_ratio", "class", lambda v: f"imbalance ratio {v:g}",
+                            "C2 (claim: under DP the minority class loses far more accuracy)")
 
 
 def long_tail(table: pd.DataFrame) -> plt.Figure:
@@ -131,6 +136,8 @@ def adversarial(table: pd.DataFrame) -> plt.Figure:
     threat_models = [(suffix, name) for suffix, name in (("", "PGD-l2"), ("_linf", "PGD-linf"))
                      if f"adversarial_loss{suffix}" in set(table["metric"])]
     fig, axes = _grid(len(threat_models), 2, "C4 (claim: DP noise raises the adversarial loss faster than the clean loss)")
+    synthetic = table["dataset"].iloc[0] == "synthetic"
+    budget_label = "budget (units of the feature norm)" if synthetic else "budget (pixel units)"
     for row, (suffix, name) in zip(axes, threat_models):
         for ax, (metric, label) in zip(row, [(f"adversarial_loss{suffix}", f"{name} test loss"),
                                              (f"adversarial_accuracy{suffix}", f"{name} test accuracy")]):
@@ -138,7 +145,7 @@ def adversarial(table: pd.DataFrame) -> plt.Figure:
             rows = rows.rename(columns={"value": label, "epsilon_label": "target epsilon"})
             sns.pointplot(data=rows, x="attack_radius", y=label, hue="target epsilon", hue_order=epsilon_order(table),
                           errorbar=mean_ci95, markersize=4, linewidth=1.2, capsize=0.1, ax=ax, palette="viridis")
-            ax.set_xlabel("budget (synthetic: units of feature norm; images: pixel units)")
+            ax.set_xlabel(budget_label)
         row[0].set_yscale("log")
     return fig
 
@@ -178,24 +185,16 @@ def real_class_imbalance(table: pd.DataFrame) -> plt.Figure:
     rows = rows[rows["group"].isin(classes)]
     rows = rows.assign(**{"class": np.where(rows["group"] == classes[-1], "reduced class", "other classes (mean)")})
     rows = rows.groupby(["class", "seed", "epsilon", "minority_fraction"], as_index=False)["value"].mean()
-    fractions = sorted(rows["minority_fraction"].unique(), reverse=True)
-    fig, axes = _grid(1, len(fractions), "C2 on images (claim: under DP the reduced class loses far more accuracy)")
-    for ax, fraction in zip(axes[0], fractions):
-        _versus_epsilon(ax, table, rows[rows["minority_fraction"] == fraction], "test accuracy", "class",
-                        f"reduced class keeps {fraction:.0%}")
-    return fig
+    return _accuracy_panels(table, rows, "minority_fraction", "class", lambda v: f"reduced class keeps {v:.0%}",
+                            "C2 on images (claim: under DP the reduced class loses far more accuracy)")
 
 
 def real_long_tail(table: pd.DataFrame) -> plt.Figure:
     """C3 on images: head and tail source of class 0 versus epsilon, per tail frequency."""
     rows = _select(table, "test_accuracy")
     rows = rows[rows["group"].isin(["class0/head", "class0/tail"])]
-    frequencies = sorted(rows["tail_frequency"].unique())
-    fig, axes = _grid(1, len(frequencies), "C3 on images (claim: DP hurts the rare source of a class more)")
-    for ax, frequency in zip(axes[0], frequencies):
-        _versus_epsilon(ax, table, rows[rows["tail_frequency"] == frequency], "test accuracy", "group",
-                        f"tail frequency {frequency:g}")
-    return fig
+    return _accuracy_panels(table, rows, "tail_frequency", "group", lambda v: f"tail frequency {v:g}",
+                            "C3 on images (claim: DP hurts the rare source of a class more)")
 
 
 def transition_threshold(fnr: np.ndarray, accurate: np.ndarray) -> float:

@@ -11,6 +11,8 @@ rule raw_images:
         source="digits|mnist|fashion_mnist|cifar10",
     params:
         download_folder=lambda w: f"results/raw/{w.source}",
+        mirror=config["downloads"]["mirror"],
+        sha256=config["downloads"]["sha256"],
     log:
         "results/logs/raw/{source}.log",
     script:

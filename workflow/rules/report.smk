@@ -19,7 +19,7 @@ rule aggregate:
 
 rule fnr_transition:
     input:
-        [f"results/tables/{name}.csv" for name in PLAN.experiments],
+        [f"results/tables/{name}.csv" for name in PLAN.synthetic_experiments()],
     output:
         "results/tables/fnr_transition.csv",
     log:

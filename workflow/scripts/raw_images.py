@@ -3,4 +3,5 @@
 from dpharm.jobs import logging_to, raw_images
 
 with logging_to(snakemake.log[0]):
-    raw_images(snakemake.wildcards.source, snakemake.output[0], snakemake.params.download_folder)
+    raw_images(snakemake.wildcards.source, snakemake.output[0], snakemake.params.download_folder,
+               mirror=snakemake.params.mirror, sha256=snakemake.params.sha256)
