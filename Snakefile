@@ -37,6 +37,6 @@ include: "workflow/rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         PLAN.final_targets(),
-    default_target: True

@@ -7,6 +7,7 @@ Opacus is paid once per grid point, not once per run.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from pathlib import Path
 
@@ -54,37 +55,36 @@ def raw_images(source: str, output: str, download_folder: str, *, mirror: str | 
 
 def make_dataset(raw_files: list[str], outputs: list[str], data_params: dict, seeds: list[int]) -> None:
     """Train / test / public sets per seed: synthetic, or split from parsed images."""
-    from dpharm import data as synthetic
+    from dpharm import data as datasets
     from dpharm.images import real_splits
     from dpharm.io import read_npz
 
     if data_params["source"] == "synthetic":
-        spec = synthetic.SyntheticData(**synthetic.synthetic_settings(data_params))
-        make = lambda seed: synthetic.generate(spec, seed)  # noqa: E731
+        make = functools.partial(datasets.generate, datasets.SyntheticData(**datasets.synthetic_settings(data_params)))
     else:
         raw = read_npz(raw_files[0], ("train_x", "train_y", "test_x", "test_y"))
-        make = lambda seed: real_splits(raw, data_params, seed)  # noqa: E731
+        make = functools.partial(real_splits, raw, data_params)
     for seed, path in zip(seeds, outputs, strict=True):
-        synthetic.save(path, make(seed))
+        datasets.save(path, make(seed))
 
 
 def pretrain(data_files: list[str], outputs: list[str], params: dict, seeds: list[int], *,
              threads: int, device: str, progress: bool) -> None:
     import torch
 
-    from dpharm import data as synthetic
+    from dpharm import data as datasets
     from dpharm.model import build_model, save_checkpoint
     from dpharm.train import pick_device, train_nonprivate
 
     torch.set_num_threads(threads)
     device = pick_device(device)
     for seed, data_file, path in zip(seeds, data_files, outputs, strict=True):
-        arrays = synthetic.load(data_file)
+        arrays = datasets.load(data_file)
         x, y = _tensors(arrays, "public")
         if len(y) == 0:
             raise ValueError(f"{data_file}: no public examples; set data.n_public > 0 to pre-train")
         # Pre-training trains every filter; freezing applies to the private fine-tuning only.
-        model = build_model({**params["model"], "frozen_fraction": 0.0}, x.shape[-1], synthetic.num_classes(arrays), seed)
+        model = build_model({**params["model"], "frozen_fraction": 0.0}, x.shape[-1], datasets.num_classes(arrays), seed)
         pre = params["pretraining"]
         train_nonprivate(model, x, y, steps=pre["steps"], learning_rate=pre["learning_rate"],
                          batch_size=pre["batch_size"], seed=seed, device=device, progress=progress,
@@ -94,8 +94,6 @@ def pretrain(data_files: list[str], outputs: list[str], params: dict, seeds: lis
 
 def _augmentation(arrays: dict, params: dict) -> dict:
     """Arguments of `train` for augmentation multiplicity (none when k = 1)."""
-    import functools
-
     import torch
 
     from dpharm.augment import synthetic_views
@@ -116,7 +114,7 @@ def train_condition(data_files: list[str], pretrained_files: list[str], model_fi
                     threads: int, device: str, progress: bool) -> None:
     import torch
 
-    from dpharm import data as synthetic
+    from dpharm import data as datasets
     from dpharm.io import write_json
     from dpharm.model import build_model, load_checkpoint, save_checkpoint
     from dpharm.provenance import provenance
@@ -129,9 +127,9 @@ def train_condition(data_files: list[str], pretrained_files: list[str], model_fi
     for seed, data_file, start, model_file, metrics_file in zip(
         seeds, data_files, starts, model_files, metrics_files, strict=True
     ):
-        arrays = synthetic.load(data_file)
+        arrays = datasets.load(data_file)
         x, y = _tensors(arrays, "train")
-        model = build_model(params["model"], x.shape[-1], synthetic.num_classes(arrays), seed)
+        model = build_model(params["model"], x.shape[-1], datasets.num_classes(arrays), seed)
         if start is not None:
             load_checkpoint(start, model)
         record = train(model, x, y, training=params["training"], seed=seed, device=device,
@@ -148,7 +146,7 @@ def evaluate_condition(data_files: list[str], model_files: list[str], metrics_fi
     import pandas as pd
     import torch
 
-    from dpharm import data as synthetic
+    from dpharm import data as datasets
     from dpharm.evaluate import evaluate
     from dpharm.io import read_json
     from dpharm.model import build_model, load_checkpoint
@@ -159,9 +157,9 @@ def evaluate_condition(data_files: list[str], model_files: list[str], metrics_fi
     for seed, data_file, model_file, metrics_file in zip(
         seeds, data_files, model_files, metrics_files, strict=True
     ):
-        arrays = synthetic.load(data_file)
+        arrays = datasets.load(data_file)
         record = read_json(metrics_file)
-        model = build_model(params["model"], arrays["test_x"].shape[-1], synthetic.num_classes(arrays), seed)
+        model = build_model(params["model"], arrays["test_x"].shape[-1], datasets.num_classes(arrays), seed)
         load_checkpoint(model_file, model)
         rows = evaluate(model, arrays, params, record["noise_multiplier"])
         frames.append(run_rows(rows, experiment=experiment, condition=condition, seed=seed,

@@ -6,10 +6,10 @@
 rule privacy_audit:
     output:
         "results/tables/privacy_audit.csv",
+    log:
+        "results/logs/privacy_audit.log",
     params:
         audit=config["privacy_audit"],
         progress=config["progress"],
-    log:
-        "results/logs/privacy_audit.log",
     script:
         "../scripts/privacy_audit.py"

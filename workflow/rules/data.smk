@@ -7,14 +7,14 @@
 rule raw_images:
     output:
         "results/raw/{source}.npz",
+    log:
+        "results/logs/raw/{source}.log",
     wildcard_constraints:
         source="digits|mnist|fashion_mnist|cifar10",
     params:
         download_folder=lambda w: f"results/raw/{w.source}",
         mirror=config["downloads"]["mirror"],
         sha256=config["downloads"]["sha256"],
-    log:
-        "results/logs/raw/{source}.log",
     script:
         "../scripts/raw_images.py"
 
@@ -24,10 +24,10 @@ rule dataset:
         raw_images_input,
     output:
         expand("results/data/{{experiment}}/{{data_id}}/seed{seed}.npz", seed=SEEDS),
+    log:
+        "results/logs/data/{experiment}/{data_id}.log",
     params:
         data=lambda w: data_condition_of(w).params["data"],
         seeds=SEEDS,
-    log:
-        "results/logs/data/{experiment}/{data_id}.log",
     script:
         "../scripts/make_dataset.py"

@@ -8,12 +8,12 @@ rule evaluate:
         metrics=lambda w: PLAN.run_files(w.experiment, w.condition, "metrics.json"),
     output:
         "results/runs/{experiment}/{condition}/evaluation.csv",
+    log:
+        "results/logs/evaluate/{experiment}/{condition}.log",
+    threads: config["threads"]
     params:
         run=lambda w: condition_of(w).params,
         labels=lambda w: condition_of(w).labels,
         seeds=SEEDS,
-    threads: config["threads"]
-    log:
-        "results/logs/evaluate/{experiment}/{condition}.log",
     script:
         "../scripts/evaluate.py"

@@ -5,16 +5,19 @@ rule pretrain:
     input:
         lambda w: PLAN.data_files(w.experiment, pretrain_condition_of(w).data_id),
     output:
-        expand("results/pretrained/{{experiment}}/{{pretrain_id}}/seed{seed}.pt", seed=SEEDS),
+        expand(
+            "results/pretrained/{{experiment}}/{{pretrain_id}}/seed{seed}.pt",
+            seed=SEEDS,
+        ),
+    log:
+        "results/logs/pretrain/{experiment}/{pretrain_id}.log",
+    threads: config["threads"]
+    resources:
+        gpu=1,
     params:
         run=lambda w: pretrain_condition_of(w).params,
         seeds=SEEDS,
         device=config["device"],
         progress=config["progress"],
-    threads: config["threads"]
-    resources:
-        gpu=1,
-    log:
-        "results/logs/pretrain/{experiment}/{pretrain_id}.log",
     script:
         "../scripts/pretrain.py"

@@ -7,12 +7,12 @@ rule aggregate:
         lambda w: PLAN.evaluation_files(w.experiment),
     output:
         "results/tables/{experiment}.csv",
+    log:
+        "results/logs/aggregate/{experiment}.log",
     wildcard_constraints:
         experiment="|".join(PLAN.experiments),
     params:
         label_columns=lambda w: PLAN.label_columns(w.experiment),
-    log:
-        "results/logs/aggregate/{experiment}.log",
     script:
         "../scripts/aggregate.py"
 
@@ -32,13 +32,15 @@ rule claims:
     input:
         PLAN.table_files(),
     output:
-        claims=report("results/claims.csv", caption="../report/claims.rst", category="Claims"),
+        claims=report(
+            "results/claims.csv", caption="../report/claims.rst", category="Claims"
+        ),
         markdown="results/claims.md",
         tests="results/tables/claim_tests.csv",
-    params:
-        settings=config["claims"],
     log:
         "results/logs/claims.log",
+    params:
+        settings=config["claims"],
     script:
         "../scripts/claims.py"
 
@@ -49,14 +51,16 @@ rule figure:
     output:
         pdf="results/figures/{name}.pdf",
         png=report(
-            "results/figures/{name}.png", caption="../report/figure.rst", category="{name}"
+            "results/figures/{name}.png",
+            caption="../report/figure.rst",
+            category="{name}",
         ),
+    log:
+        "results/logs/figure/{name}.log",
     wildcard_constraints:
         name="|".join(PLAN.figure_names()),
     params:
         caption=lambda w: FIGURE_CAPTIONS[w.name],
-    log:
-        "results/logs/figure/{name}.log",
     script:
         "../scripts/plot.py"
 
@@ -68,10 +72,10 @@ rule provenance:
             caption="../report/provenance.rst",
             category="Provenance",
         ),
+    log:
+        "results/logs/provenance.log",
     params:
         config_hash=config_hash(config),
         git=git_state(),
-    log:
-        "results/logs/provenance.log",
     script:
         "../scripts/provenance.py"

@@ -8,18 +8,23 @@ rule train:
         data=lambda w: PLAN.data_files(w.experiment, condition_of(w).data_id),
         pretrained=pretrained_inputs,
     output:
-        models=expand("results/runs/{{experiment}}/{{condition}}/seed{seed}/model.pt", seed=SEEDS),
-        metrics=expand("results/runs/{{experiment}}/{{condition}}/seed{seed}/metrics.json", seed=SEEDS),
+        models=expand(
+            "results/runs/{{experiment}}/{{condition}}/seed{seed}/model.pt", seed=SEEDS
+        ),
+        metrics=expand(
+            "results/runs/{{experiment}}/{{condition}}/seed{seed}/metrics.json",
+            seed=SEEDS,
+        ),
+    log:
+        "results/logs/train/{experiment}/{condition}.log",
+    threads: config["threads"]
+    resources:
+        gpu=1,
     params:
         run=lambda w: condition_of(w).params,
         labels=lambda w: condition_of(w).labels,
         seeds=SEEDS,
         device=config["device"],
         progress=config["progress"],
-    threads: config["threads"]
-    resources:
-        gpu=1,
-    log:
-        "results/logs/train/{experiment}/{condition}.log",
     script:
         "../scripts/train.py"
