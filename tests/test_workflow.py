@@ -163,6 +163,8 @@ def test_training_killed_with_sigkill_then_rerun_gives_complete_correct_outputs(
         time.sleep(0.05)
     os.killpg(process.pid, signal.SIGKILL)  # the training job and Snakemake with it
     process.wait()
+    # A killed Snakemake leaves its lock behind; the user's next step is --unlock.
+    assert snakemake(small_run, "--unlock").returncode == 0
     result = snakemake(small_run, "results/tables/class_imbalance.csv", "--configfile", "config/small.yaml")
     assert result.returncode == 0, result.stderr[-3000:]
     assert _class_imbalance_outputs(small_run) == before
