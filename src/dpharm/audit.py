@@ -81,15 +81,33 @@ def canary_direction(model: nn.Module, canary: torch.Tensor) -> torch.Tensor:
     return direction / direction.norm()
 
 
-def trial_statistic(audit: dict, chosen: AuditSetting, include_canary: bool, trial: int) -> float:
-    """Train once (with or without the canary); return the weights' move along its direction."""
+@dataclass(frozen=True)
+class AuditBase:
+    """What every trial shares: the base data, the canary and its direction at the fixed init."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    canary: torch.Tensor
+    direction: torch.Tensor
+
+
+def _model(audit: dict, dimension: int) -> nn.Module:
+    return build_model({"width": audit["width"], "init_std": audit["init_std"], "frozen_fraction": 0.0},
+                       dimension, 2, seed=0)
+
+
+def audit_base(audit: dict) -> AuditBase:
     x, y, canary = audit_data(audit, seed=0)
-    model = build_model({"width": audit["width"], "init_std": audit["init_std"], "frozen_fraction": 0.0},
-                        x.shape[-1], 2, seed=0)
-    direction = canary_direction(model, canary)
+    return AuditBase(x, y, canary, canary_direction(_model(audit, x.shape[-1]), canary))
+
+
+def trial_statistic(audit: dict, base: AuditBase, chosen: AuditSetting, include_canary: bool, trial: int) -> float:
+    """Train once (with or without the canary); return the weights' move along its direction."""
+    model = _model(audit, base.x.shape[-1])
     start = model.filters.weight.detach().clone()
+    x, y = base.x, base.y
     if include_canary:
-        x, y = torch.cat([x, canary]), torch.cat([y, torch.tensor([1])])
+        x, y = torch.cat([x, base.canary]), torch.cat([y, torch.tensor([1])])
     training = {"batch_size": len(y), "accountant": "rdp", "learning_rate": audit["learning_rate"],
                 "clip_norm": chosen.clip_norm, "grad_sample_mode": "hooks"}
     private = make_private(model, x, y, training=training, noise_multiplier=chosen.noise_multiplier,
@@ -97,7 +115,7 @@ def trial_statistic(audit: dict, chosen: AuditSetting, include_canary: bool, tri
     _run_steps(private.model, private.optimizer, private.criterion, private.loader, audit["steps"],
                torch.device("cpu"), False, "")
     private.model.remove_hooks()
-    return float(((model.filters.weight.detach() - start) * direction).sum())
+    return float(((model.filters.weight.detach() - start) * base.direction).sum())
 
 
 def epsilon_lower_bound(scores_out: np.ndarray, scores_in: np.ndarray, delta: float,
@@ -147,11 +165,12 @@ def run_audit(audit: dict, progress: bool = False) -> list[dict]:
     torch.set_num_threads(1)
     nominal = setting("dp-sgd", audit).noise_multiplier
     claimed = epsilon_spent(nominal, 1.0, audit["steps"], audit["delta"], "rdp")  # what every mechanism claims
+    base = audit_base(audit)
     rows = []
     for mechanism in audit["mechanisms"]:
         chosen = setting(mechanism, audit)
         scores = {
-            flag: np.array([trial_statistic(audit, chosen, flag, t) for t in
+            flag: np.array([trial_statistic(audit, base, chosen, flag, t) for t in
                             tqdm(range(audit["trials"]), desc=f"{mechanism} canary={flag}", disable=not progress)])
             for flag in (False, True)
         }

@@ -151,16 +151,18 @@ def c3_weak_tail(table):
     return _head_minus_tail(_sweep(table, "weak_tail"), "tail_feature_norm")
 
 
-def c4_adversarial(table):
+def _adversarial_excess(table: pd.DataFrame, metric: str) -> pd.Series:
+    """At the middle budget and smallest epsilon: the DP increase of `metric` minus that of the clean loss."""
     eps = strongest_privacy(table)
-    radii = sorted(r for r in table["attack_radius"].dropna().unique() if r > 0)
+    radii = sorted(r for r in table.loc[table["metric"] == metric, "attack_radius"].unique() if r > 0)
     radius = float(radii[len(radii) // 2])  # the middle budget of the grid
+    adversarial = per_seed(table, metric, "all", radius, epsilon=eps) - per_seed(
+        table, metric, "all", radius, epsilon=math.inf)
+    return adversarial - per_seed(table, "test_loss_change", "all", epsilon=eps)
 
-    def change(r):
-        return per_seed(table, "adversarial_loss", "all", r, epsilon=eps) - per_seed(
-            table, "adversarial_loss", "all", r, epsilon=math.inf)
 
-    return change(radius) - change(0.0)  # radius 0 is the clean test loss
+def c4_adversarial(table):
+    return _adversarial_excess(table, "adversarial_loss")
 
 
 def c5_shift(table):
@@ -197,14 +199,7 @@ def real_tail(table):
 
 
 def c4_adversarial_linf(table):
-    eps = strongest_privacy(table)
-    rows = table[table["metric"] == "adversarial_loss_linf"]
-    radii = sorted(rows["attack_radius"].unique())
-    radius = float(radii[len(radii) // 2])
-    clean = per_seed(table, "test_loss_change", "all", epsilon=eps)
-    adversarial = per_seed(table, "adversarial_loss_linf", "all", radius, epsilon=eps) - per_seed(
-        table, "adversarial_loss_linf", "all", radius, epsilon=math.inf)
-    return adversarial - clean
+    return _adversarial_excess(table, "adversarial_loss_linf")
 
 
 TESTS = [

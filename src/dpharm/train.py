@@ -77,10 +77,9 @@ def _run_steps(model, optimizer, criterion, loader, steps, device, progress, des
         warnings.filterwarnings("ignore", message="Full backward hook is firing")
         for _ in tqdm(range(steps), desc=description, disable=not progress, mininterval=2.0):
             batch = next(batches)
-            xb, yb = batch[0], batch[1].to(device)
-            xb = make_views(xb, batch[2], view_generator) if make_views else xb.to(device)
+            xb = make_views(batch[0], batch[2], view_generator) if make_views else batch[0]
             optimizer.zero_grad(set_to_none=True)
-            _loss(criterion, model(xb.to(device)), yb, ghost).backward()
+            _loss(criterion, model(xb.to(device)), batch[1].to(device), ghost).backward()
             optimizer.step()
 
 
