@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from dpharm.augment import synthetic_views
+from dpharm.fastdp import Batch, Member, stack_gradients
 from dpharm.model import build_model
-from dpharm.train import _loss, make_private, train_private
+from dpharm.train import _loss, make_private, train_members
 
 CPU = torch.device("cpu")
 MODEL = {"width": 4, "init_std": 0.5, "frozen_fraction": 0.0}
@@ -17,7 +18,7 @@ def clipped(g: torch.Tensor, clip: float) -> torch.Tensor:
     return g * min(1.0, clip / g.norm().item())
 
 
-@pytest.mark.parametrize("mode", ["ghost", "hooks"])
+@pytest.mark.parametrize("mode", ["fast", "ghost", "hooks"])
 def test_views_are_averaged_then_clipped_as_one_example(training_params, mode):
     torch.manual_seed(0)
     views = 10 * torch.randn(3, 4, 2, 20)  # 3 examples x 4 views, large: every example is clipped
@@ -31,6 +32,12 @@ def test_views_are_averaged_then_clipped_as_one_example(training_params, mode):
         expected += clipped(model.filters.weight.grad.clone(), clip)
     expected /= len(y)
 
+    if mode == "fast":
+        batch = Batch(views.reshape(1, 3, 8, 20), y[None], torch.ones(1, 3), [3], None)
+        total = stack_gradients(model.filters.weight.detach()[None], None, batch, num_classes=2, width=4, patches=2,
+                                clip_norm=clip)[0]
+        torch.testing.assert_close(total / len(y), expected, rtol=1e-4, atol=1e-7)
+        return
     training = {**training_params, "learning_rate": 1.0, "clip_norm": clip, "batch_size": 3, "grad_sample_mode": mode}
     before = model.filters.weight.detach().clone()
     private = make_private(model, views[:, 0], y, training=training, noise_multiplier=0.0, seed=0, device=CPU)
@@ -57,29 +64,29 @@ def test_views_keep_the_signal_and_redraw_position_and_noise():
     assert noise[:, 4:].std().item() == pytest.approx(2.0, rel=0.05)
 
 
-def test_augmentation_is_accounted_as_one_example(training_params):
+@pytest.mark.parametrize("mode", ["fast", "ghost"])
+def test_augmentation_is_accounted_as_one_example(training_params, mode):
     x, y = torch.randn(40, 2, 20), torch.arange(40) % 2
     signal_patch = torch.zeros(40, dtype=torch.long)
-    training = {**training_params, "epsilon": 4.0, "steps": 20, "batch_size": 10}
+    training = {**training_params, "epsilon": 4.0, "steps": 20, "batch_size": 10, "grad_sample_mode": mode}
     make_views = functools.partial(synthetic_views, views=4, noise_std=1.0, feature_span=8)
-    plain = train_private(build_model(MODEL, 20, 2, 0), x, y, training=training, seed=0, device=CPU)
-    augmented = train_private(build_model(MODEL, 20, 2, 0), x, y, training=training, seed=0, device=CPU,
-                              signal_patch=signal_patch, make_views=make_views)
+    (plain,) = train_members([Member(build_model(MODEL, 20, 2, 0), x, y, 0)], training=training, device=CPU)
+    (augmented,) = train_members([Member(build_model(MODEL, 20, 2, 0), x, y, 0, signal_patch)], training=training,
+                                 device=CPU, make_views=make_views)
     for key in ("sample_rate", "noise_multiplier", "epsilon_spent", "expected_batch_size"):
         assert augmented[key] == plain[key]
 
 
+@pytest.mark.parametrize("mode", ["fast", "ghost"])
 @pytest.mark.parametrize("epsilon", [4.0, float("inf")])
-def test_frozen_filters_stay_bit_identical(training_params, epsilon):
-    from dpharm.train import train
-
+def test_frozen_filters_stay_bit_identical(training_params, epsilon, mode):
     x, y = torch.randn(40, 2, 20), torch.arange(40) % 2
     model = build_model({**MODEL, "width": 10, "frozen_fraction": 0.5}, 20, 2, seed=3)
     assert model.frozen == 5
     frozen_before = model.frozen_filters.weight.detach().clone()
     trainable_before = model.filters.weight.detach().clone()
-    train(model, x, y, training={**training_params, "epsilon": epsilon, "steps": 10, "batch_size": 10},
-          seed=0, device=CPU)
+    training = {**training_params, "epsilon": epsilon, "steps": 10, "batch_size": 10, "grad_sample_mode": mode}
+    train_members([Member(model, x, y, 0)], training=training, device=CPU)
     assert torch.equal(model.frozen_filters.weight, frozen_before)
     assert not torch.equal(model.filters.weight, trainable_before)
 

@@ -3,12 +3,13 @@
 import pytest
 import torch
 
+from dpharm.fastdp import Member, train_stack
 from dpharm.model import TwoLayerPatchCNN, build_model
 from dpharm.privacy import epsilon_spent, noise_multiplier_for, poisson_sample_rate
-from dpharm.train import make_private, train_private
+from dpharm.train import make_private, train_members
 
 CPU = torch.device("cpu")
-MODES = ["ghost", "hooks"]
+MODES = ["fast", "ghost", "hooks"]
 
 
 def tiny_training(training_params, **overrides) -> dict:
@@ -18,6 +19,10 @@ def tiny_training(training_params, **overrides) -> dict:
 def one_step_update(model, x, y, training, noise_multiplier, seed=0) -> torch.Tensor:
     """The parameter change of one DP-SGD step (lr 1) on the whole set (Poisson rate 1)."""
     before = model.filters.weight.detach().clone()
+    if training["grad_sample_mode"] == "fast":
+        train_stack([Member(model, x, y, seed)], training={**training, "steps": 1},
+                    noise_multiplier=noise_multiplier, device=CPU)
+        return model.filters.weight.detach() - before
     private = make_private(model, x, y, training=training, noise_multiplier=noise_multiplier, seed=seed, device=CPU)
     xb, yb = next(iter(private.loader))
     assert len(yb) == len(y), "rate-1 Poisson sampling takes every example"
@@ -81,13 +86,15 @@ def test_noise_std_is_multiplier_times_clip_over_batch(training_params, mode):
     assert draws.std().item() == pytest.approx(expected, rel=0.03)
 
 
+@pytest.mark.parametrize("mode", ["fast", "ghost"])
 @pytest.mark.parametrize("accountant", ["rdp", "prv"])
-def test_recorded_epsilon_equals_the_accountants(training_params, accountant):
+def test_recorded_epsilon_equals_the_accountants(training_params, accountant, mode):
     torch.manual_seed(2)
     x, y = torch.randn(40, 2, 20), torch.randint(0, 2, (40,))
-    training = {**training_params, "epsilon": 3.0, "steps": 30, "batch_size": 10, "accountant": accountant}
-    record = train_private(build_model({"width": 4, "init_std": 0.1, "frozen_fraction": 0.0}, 20, 2, seed=0), x, y,
-                           training=training, seed=0, device=CPU)
+    training = {**training_params, "epsilon": 3.0, "steps": 30, "batch_size": 10, "accountant": accountant,
+                "grad_sample_mode": mode}
+    model = build_model({"width": 4, "init_std": 0.1, "frozen_fraction": 0.0}, 20, 2, seed=0)
+    (record,) = train_members([Member(model, x, y, 0)], training=training, device=CPU)
     q = poisson_sample_rate(40, 10)
     assert record["sample_rate"] == q == 0.25
     assert record["noise_multiplier"] == noise_multiplier_for(3.0, training["delta"], q, 30, accountant)
@@ -95,14 +102,16 @@ def test_recorded_epsilon_equals_the_accountants(training_params, accountant):
     assert record["epsilon_spent"] == pytest.approx(independent, rel=1e-9)
     assert 0.9 * 3.0 <= record["epsilon_spent"] <= 3.0 * 1.001
     assert record["accountant"] == accountant and record["delta"] == training["delta"]
+    assert record["expected_batch_size"] == 10 and record["grad_sample_mode"] == mode
 
 
-def test_same_seed_same_private_model(training_params):
+@pytest.mark.parametrize("mode", MODES)
+def test_same_seed_same_private_model(training_params, mode):
     x, y = torch.randn(30, 2, 20, generator=torch.Generator().manual_seed(0)), torch.arange(30) % 2
-    training = {**training_params, "epsilon": 2.0, "steps": 10, "batch_size": 10}
+    training = {**training_params, "epsilon": 2.0, "steps": 10, "batch_size": 10, "grad_sample_mode": mode}
     weights = []
     for _ in range(2):
         model = build_model({"width": 4, "init_std": 0.1, "frozen_fraction": 0.0}, 20, 2, seed=5)
-        train_private(model, x, y, training=training, seed=5, device=CPU)
+        train_members([Member(model, x, y, 5)], training=training, device=CPU)
         weights.append(model.filters.weight.detach().clone())
     assert torch.equal(weights[0], weights[1])

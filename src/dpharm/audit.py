@@ -11,7 +11,9 @@ false-positive and false-negative rates, which bound epsilon from below:
 
 Each rate is bounded at confidence 1 - (1 - confidence) / 2, so both hold together with the
 stated confidence. Written by hand because no maintained library for DP auditing covers
-Opacus training (the statistic and the bound are a few lines).
+Opacus training (the statistic and the bound are a few lines). The trials of one side run as
+one stack of the pipeline's own DP-SGD (`dpharm.fastdp`), so the audit checks the mechanism
+the experiments use.
 
 Broken controls show the audit has power: `no-noise` adds no noise, `no-clipping` clips at a
 bound a million times larger than the C its noise is calibrated for; both claim the same
@@ -28,9 +30,11 @@ import torch
 from scipy import stats
 from torch import nn
 
+from dpharm.fastdp import Member, train_stack
 from dpharm.model import build_model
 from dpharm.privacy import epsilon_spent, noise_multiplier_for
-from dpharm.train import _run_steps, derive_seed, make_private
+from dpharm.runtime import configure_torch
+from dpharm.seeds import derive_seed
 
 MECHANISMS = ("dp-sgd", "no-noise", "no-clipping")
 UNCLIPPED = 1e6  # "no clipping": the clipping bound is this many times the nominal C
@@ -101,21 +105,21 @@ def audit_base(audit: dict) -> AuditBase:
     return AuditBase(x, y, canary, canary_direction(_model(audit, x.shape[-1]), canary))
 
 
-def trial_statistic(audit: dict, base: AuditBase, chosen: AuditSetting, include_canary: bool, trial: int) -> float:
-    """Train once (with or without the canary); return the weights' move along its direction."""
-    model = _model(audit, base.x.shape[-1])
-    start = model.filters.weight.detach().clone()
+def trial_statistics(audit: dict, base: AuditBase, chosen: AuditSetting, include_canary: bool,
+                     trials: int) -> np.ndarray:
+    """Train `trials` models (with or without the canary), each with its own sampling and noise,
+    as one stack of the pipeline's DP-SGD; return each one's move along the canary direction."""
     x, y = base.x, base.y
     if include_canary:
         x, y = torch.cat([x, base.canary]), torch.cat([y, torch.tensor([1])])
+    members = [Member(_model(audit, x.shape[-1]), x, y, derive_seed(trial, f"audit-{include_canary}"))
+               for trial in range(trials)]
+    start = members[0].model.filters.weight.detach().clone()  # every trial starts from the same init
     training = {"batch_size": len(y), "accountant": "rdp", "learning_rate": audit["learning_rate"],
-                "clip_norm": chosen.clip_norm, "grad_sample_mode": "hooks"}
-    private = make_private(model, x, y, training=training, noise_multiplier=chosen.noise_multiplier,
-                           seed=derive_seed(trial, f"audit-{include_canary}"), device=torch.device("cpu"))
-    _run_steps(private.model, private.optimizer, private.criterion, private.loader, audit["steps"],
-               torch.device("cpu"), False, "")
-    private.model.remove_hooks()
-    return float(((model.filters.weight.detach() - start) * base.direction).sum())
+                "clip_norm": chosen.clip_norm, "steps": audit["steps"], "delta": audit["delta"]}
+    train_stack(members, training=training, noise_multiplier=chosen.noise_multiplier, device=torch.device("cpu"))
+    moved = torch.stack([member.model.filters.weight.detach() for member in members]) - start
+    return (moved * base.direction).sum(dim=(1, 2)).numpy()
 
 
 def epsilon_lower_bound(scores_out: np.ndarray, scores_in: np.ndarray, delta: float,
@@ -162,18 +166,15 @@ def run_audit(audit: dict, progress: bool = False) -> list[dict]:
     """One row per mechanism: the accountant's epsilon next to the empirical lower bound."""
     from tqdm import tqdm
 
-    torch.set_num_threads(1)
+    configure_torch(1)
     nominal = setting("dp-sgd", audit).noise_multiplier
     claimed = epsilon_spent(nominal, 1.0, audit["steps"], audit["delta"], "rdp")  # what every mechanism claims
     base = audit_base(audit)
     rows = []
     for mechanism in audit["mechanisms"]:
         chosen = setting(mechanism, audit)
-        scores = {
-            flag: np.array([trial_statistic(audit, base, chosen, flag, t) for t in
-                            tqdm(range(audit["trials"]), desc=f"{mechanism} canary={flag}", disable=not progress)])
-            for flag in (False, True)
-        }
+        scores = {flag: trial_statistics(audit, base, chosen, flag, audit["trials"])
+                  for flag in tqdm((False, True), desc=mechanism, disable=not progress)}
         bound, fpr, fnr = epsilon_lower_bound(scores[False], scores[True], audit["delta"], audit["confidence"])
         rows.append({
             "mechanism": mechanism, "epsilon_accountant": claimed, "epsilon_lower_bound": bound,

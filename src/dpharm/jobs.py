@@ -1,7 +1,7 @@
 """One function per workflow job; `workflow/scripts/*.py` only pass Snakemake's fields in.
 
-A training job handles every seed of one grid point so that the ~3 s of importing torch and
-Opacus is paid once per grid point, not once per run.
+A training job handles every seed of one grid point: the ~3 s of importing torch and Opacus is
+paid once per grid point, and the fast path trains the seeds as one batched stack.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ import contextlib
 import functools
 import logging
 from pathlib import Path
+
+from dpharm.runtime import configure_torch
 
 # Heavy imports (torch, opacus, pandas, seaborn: seconds each) live inside the job functions,
 # so each job process pays only for what its stage uses.
@@ -73,69 +75,75 @@ def pretrain(data_files: list[str], outputs: list[str], params: dict, seeds: lis
     import torch
 
     from dpharm import data as datasets
+    from dpharm.fastdp import Member, train_stack
     from dpharm.model import build_model, save_checkpoint
-    from dpharm.train import pick_device, train_nonprivate
+    from dpharm.train import pick_device
 
-    torch.set_num_threads(threads)
+    configure_torch(threads)
     device = pick_device(device)
-    for seed, data_file, path in zip(seeds, data_files, outputs, strict=True):
+    members = []
+    for seed, data_file in zip(seeds, data_files, strict=True):
         arrays = datasets.load(data_file)
         x, y = _tensors(arrays, "public")
         if len(y) == 0:
             raise ValueError(f"{data_file}: no public examples; set data.n_public > 0 to pre-train")
         # Pre-training trains every filter; freezing applies to the private fine-tuning only.
         model = build_model({**params["model"], "frozen_fraction": 0.0}, x.shape[-1], datasets.num_classes(arrays), seed)
-        pre = params["pretraining"]
-        train_nonprivate(model, x, y, steps=pre["steps"], learning_rate=pre["learning_rate"],
-                         batch_size=pre["batch_size"], seed=seed, device=device, progress=progress,
-                         description=f"pretrain seed {seed}")
-        save_checkpoint(path, model)
+        members.append(Member(model, x, y, seed))
+    train_stack(members, training=params["pretraining"], noise_multiplier=None, device=device, progress=progress,
+                description=f"pretrain seeds {seeds}")
+    for member, path in zip(members, outputs, strict=True):
+        save_checkpoint(path, member.model)
 
 
-def _augmentation(arrays: dict, params: dict) -> dict:
-    """Arguments of `train` for augmentation multiplicity (none when k = 1)."""
-    import torch
-
+def _view_maker(params: dict):
+    """The view maker for augmentation multiplicity, or None when k = 1."""
     from dpharm.augment import synthetic_views
     from dpharm.data import SyntheticData, feature_span_size, synthetic_settings
 
     views = params["training"]["augmentation_multiplicity"]
     if views == 1:
-        return {}
-    make_views = functools.partial(
+        return None
+    return functools.partial(
         synthetic_views, views=views, noise_std=params["data"]["noise_std"],
         feature_span=feature_span_size(SyntheticData(**synthetic_settings(params["data"]))),
     )
-    return {"signal_patch": torch.from_numpy(arrays["train_signal_patch"]), "make_views": make_views}
 
 
 def train_condition(data_files: list[str], pretrained_files: list[str], model_files: list[str],
                     metrics_files: list[str], params: dict, labels: dict, seeds: list[int], *,
                     threads: int, device: str, progress: bool) -> None:
+    """Train every seed of one grid point; the fast path trains them as one stack."""
     import torch
 
     from dpharm import data as datasets
+    from dpharm.fastdp import Member
     from dpharm.io import write_json
     from dpharm.model import build_model, load_checkpoint, save_checkpoint
     from dpharm.provenance import provenance
-    from dpharm.train import pick_device, train
+    from dpharm.train import pick_device, train_members
 
-    torch.set_num_threads(threads)
+    configure_torch(threads)
     device = pick_device(device)
     context = provenance(device, threads)
     starts = pretrained_files or [None] * len(seeds)
-    for seed, data_file, start, model_file, metrics_file in zip(
-        seeds, data_files, starts, model_files, metrics_files, strict=True
-    ):
+    make_views = _view_maker(params)
+    members = []
+    for seed, data_file, start in zip(seeds, data_files, starts, strict=True):
         arrays = datasets.load(data_file)
         x, y = _tensors(arrays, "train")
         model = build_model(params["model"], x.shape[-1], datasets.num_classes(arrays), seed)
         if start is not None:
             load_checkpoint(start, model)
-        record = train(model, x, y, training=params["training"], seed=seed, device=device,
-                       progress=progress, description=f"seed {seed}", **_augmentation(arrays, params))
-        save_checkpoint(model_file, model)
-        write_json(metrics_file, {"seed": seed, "labels": labels, "params": params,
+        signal_patch = torch.from_numpy(arrays["train_signal_patch"]) if make_views else None
+        members.append(Member(model, x, y, seed, signal_patch))
+    records = train_members(members, training=params["training"], device=device, progress=progress,
+                            description=f"seeds {seeds}", make_views=make_views)
+    for member, record, data_file, start, model_file, metrics_file in zip(
+        members, records, data_files, starts, model_files, metrics_files, strict=True
+    ):
+        save_checkpoint(model_file, member.model)
+        write_json(metrics_file, {"seed": member.seed, "labels": labels, "params": params,
                                   "data_file": data_file, "pretrained_from": start,
                                   **record, "provenance": context})
 
@@ -152,7 +160,7 @@ def evaluate_condition(data_files: list[str], model_files: list[str], metrics_fi
     from dpharm.model import build_model, load_checkpoint
     from dpharm.tables import run_rows, write_csv
 
-    torch.set_num_threads(threads)
+    configure_torch(threads)
     frames = []
     for seed, data_file, model_file, metrics_file in zip(
         seeds, data_files, model_files, metrics_files, strict=True

@@ -1,12 +1,12 @@
 """The two-layer ReLU CNN of SPEC section 3.
 
 F_c(W, x) = (1/m) sum_r sum_p ReLU(<w_{c,r}, x^(p)>). The first layer is a bias-free
-nn.Linear applied to every patch (a convolution whose kernel equals its stride); the second
-layer is fixed, so it is arithmetic in `forward`, not a parameter. Only Opacus-supported
-layers are used: no BatchNorm and no in-place activation.
+linear map applied to every patch (a convolution whose kernel equals its stride); the second
+layer is fixed, so it is arithmetic (`patch_logits`), not a parameter. No BatchNorm and no
+in-place activation, so every Opacus mode accepts the model.
 
-Freezing keeps some filters of every class in a second, non-trainable nn.Linear: Opacus and
-the optimiser only see trainable parameters, so frozen filters get no update and no noise.
+Freezing keeps some filters of every class in a second, non-trainable layer: Opacus and the
+optimiser only see trainable parameters, so frozen filters get no update and no noise.
 """
 
 from __future__ import annotations
@@ -21,13 +21,34 @@ def frozen_width(width: int, frozen_fraction: float) -> int:
     return int(round(frozen_fraction * width))
 
 
+class PatchFilters(nn.Linear):
+    """The first layer: one bias-free linear map applied to every patch, (..., T, d) -> (..., T, K).
+
+    A class of its own so that Opacus's hooks and ghost modes use the closed forms that
+    `dpharm.fastdp` registers for it (Opacus looks its samplers up by exact type).
+    """
+
+    def __init__(self, dimension: int, outputs: int):
+        super().__init__(dimension, outputs, bias=False)
+
+
+def patch_logits(hidden: torch.Tensor, frozen_hidden: torch.Tensor | None, *, num_classes: int, width: int,
+                 patches: int) -> torch.Tensor:
+    """The fixed second layer. hidden: first-layer outputs (N, views * patches, classes * trainable);
+    frozen_hidden: the frozen filters' outputs or None -> logits (N, views, classes)."""
+    n, tokens = hidden.shape[:2]
+    activations = torch.relu(hidden).view(n, tokens, num_classes, -1)
+    if frozen_hidden is not None:
+        activations = torch.cat([activations, torch.relu(frozen_hidden).view(n, tokens, num_classes, -1)], dim=-1)
+    return activations.view(n, -1, patches, num_classes, width).sum(dim=2).mean(dim=-1)
+
+
 class TwoLayerPatchCNN(nn.Module):
     def __init__(self, dimension: int, num_classes: int, width: int, frozen: int = 0):
         super().__init__()
         self.num_classes, self.width, self.frozen = num_classes, width, frozen
-        self.filters = nn.Linear(dimension, num_classes * (width - frozen), bias=False)
-        self.frozen_filters = nn.Linear(dimension, num_classes * frozen, bias=False).requires_grad_(False) if frozen else None
-        self.activation = nn.ReLU()
+        self.filters = PatchFilters(dimension, num_classes * (width - frozen))
+        self.frozen_filters = PatchFilters(dimension, num_classes * frozen).requires_grad_(False) if frozen else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (batch, patches, d) -> logits (batch, classes); or, with k augmented views,
@@ -36,13 +57,10 @@ class TwoLayerPatchCNN(nn.Module):
         The views are folded into the patch axis so that Opacus sees one 3-D input per example
         and computes each example's gradient summed over its views.
         """
-        batch, patches, dimension = x.shape[0], x.shape[-2], x.shape[-1]
-        flat = x.reshape(batch, -1, dimension)  # (batch, views * patches, d)
-        hidden = self.activation(self.filters(flat)).view(batch, flat.shape[1], self.num_classes, -1)
-        if self.frozen_filters is not None:
-            frozen = self.activation(self.frozen_filters(flat)).view(batch, flat.shape[1], self.num_classes, -1)
-            hidden = torch.cat([hidden, frozen], dim=-1)
-        logits = hidden.view(batch, -1, patches, self.num_classes, self.width).sum(dim=2).mean(dim=-1)
+        flat = x.reshape(x.shape[0], -1, x.shape[-1])  # (batch, views * patches, d)
+        frozen = self.frozen_filters(flat) if self.frozen_filters is not None else None
+        logits = patch_logits(self.filters(flat), frozen, num_classes=self.num_classes, width=self.width,
+                              patches=x.shape[-2])
         return logits if x.dim() == 4 else logits[:, 0]
 
     def filter_bank(self) -> torch.Tensor:
@@ -51,6 +69,12 @@ class TwoLayerPatchCNN(nn.Module):
         if self.frozen_filters is not None:
             banks.append(self.frozen_filters.weight.view(self.num_classes, -1, self.filters.in_features))
         return torch.cat(banks, dim=1)
+
+
+@torch.no_grad()
+def loss_and_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    logits = model(x)
+    return nn.functional.cross_entropy(logits, y).item(), (logits.argmax(dim=1) == y).float().mean().item()
 
 
 def set_filter_bank(model: TwoLayerPatchCNN, bank: torch.Tensor) -> None:

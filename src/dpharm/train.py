@@ -1,26 +1,27 @@
-"""Non-private SGD and DP-SGD (through Opacus) for the two-layer CNN (SPEC section 4)."""
+"""Non-private SGD and DP-SGD for the two-layer CNN (SPEC section 4).
+
+`train_members` trains the models of one job. By default (grad_sample_mode: fast) they train
+together as one stack through `dpharm.fastdp`; the other modes run Opacus's own per-sample
+machinery (make_private) one model at a time, for comparison.
+"""
 
 from __future__ import annotations
 
 import time
 import warnings
-import zlib
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Iterator
 
-import numpy as np
 import torch
 from opacus import PrivacyEngine
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from tqdm import tqdm
 
+from dpharm.fastdp import Member, ViewMaker, train_stack
+from dpharm.model import loss_and_accuracy
 from dpharm.privacy import accountant_epsilon, is_private, noise_multiplier_for, poisson_sample_rate
-
-
-def derive_seed(seed: int, stream: str) -> int:
-    """Independent, stable seeds for the random streams of one run (sampling, noise, ...)."""
-    return int(np.random.SeedSequence([seed, zlib.crc32(stream.encode())]).generate_state(1)[0])
+from dpharm.seeds import derive_seed
 
 
 def pick_device(requested: str) -> torch.device:
@@ -34,10 +35,6 @@ def pick_device(requested: str) -> torch.device:
 def _forever(loader: DataLoader) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     while True:
         yield from loader
-
-
-# (x batch, signal positions, generator) -> (batch, views, patches, d); see dpharm.augment
-ViewMaker = Callable[[torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
 
 
 def _loader(x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int,
@@ -59,14 +56,6 @@ def _loss(criterion, logits: torch.Tensor, y: torch.Tensor, ghost: bool) -> torc
     return criterion(flat, targets, shape=(batch, views, classes)) if ghost else criterion(flat, targets)
 
 
-@torch.no_grad()
-def dataset_loss_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    logits = model(x)
-    loss = nn.functional.cross_entropy(logits, y).item()
-    accuracy = (logits.argmax(dim=1) == y).float().mean().item()
-    return loss, accuracy
-
-
 def _run_steps(model, optimizer, criterion, loader, steps, device, progress, description, *,
                ghost: bool = False, make_views: ViewMaker | None = None, seed: int = 0) -> None:
     model.train()
@@ -85,32 +74,6 @@ def _run_steps(model, optimizer, criterion, loader, steps, device, progress, des
 
 def _trainable(model: nn.Module) -> list[nn.Parameter]:
     return [p for p in model.parameters() if p.requires_grad]
-
-
-def train_nonprivate(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, steps: int, learning_rate: float,
-    batch_size: int, seed: int, device: torch.device, progress: bool = False, description: str = "sgd",
-    signal_patch: torch.Tensor | None = None, make_views: ViewMaker | None = None,
-) -> dict:
-    """Plain minibatch SGD (full-batch GD when batch_size >= n)."""
-    model.to(device)
-    optimizer = torch.optim.SGD(_trainable(model), lr=learning_rate)
-    loader = _loader(x, y, batch_size, seed, signal_patch)
-    started = time.perf_counter()
-    _run_steps(model, optimizer, nn.CrossEntropyLoss(), loader, steps, device, progress, description,
-               make_views=make_views, seed=seed)
-    loss, accuracy = dataset_loss_accuracy(model, x.to(device), y.to(device))
-    return {
-        "private": False,
-        "epsilon_target": float("inf"),
-        "epsilon_spent": float("inf"),
-        "noise_multiplier": 0.0,
-        "steps": steps,
-        "batch_size": min(batch_size, len(y)),
-        "train_loss": loss,
-        "train_accuracy": accuracy,
-        "train_seconds": time.perf_counter() - started,
-    }
 
 
 @dataclass
@@ -158,64 +121,55 @@ def make_private(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, training
     return PrivateTraining(engine, private_model, optimizer, criterion, private_loader, sample_rate)
 
 
-def train_private(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, training: dict, seed: int,
-    device: torch.device, progress: bool = False, description: str = "dp-sgd",
-    signal_patch: torch.Tensor | None = None, make_views: ViewMaker | None = None,
-) -> dict:
-    """DP-SGD through Opacus: Poisson sampling, per-example clipping at C, Gaussian noise.
-
-    The noise multiplier is solved for the target epsilon with the same sampling rate the
-    engine accounts with; the epsilon recorded is the one the engine reports after training.
-    """
-    sample_rate = poisson_sample_rate(len(y), training["batch_size"])
-    sigma = noise_multiplier_for(
-        training["epsilon"], training["delta"], sample_rate, training["steps"], training["accountant"]
-    )
-    private = make_private(model, x, y, training=training, noise_multiplier=sigma, seed=seed, device=device,
-                           signal_patch=signal_patch)
+def train_with_opacus(member: Member, *, training: dict, noise_multiplier: float, device: torch.device,
+                      progress: bool = False, description: str = "dp-sgd", make_views: ViewMaker | None = None) -> dict:
+    """DP-SGD of one model through Opacus's own make_private (its hooks, ghost, ew or
+    functorch mode): Poisson sampling, per-example clipping at C, Gaussian noise."""
+    private = make_private(member.model, member.x, member.y, training=training, noise_multiplier=noise_multiplier,
+                           seed=member.seed, device=device, signal_patch=member.signal_patch)
     started = time.perf_counter()
     _run_steps(private.model, private.optimizer, private.criterion, private.loader, training["steps"],
                device, progress, description, ghost=training["grad_sample_mode"] == "ghost",
-               make_views=make_views, seed=seed)
+               make_views=make_views, seed=member.seed)
     seconds = time.perf_counter() - started
     private.model.remove_hooks()  # leave a plain module behind for evaluation and saving
-    spent = accountant_epsilon(private.engine.accountant, training["accountant"], training["delta"])
-    loss, accuracy = dataset_loss_accuracy(model, x.to(device), y.to(device))
+    loss, accuracy = loss_and_accuracy(member.model, member.x.to(device), member.y.to(device))
     return {
         "private": True,
-        "epsilon_target": float(training["epsilon"]),
-        "epsilon_spent": float(spent),
-        "delta": training["delta"],
-        "accountant": training["accountant"],
-        "noise_multiplier": float(sigma),
-        "sample_rate": sample_rate,
-        "expected_batch_size": sample_rate * len(y),
+        "noise_multiplier": float(noise_multiplier),
+        "sample_rate": private.sample_rate,
+        "expected_batch_size": private.optimizer.expected_batch_size,
         "clip_norm": training["clip_norm"],
-        "grad_sample_mode": training["grad_sample_mode"],
+        "epsilon_spent": accountant_epsilon(private.engine.accountant, training["accountant"], training["delta"]),
         "steps": training["steps"],
-        "augmentation_multiplicity": training["augmentation_multiplicity"],
         "train_loss": loss,
         "train_accuracy": accuracy,
         "train_seconds": seconds,
+        "models_in_job": 1,
     }
 
 
-def train(model: nn.Module, x, y, *, training: dict, seed: int, device, progress=False, description="",
-          signal_patch=None, make_views: ViewMaker | None = None) -> dict:
-    """Private or non-private training on the private set, as `training['epsilon']` says.
+def train_members(members: list[Member], *, training: dict, device: torch.device, progress: bool = False,
+                  description: str = "", make_views: ViewMaker | None = None) -> list[dict]:
+    """Private or non-private training of every member, as `training['epsilon']` says.
 
-    With `make_views`, every step trains on augmented views of the sampled examples (needs
-    `signal_patch`); the non-private baseline uses the same augmentation.
+    DP runs solve the noise multiplier for the target epsilon with the sampling rate the
+    accountant uses, and record the epsilon their accountant reports after training. With
+    `make_views`, every step trains on augmented views of the sampled examples (each member
+    needs its `signal_patch`); the non-private baseline uses the same augmentation.
     """
-    views = {"signal_patch": signal_patch, "make_views": make_views}
-    if is_private(training["epsilon"]):
-        return train_private(model, x, y, training=training, seed=seed, device=device,
-                             progress=progress, description=description, **views)
-    record = train_nonprivate(
-        model, x, y, steps=training["steps"], learning_rate=training["learning_rate"],
-        batch_size=training["batch_size"], seed=seed, device=device, progress=progress,
-        description=description, **views,
-    )
-    return {**record, "delta": training["delta"], "accountant": None,
-            "augmentation_multiplicity": training["augmentation_multiplicity"]}
+    steps, mode = training["steps"], training["grad_sample_mode"]
+    common = {"delta": training["delta"], "augmentation_multiplicity": training["augmentation_multiplicity"]}
+    options = {"device": device, "progress": progress, "description": description, "make_views": make_views}
+    if not is_private(training["epsilon"]):
+        records = train_stack(members, training=training, noise_multiplier=None, **options)
+        return [{**record, **common, "epsilon_target": float("inf"), "epsilon_spent": float("inf"),
+                 "accountant": None, "grad_sample_mode": None} for record in records]
+    sample_rate = poisson_sample_rate(len(members[0].y), training["batch_size"])
+    sigma = noise_multiplier_for(training["epsilon"], training["delta"], sample_rate, steps, training["accountant"])
+    if mode == "fast":
+        records = train_stack(members, training=training, noise_multiplier=sigma, **options)
+    else:
+        records = [train_with_opacus(member, training=training, noise_multiplier=sigma, **options) for member in members]
+    return [{**record, **common, "epsilon_target": float(training["epsilon"]), "accountant": training["accountant"],
+             "grad_sample_mode": mode} for record in records]

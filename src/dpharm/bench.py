@@ -1,0 +1,255 @@
+"""Speed of DP-SGD on the two-layer patch CNN: `python -m dpharm.bench` (issue #5).
+
+Writes to results/benchmarks/ (or --output):
+- dpsgd_throughput.csv and .png: training examples per second of one step on a fixed batch
+  (forward, backward, clipping, noise, update; data sampling excluded for every method),
+  median of --repetitions timed blocks after a warm-up, for plain SGD, Opacus hooks, Opacus
+  ghost and ours (dpharm.fastdp), on the paper's synthetic model and an MNIST-shaped image
+  model. Each method runs in a fresh process, so its peak resident memory is its own.
+- dpsgd_grid.csv: wall time of training S seeds of one grid point (the default synthetic
+  setting at epsilon 4) as one job with one stack, against one job training them one after
+  another and against S single-seed jobs (S processes), start-up included, as the workflow runs
+  jobs; Opacus ghost clipping for comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+MODELS = {
+    # the paper's synthetic model at the size of issue #5's measurements
+    "paper": {"dimension": 1000, "patches": 2, "classes": 2, "width": 50, "batch": 256},
+    # MNIST cut into 7x7 patches (config/mnist.yaml): 16 patches of 49 pixels, 10 classes
+    "image": {"dimension": 49, "patches": 16, "classes": 10, "width": 20, "batch": 256},
+}
+METHODS = ("nonprivate", "opacus-hooks", "opacus-ghost", "ours")
+CLIP, NOISE, LEARNING_RATE = 1.0, 1.0, 0.1
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _step_function(method: str, shape: dict):
+    """A closure running one training step of `method` on one fixed random batch."""
+    import torch
+
+    from dpharm.fastdp import Batch, Member, Stack
+    from dpharm.model import build_model
+    from dpharm.train import make_private
+
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(shape["batch"], shape["patches"], shape["dimension"], generator=generator)
+    y = torch.randint(0, shape["classes"], (shape["batch"],), generator=generator)
+    model = build_model({"width": shape["width"], "init_std": 0.01, "frozen_fraction": 0.0},
+                        shape["dimension"], shape["classes"], seed=0)
+    training = {"batch_size": shape["batch"], "learning_rate": LEARNING_RATE, "clip_norm": CLIP,
+                "accountant": "rdp", "steps": 10**9, "delta": 1e-5}
+    if method == "nonprivate":
+        optimizer = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE)
+
+        def step():
+            optimizer.zero_grad(set_to_none=True)
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            optimizer.step()
+    elif method == "ours":
+        stack = Stack([Member(model, x, y, 0)], training=training, noise_multiplier=NOISE, device=torch.device("cpu"))
+        # the whole data set as the fixed batch (Poisson sampling excluded, as for every method)
+        batch = Batch(x[None], y[None], torch.ones(1, len(y)), [len(y)], stack.input_grams[0][None])
+
+        def step():
+            stack.step(batch)
+    else:
+        mode = method.removeprefix("opacus-")
+        private = make_private(model, x, y, training={**training, "grad_sample_mode": mode}, noise_multiplier=NOISE,
+                               seed=0, device=torch.device("cpu"))
+
+        def step():
+            private.optimizer.zero_grad(set_to_none=True)
+            private.criterion(private.model(x), y).backward()
+            private.optimizer.step()
+    return step
+
+
+def measure_one(method: str, model: str, repetitions: int, steps: int) -> dict:
+    """Time `method` in this process: median seconds per step over `repetitions` blocks."""
+    shape = MODELS[model]
+    step = _step_function(method, shape)
+    baseline = _rss_mb()
+    for _ in range(max(3, steps // 5)):  # warm-up
+        step()
+    blocks = []
+    for _ in range(repetitions):
+        started = time.perf_counter()
+        for _ in range(steps):
+            step()
+        blocks.append((time.perf_counter() - started) / steps)
+    seconds = statistics.median(blocks)
+    return {"model": model, "method": method, "d": shape["dimension"], "m": shape["width"],
+            "patches": shape["patches"], "classes": shape["classes"], "batch": shape["batch"],
+            "step_ms": 1e3 * seconds, "examples_per_s": shape["batch"] / seconds,
+            "peak_rss_mb": _peak_rss_mb(), "step_memory_mb": max(0.0, _peak_rss_mb() - baseline)}
+
+
+def _child(arguments: list[str]) -> dict:
+    """Run this module in a fresh interpreter and return the JSON it prints last."""
+    done = subprocess.run([sys.executable, "-m", "dpharm.bench", *arguments], capture_output=True, text=True,
+                          check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def throughput_table(repetitions: int, steps: int, threads: int, device: str):
+    import pandas as pd
+
+    rows = []
+    for model in MODELS:
+        for method in METHODS:
+            row = _child(["--one", method, model, str(repetitions), str(steps), "--threads", str(threads)])
+            print(f"{model:6s} {method:13s} {row['examples_per_s']:10.0f} examples/s  "
+                  f"peak {row['peak_rss_mb']:.0f} MB", flush=True)
+            rows.append(row)
+    table = pd.DataFrame(rows)
+    base = table[table.method == "nonprivate"].set_index("model")
+    table["ratio_to_nonprivate"] = table.step_ms / table.model.map(base.step_ms)
+    table["memory_ratio_to_nonprivate"] = table.step_memory_mb / table.model.map(base.step_memory_mb)
+    table["device"], table["threads"] = device, threads
+    return table
+
+
+def grid_job(seeds: list[int], layout: str) -> None:
+    """One training job as the workflow runs it: import, data for every seed, train, done.
+
+    layout: 'stack' (ours, the seeds as one stack), 'fast-sequential' (ours, one seed after
+    another) or 'ghost-sequential' (Opacus ghost clipping, one seed after another).
+    """
+    import torch
+
+    from dpharm.config import load_yaml
+    from dpharm.data import SyntheticData, generate, synthetic_settings
+    from dpharm.fastdp import Member
+    from dpharm.model import build_model
+    from dpharm.runtime import configure_torch
+    from dpharm.train import train_members
+
+    configure_torch(1)
+    config = load_yaml(Path(__file__).resolve().parents[2] / "config.yaml")
+    mode = "ghost" if layout == "ghost-sequential" else "fast"
+    training = {**config["training"], "epsilon": GRID_EPSILON, "grad_sample_mode": mode}
+    settings = SyntheticData(**synthetic_settings(config["data"]))
+    members = []
+    for seed in seeds:
+        arrays = generate(settings, seed)
+        x, y = torch.from_numpy(arrays["train_x"]), torch.from_numpy(arrays["train_y"])
+        members.append(Member(build_model(config["model"], x.shape[-1], 2, seed), x, y, seed))
+    groups = [members] if layout == "stack" else [[member] for member in members]
+    for group in groups:
+        train_members(group, training=training, device=torch.device("cpu"))
+
+
+def _timed_jobs(seed_groups: list[list[int]], layout: str) -> float:
+    started = time.perf_counter()
+    for seeds in seed_groups:
+        subprocess.run([sys.executable, "-m", "dpharm.bench", "--grid-job", layout, *map(str, seeds)], check=True)
+    return time.perf_counter() - started
+
+
+# (method, layout of the job, how seeds are split into jobs)
+GRID_LAYOUTS = (
+    ("ours", "stack", "one job"),
+    ("ours", "fast-sequential", "one job"),
+    ("ours", "fast-sequential", "one job per seed"),
+    ("opacus-ghost", "ghost-sequential", "one job"),
+    ("opacus-ghost", "ghost-sequential", "one job per seed"),
+)
+GRID_EPSILON = 4.0
+
+
+def grid_table(seeds: int, repetitions: int, device: str):
+    """S seeds of the default synthetic grid point (epsilon 4), in one job or one job each."""
+    import pandas as pd
+
+    rows = []
+    for method, layout, jobs in GRID_LAYOUTS:
+        groups = [list(range(seeds))] if jobs == "one job" else [[seed] for seed in range(seeds)]
+        wall = statistics.median(_timed_jobs(groups, layout) for _ in range(repetitions))
+        seeds_at_once = "all seeds as one stack" if layout == "stack" else "one seed at a time"
+        print(f"{method:13s} {jobs:17s} {seeds_at_once:23s} {wall:6.1f} s", flush=True)
+        rows.append({"method": method, "jobs": jobs, "training": seeds_at_once, "seeds": seeds,
+                     "processes": len(groups), "wall_s": wall})
+    table = pd.DataFrame(rows)
+    single_runs = table[(table.method == "ours") & (table.processes == seeds)].wall_s.iloc[0]
+    table["ratio_to_single_runs"] = table.wall_s / single_runs
+    table["epsilon"], table["device"], table["repetitions"] = GRID_EPSILON, device, repetitions
+    return table
+
+
+def plot_throughput(table, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import seaborn as sns
+
+    grid = sns.catplot(data=table, x="method", y="examples_per_s", col="model", kind="bar", order=list(METHODS),
+                       height=3.2, aspect=1.2, sharey=False)
+    grid.set(yscale="log", ylabel="training examples / s", xlabel="")
+    grid.figure.suptitle("DP-SGD step throughput (fixed batch of 256, CPU)", y=1.03)
+    grid.savefig(path, format="png", dpi=150, bbox_inches="tight")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output", default="results/benchmarks", help="folder for the tables and figure")
+    parser.add_argument("--repetitions", type=int, default=5, help="timed blocks per method (median reported)")
+    parser.add_argument("--steps", type=int, default=50, help="steps per timed block")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of the throughput runs")
+    parser.add_argument("--grid-seeds", type=int, default=10, help="S of the grid table")
+    parser.add_argument("--grid-repetitions", type=int, default=3)
+    parser.add_argument("--skip-grid", action="store_true")
+    parser.add_argument("--one", nargs=4, metavar=("METHOD", "MODEL", "REPETITIONS", "STEPS"), help=argparse.SUPPRESS)
+    parser.add_argument("--grid-job", nargs="+", metavar="LAYOUT_THEN_SEEDS", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.one:
+        from dpharm.runtime import configure_torch
+
+        configure_torch(args.threads)
+        method, model, repetitions, steps = args.one
+        print(json.dumps(measure_one(method, model, int(repetitions), int(steps))))
+        return
+    if args.grid_job:
+        grid_job([int(seed) for seed in args.grid_job[1:]], args.grid_job[0])
+        return
+
+    import pandas as pd
+    import torch
+
+    from dpharm.io import atomic_path
+    from dpharm.provenance import device_description
+    from dpharm.tables import write_csv
+
+    device = device_description(torch.device("cpu"))
+    output = Path(args.output)
+    throughput = throughput_table(args.repetitions, args.steps, args.threads, device).round(4)
+    write_csv(output / "dpsgd_throughput.csv", throughput)
+    with atomic_path(output / "dpsgd_throughput.png") as tmp:
+        plot_throughput(pd.read_csv(output / "dpsgd_throughput.csv"), tmp)  # figures come from the CSV
+    print(throughput.round(2).to_string(index=False))
+    if not args.skip_grid:
+        grid = grid_table(args.grid_seeds, args.grid_repetitions, device).round(3)
+        write_csv(output / "dpsgd_grid.csv", grid)
+        print(grid.round(2).to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()
