@@ -6,7 +6,7 @@ from dpharm.bench import GRID_LAYOUTS, METHODS, MODELS, main
 
 
 def test_benchmark_writes_its_tables_and_figure(tmp_path):
-    main(["--output", str(tmp_path), "--repetitions", "1", "--steps", "2", "--grid-seeds", "2",
+    main(["--output", str(tmp_path), "--rounds", "1", "--repetitions", "1", "--steps", "2", "--grid-seeds", "2",
           "--grid-repetitions", "1"])
     throughput = pd.read_csv(tmp_path / "dpsgd_throughput.csv")
     for column in ("model", "method", "d", "m", "batch", "examples_per_s", "ratio_to_nonprivate", "peak_rss_mb",

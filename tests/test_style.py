@@ -30,11 +30,30 @@ def _pip_requirements(path) -> dict[str, str]:
     return {_name(r): r.replace(" ", "") for r in pip if not r.startswith("-")}
 
 
+ENVS = REPO / "workflow" / "envs"
+
+
 def test_environment_files_match_the_package_pins():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     pinned = {_name(r): r.replace(" ", "") for r in project["dependencies"] + project["optional-dependencies"]["test"]}
-    for path in (REPO / "environment.yml", REPO / "workflow" / "envs" / "dpharm.yaml"):
+    for path in (REPO / "environment.yml", ENVS / "dpharm.yaml"):
         assert _pip_requirements(path) == pinned, path.name
+
+
+def test_every_rule_runs_in_the_workflow_environment():
+    """With --use-conda: the env file's post-deploy script installs the package the scripts import."""
+    assert 'CONDA_ENV = "../envs/dpharm.yaml"' in (REPO / "workflow" / "rules" / "common.smk").read_text()
+    assert "pip install --no-deps -e ." in (ENVS / "dpharm.post-deploy.sh").read_text()
+    for path in SNAKEFILES:
+        text = (REPO / path).read_text()
+        assert text.count("    script:") == text.count("    conda:\n        CONDA_ENV"), path
+
+
+def test_snakemake_lint_is_clean():
+    result = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], cwd=REPO, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr
 
 
 def test_rule_graph_picture_is_up_to_date():

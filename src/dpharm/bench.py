@@ -3,9 +3,10 @@
 Writes to results/benchmarks/ (or --output):
 - dpsgd_throughput.csv and .png: training examples per second of one step on a fixed batch
   (forward, backward, clipping, noise, update; data sampling excluded for every method),
-  median of --repetitions timed blocks after a warm-up, for plain SGD, Opacus hooks, Opacus
-  ghost and ours (dpharm.fastdp), on the paper's synthetic model and an MNIST-shaped image
-  model. Each method runs in a fresh process, so its peak resident memory is its own.
+  median over --rounds x --repetitions timed blocks after a warm-up, for plain SGD, Opacus
+  hooks, Opacus ghost and ours (dpharm.fastdp), on the paper's synthetic model and an
+  MNIST-shaped image model. Each method runs in a fresh process per round, so its peak
+  resident memory is its own, and the rounds interleave the methods in time.
 - dpsgd_grid.csv: wall time of training S seeds of one grid point (the default synthetic
   setting at epsilon 4) as one job with one stack, against one job training them one after
   another and against S single-seed jobs (S processes), start-up included, as the workflow runs
@@ -84,7 +85,7 @@ def _step_function(method: str, shape: dict):
 
 
 def measure_one(method: str, model: str, repetitions: int, steps: int) -> dict:
-    """Time `method` in this process: median seconds per step over `repetitions` blocks."""
+    """Time `method` in this process: seconds per step of `repetitions` blocks after a warm-up."""
     shape = MODELS[model]
     step = _step_function(method, shape)
     baseline = _rss_mb()
@@ -96,11 +97,10 @@ def measure_one(method: str, model: str, repetitions: int, steps: int) -> dict:
         for _ in range(steps):
             step()
         blocks.append((time.perf_counter() - started) / steps)
-    seconds = statistics.median(blocks)
     return {"model": model, "method": method, "d": shape["dimension"], "m": shape["width"],
             "patches": shape["patches"], "classes": shape["classes"], "batch": shape["batch"],
-            "step_ms": 1e3 * seconds, "examples_per_s": shape["batch"] / seconds,
-            "peak_rss_mb": _peak_rss_mb(), "step_memory_mb": max(0.0, _peak_rss_mb() - baseline)}
+            "block_seconds": blocks, "peak_rss_mb": _peak_rss_mb(),
+            "step_memory_mb": max(0.0, _peak_rss_mb() - baseline)}
 
 
 def _child(arguments: list[str]) -> dict:
@@ -110,16 +110,28 @@ def _child(arguments: list[str]) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def throughput_table(repetitions: int, steps: int, threads: int, device: str):
+def throughput_table(rounds: int, repetitions: int, steps: int, threads: int, device: str):
+    """Every method in a fresh process per round; rounds interleave the methods in time, so a
+    burst of load on the machine does not land on one method only. Step time: the median over
+    all blocks of all rounds; memory: the largest of the rounds."""
     import pandas as pd
 
+    runs = []
+    for round_ in range(rounds):
+        for model in MODELS:
+            for method in METHODS:
+                run = _child(["--one", method, model, str(repetitions), str(steps), "--threads", str(threads)])
+                print(f"round {round_ + 1}/{rounds} {model:6s} {method:13s} "
+                      f"{1e3 * statistics.median(run['block_seconds']):8.2f} ms/step", flush=True)
+                runs.append(run)
     rows = []
-    for model in MODELS:
-        for method in METHODS:
-            row = _child(["--one", method, model, str(repetitions), str(steps), "--threads", str(threads)])
-            print(f"{model:6s} {method:13s} {row['examples_per_s']:10.0f} examples/s  "
-                  f"peak {row['peak_rss_mb']:.0f} MB", flush=True)
-            rows.append(row)
+    for (model, method), group in pd.DataFrame(runs).groupby(["model", "method"], sort=False):
+        seconds = statistics.median(block for blocks in group.block_seconds for block in blocks)
+        first = group.iloc[0]
+        rows.append({"model": model, "method": method, "d": first.d, "m": first.m, "patches": first.patches,
+                     "classes": first.classes, "batch": first.batch, "step_ms": 1e3 * seconds,
+                     "examples_per_s": first.batch / seconds, "peak_rss_mb": group.peak_rss_mb.max(),
+                     "step_memory_mb": group.step_memory_mb.max(), "blocks": len(group) * repetitions})
     table = pd.DataFrame(rows)
     base = table[table.method == "nonprivate"].set_index("model")
     table["ratio_to_nonprivate"] = table.step_ms / table.model.map(base.step_ms)
@@ -211,7 +223,8 @@ def plot_throughput(table, path: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", default="results/benchmarks", help="folder for the tables and figure")
-    parser.add_argument("--repetitions", type=int, default=5, help="timed blocks per method (median reported)")
+    parser.add_argument("--rounds", type=int, default=5, help="fresh processes per method, interleaved")
+    parser.add_argument("--repetitions", type=int, default=5, help="timed blocks per process (median reported)")
     parser.add_argument("--steps", type=int, default=50, help="steps per timed block")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of the throughput runs")
     parser.add_argument("--grid-seeds", type=int, default=10, help="S of the grid table")
@@ -240,7 +253,7 @@ def main(argv: list[str] | None = None) -> None:
 
     device = device_description(torch.device("cpu"))
     output = Path(args.output)
-    throughput = throughput_table(args.repetitions, args.steps, args.threads, device).round(4)
+    throughput = throughput_table(args.rounds, args.repetitions, args.steps, args.threads, device).round(4)
     write_csv(output / "dpsgd_throughput.csv", throughput)
     with atomic_path(output / "dpsgd_throughput.png") as tmp:
         plot_throughput(pd.read_csv(output / "dpsgd_throughput.csv"), tmp)  # figures come from the CSV

@@ -19,8 +19,10 @@ def _git(*args: str) -> str | None:
 
 
 def git_state() -> dict:
+    """The commit, and whether tracked files other than the outputs under results/ differ from it
+    (a rerun replaces results/ itself, which must not mark the code as modified)."""
     commit = _git("rev-parse", "HEAD")
-    status = _git("status", "--porcelain", "--untracked-files=no")
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results")
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 

@@ -8,6 +8,8 @@ rule privacy_audit:
         "results/tables/privacy_audit.csv",
     log:
         "results/logs/privacy_audit.log",
+    conda:
+        CONDA_ENV
     params:
         audit=config["privacy_audit"],
         progress=config["progress"],

@@ -1,3 +1,8 @@
+# With --use-conda every rule runs in this environment (relative to workflow/rules/); its
+# post-deploy script installs this package, which the scripts import.
+CONDA_ENV = "../envs/dpharm.yaml"
+
+
 # Lookups from wildcards to the plan's conditions, shared by every stage.
 
 

@@ -11,6 +11,8 @@ rule raw_images:
         "results/logs/raw/{source}.log",
     wildcard_constraints:
         source="digits|mnist|fashion_mnist|cifar10",
+    conda:
+        CONDA_ENV
     params:
         download_folder=lambda w: f"results/raw/{w.source}",
         mirror=config["downloads"]["mirror"],
@@ -26,6 +28,8 @@ rule dataset:
         expand("results/data/{{experiment}}/{{data_id}}/seed{seed}.npz", seed=SEEDS),
     log:
         "results/logs/data/{experiment}/{data_id}.log",
+    conda:
+        CONDA_ENV
     params:
         data=lambda w: data_condition_of(w).params["data"],
         seeds=SEEDS,

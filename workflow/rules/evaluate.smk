@@ -10,6 +10,8 @@ rule evaluate:
         "results/runs/{experiment}/{condition}/evaluation.csv",
     log:
         "results/logs/evaluate/{experiment}/{condition}.log",
+    conda:
+        CONDA_ENV
     threads: config["threads"]
     params:
         run=lambda w: condition_of(w).params,

@@ -11,6 +11,8 @@ rule pretrain:
         ),
     log:
         "results/logs/pretrain/{experiment}/{pretrain_id}.log",
+    conda:
+        CONDA_ENV
     threads: config["threads"]
     resources:
         gpu=1,

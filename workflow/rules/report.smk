@@ -11,6 +11,8 @@ rule aggregate:
         "results/logs/aggregate/{experiment}.log",
     wildcard_constraints:
         experiment="|".join(PLAN.experiments),
+    conda:
+        CONDA_ENV
     params:
         label_columns=lambda w: PLAN.label_columns(w.experiment),
     script:
@@ -24,6 +26,8 @@ rule fnr_transition:
         "results/tables/fnr_transition.csv",
     log:
         "results/logs/aggregate/fnr_transition.log",
+    conda:
+        CONDA_ENV
     script:
         "../scripts/fnr_transition.py"
 
@@ -39,6 +43,8 @@ rule claims:
         tests="results/tables/claim_tests.csv",
     log:
         "results/logs/claims.log",
+    conda:
+        CONDA_ENV
     params:
         settings=config["claims"],
     script:
@@ -59,6 +65,8 @@ rule figure:
         "results/logs/figure/{name}.log",
     wildcard_constraints:
         name="|".join(PLAN.figure_names()),
+    conda:
+        CONDA_ENV
     params:
         caption=lambda w: FIGURE_CAPTIONS[w.name],
     script:
@@ -74,6 +82,8 @@ rule provenance:
         ),
     log:
         "results/logs/provenance.log",
+    conda:
+        CONDA_ENV
     params:
         config_hash=config_hash(config),
         git=git_state(),

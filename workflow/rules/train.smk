@@ -1,6 +1,6 @@
-# Stage 3: training on the private set, every seed of one grid point per job: DP-SGD through
-# Opacus (finite epsilon) or the non-private baseline (epsilon .inf), from scratch or from
-# the pre-trained model.
+# Stage 3: training on the private set, every seed of one grid point per job (one stack on the
+# fast path): DP-SGD (finite epsilon) or the non-private baseline (epsilon .inf), from scratch
+# or from the pre-trained model.
 
 
 rule train:
@@ -17,6 +17,8 @@ rule train:
         ),
     log:
         "results/logs/train/{experiment}/{condition}.log",
+    conda:
+        CONDA_ENV
     threads: config["threads"]
     resources:
         gpu=1,
