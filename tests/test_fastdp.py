@@ -142,3 +142,14 @@ def test_the_noise_is_opacus_own_draw():
     torch.testing.assert_close(updates[0], updates[1], rtol=0, atol=1e-6)
     # three steps of noise std 2 * 0.5 / 4 each, 210 draws
     assert updates[0].std().item() == pytest.approx(0.25 * 3**0.5, rel=0.2)
+
+
+def test_the_update_is_divided_by_the_exact_expected_batch_size():
+    """49 examples at batch 1: q = 1/49, and q * n must not truncate to 0 (as in Opacus's make_private)."""
+    (member,) = members(1, n=49)
+    before = member.model.filters.weight.detach().clone()
+    training = {**TRAINING, "batch_size": 1, "steps": 30}
+    (record,) = train_stack([member], training=training, noise_multiplier=0.5, device=CPU)
+    assert record["expected_batch_size"] == pytest.approx(1.0)
+    assert torch.isfinite(member.model.filters.weight).all()
+    assert not torch.equal(member.model.filters.weight, before)

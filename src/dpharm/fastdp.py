@@ -218,8 +218,10 @@ class Stack:
         self.view_generators = [torch.Generator().manual_seed(derive_seed(m.seed, "augmentation")) for m in members]
         if self.private:
             self.sample_rate = poisson_sample_rate(n, training["batch_size"])
-            # as Opacus's make_private sets it: the DP optimizer divides by it
-            self.expected_batch_size = int(n * self.sample_rate)
+            # The DP optimizer divides the noisy sum by it. Opacus's make_private truncates n * q
+            # to an int, which loses up to one example (n = 49 at batch 1 gives 0 and a division
+            # by zero); the exact expectation is used here.
+            self.expected_batch_size = n * self.sample_rate
             self.batches = [iter(UniformWithReplacementSampler(num_samples=n, sample_rate=self.sample_rate,
                                                                generator=g, steps=training["steps"]))
                             for g in samplers]
