@@ -144,7 +144,7 @@ def _shuffled_batches(n: int, batch_size: int, generator: torch.Generator) -> It
 def _padded_batch(members: list[Member], indices: list[torch.Tensor], view_generators: list,
                   make_views: ViewMaker | None, input_grams: list[torch.Tensor] | None, device: torch.device) -> Batch:
     size = max(len(chosen) for chosen in indices)
-    n, patches, dimension = members[0].x.shape
+    _, patches, dimension = members[0].x.shape
     views = 1
     if make_views is not None:
         parts = [make_views(m.x[chosen], m.signal_patch[chosen], g) for m, chosen, g in
