@@ -3,7 +3,6 @@
 import copy
 
 import pytest
-import yaml
 
 from dpharm.config import ConfigError, load_yaml, merge, validate_config
 from dpharm.plan import Plan, condition_id

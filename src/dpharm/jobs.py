@@ -72,8 +72,6 @@ def make_dataset(raw_files: list[str], outputs: list[str], data_params: dict, se
 
 def pretrain(data_files: list[str], outputs: list[str], params: dict, seeds: list[int], *,
              threads: int, device: str, progress: bool) -> None:
-    import torch
-
     from dpharm import data as datasets
     from dpharm.fastdp import Member, train_stack
     from dpharm.model import build_model, save_checkpoint
@@ -152,7 +150,6 @@ def evaluate_condition(data_files: list[str], model_files: list[str], metrics_fi
                        output: str, params: dict, experiment: str, condition: str,
                        labels: dict, seeds: list[int], *, threads: int) -> None:
     import pandas as pd
-    import torch
 
     from dpharm import data as datasets
     from dpharm.evaluate import evaluate
