@@ -214,6 +214,8 @@ class Stack:
         n = len(members[0].y)
         for member in members:
             member.model.to(device)
+        # Frozen filters never change: stacked once, not at every step.
+        self.frozen = self._weights("frozen_filters") if members[0].model.frozen else None
         samplers = [torch.Generator().manual_seed(derive_seed(m.seed, "sampling")) for m in members]
         self.view_generators = [torch.Generator().manual_seed(derive_seed(m.seed, "augmentation")) for m in members]
         if self.private:
@@ -260,9 +262,8 @@ class Stack:
 
     def step(self, batch: Batch) -> None:
         first = self.members[0].model
-        sums = stack_gradients(self._weights("filters"), self._weights("frozen_filters") if first.frozen else None,
-                               batch, num_classes=first.num_classes, width=first.width,
-                               patches=self.members[0].x.shape[1],
+        sums = stack_gradients(self._weights("filters"), self.frozen, batch, num_classes=first.num_classes,
+                               width=first.width, patches=self.members[0].x.shape[1],
                                clip_norm=self.training["clip_norm"] if self.private else None)
         for member, optimizer, total, size in zip(self.members, self.optimizers, sums, batch.sizes):
             optimizer.zero_grad(set_to_none=True)
