@@ -22,7 +22,7 @@ SEEDS = PLAN.seeds
 
 wildcard_constraints:
     experiment="[a-z_]+",
-    condition="[^/]+",
+    stack="[^/]+",
     data_id="[^/]+",
     pretrain_id="[^/]+",
 

@@ -95,3 +95,13 @@ def test_plan_expands_sweeps_and_shares_data(default_config):
     width_run = next(c for c in plan.of_experiment("utility_vs_noise") if c.sweep == "width")
     assert width_run.labels["feature_norm"] == default_config["data"]["feature_norm"]  # actual value, not blank
     assert condition_id({"data.feature_norm": 4.0, "training.epsilon": float("inf")}) == "feature_norm=4__epsilon=inf"
+
+
+def test_conditions_that_differ_only_in_epsilon_form_one_stack(default_config):
+    plan = Plan(default_config)
+    stack = plan.stacks[("utility_vs_noise", "feature_norm__feature_norm=4")]
+    grid = default_config["experiments"]["utility_vs_noise"]["sweeps"]["feature_norm"]
+    assert [c.labels["epsilon"] for c in stack] == grid["training.epsilon"]
+    assert len({c.data_id for c in stack}) == 1
+    assert [c.id for c in plan.stacks[("adversarial", "main")]][-1] == "main__epsilon=2"
+    assert sum(len(conditions) for conditions in plan.stacks.values()) == len(plan.conditions)

@@ -74,12 +74,14 @@ def test_clipped_sum_equals_opacus(mode, shape):
     assert unclipped.norm() > clipped.norm() * 1.5  # the test data does exercise clipping
 
 
-def members(count, n=30, patches=2, dimension=16, views=False, frozen_fraction=0.0):
+def members(count, n=30, patches=2, dimension=16, views=False, frozen_fraction=0.0, noise=None):
+    """`count` models on data of their own; noise: one noise multiplier for all, or one each."""
     generator = torch.Generator().manual_seed(42)
+    noise = noise if isinstance(noise, list) else [noise] * count
     return [
         Member(build_model(model_params(frozen_fraction=frozen_fraction), dimension, 2, seed=seed),
                torch.randn(n, patches, dimension, generator=generator) * 3, torch.randint(0, 2, (n,), generator=generator),
-               seed, torch.randint(0, patches, (n,), generator=generator) if views else None)
+               seed, torch.randint(0, patches, (n,), generator=generator) if views else None, noise[seed])
         for seed in range(count)
     ]
 
@@ -87,18 +89,23 @@ def members(count, n=30, patches=2, dimension=16, views=False, frozen_fraction=0
 TRAINING = {"learning_rate": 0.5, "clip_norm": 0.2, "steps": 25, "batch_size": 8, "accountant": "rdp", "delta": 1e-5}
 
 
-@pytest.mark.parametrize("case", ["dp", "dp-views", "dp-frozen", "sgd"])
+@pytest.mark.parametrize("case", ["dp", "dp-noise-levels", "dp-views", "dp-frozen", "sgd"])
 def test_a_stack_trains_each_model_exactly_as_alone(case):
     """Poisson rate 8/30 gives different batch sizes per model, so padding is exercised."""
-    noise = None if case == "sgd" else 1.3
+    noise = {"sgd": None, "dp-noise-levels": [0.6, 1.3, 2.5, 5.0]}.get(case, 1.3)
     views = functools.partial(synthetic_views, views=3, noise_std=1.0, feature_span=4) if case == "dp-views" else None
-    build = functools.partial(members, 4, views=views is not None, frozen_fraction=0.5 if case == "dp-frozen" else 0.0)
+    build = functools.partial(members, 4, views=views is not None, frozen_fraction=0.5 if case == "dp-frozen" else 0.0,
+                              noise=noise)
     stack = build()
-    records = train_stack(stack, training=TRAINING, noise_multiplier=noise, device=CPU, make_views=views)
+    records = train_stack(stack, training=TRAINING, device=CPU, make_views=views)
     for index, alone in enumerate(build()):
-        record = train_stack([alone], training=TRAINING, noise_multiplier=noise, device=CPU, make_views=views)[0]
+        record = train_stack([alone], training=TRAINING, device=CPU, make_views=views)[0]
         torch.testing.assert_close(stack[index].model.filter_bank(), alone.model.filter_bank(), rtol=1e-4, atol=1e-6)
         assert records[index].get("epsilon_spent") == record.get("epsilon_spent")
+        assert records[index]["noise_multiplier"] == record["noise_multiplier"]
+    if case == "dp-noise-levels":  # each model accounted at its own noise level: more noise, less epsilon
+        spent = [record["epsilon_spent"] for record in records]
+        assert spent == sorted(spent, reverse=True) and len(set(spent)) == 4
     banks = [member.model.filter_bank() for member in stack]
     assert not torch.allclose(banks[0], banks[1])  # each model its own data, draws and noise
 
@@ -109,18 +116,19 @@ def test_empty_poisson_batches_are_noise_only_and_stack_like_alone():
     empty = stack_gradients(torch.ones(3, 12, 16), None, nobody, num_classes=2, width=6, patches=2, clip_norm=0.2)
     assert torch.equal(empty, torch.zeros(3, 12, 16))
     training = {**TRAINING, "batch_size": 1}
-    stack = members(3, n=10)
-    train_stack(stack, training=training, noise_multiplier=1.3, device=CPU)
-    for index, alone in enumerate(members(3, n=10)):
-        train_stack([alone], training=training, noise_multiplier=1.3, device=CPU)
+    stack = members(3, n=10, noise=1.3)
+    train_stack(stack, training=training, device=CPU)
+    for index, alone in enumerate(members(3, n=10, noise=1.3)):
+        train_stack([alone], training=training, device=CPU)
         assert torch.isfinite(alone.model.filters.weight).all()
         torch.testing.assert_close(stack[index].model.filter_bank(), alone.model.filter_bank(), rtol=1e-4, atol=1e-6)
 
 
-def test_a_stack_refuses_mixed_shapes():
-    mixed = members(1) + members(1, n=20)
+def test_a_stack_refuses_mixed_shapes_and_mixed_privacy():
     with pytest.raises(ValueError, match="one shape"):
-        train_stack(mixed, training=TRAINING, noise_multiplier=1.0, device=CPU)
+        train_stack(members(1, noise=1.0) + members(1, n=20, noise=1.0), training=TRAINING, device=CPU)
+    with pytest.raises(ValueError, match="only private"):
+        train_stack(members(2, noise=[1.0, None]), training=TRAINING, device=CPU)
 
 
 def test_the_noise_is_opacus_own_draw():
@@ -146,10 +154,10 @@ def test_the_noise_is_opacus_own_draw():
 
 def test_the_update_is_divided_by_the_exact_expected_batch_size():
     """49 examples at batch 1: q = 1/49, and q * n must not truncate to 0 (as in Opacus's make_private)."""
-    (member,) = members(1, n=49)
+    (member,) = members(1, n=49, noise=0.5)
     before = member.model.filters.weight.detach().clone()
     training = {**TRAINING, "batch_size": 1, "steps": 30}
-    (record,) = train_stack([member], training=training, noise_multiplier=0.5, device=CPU)
+    (record,) = train_stack([member], training=training, device=CPU)
     assert record["expected_batch_size"] == pytest.approx(1.0)
     assert torch.isfinite(member.model.filters.weight).all()
     assert not torch.equal(member.model.filters.weight, before)

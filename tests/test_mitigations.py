@@ -70,9 +70,9 @@ def test_augmentation_is_accounted_as_one_example(training_params, mode):
     signal_patch = torch.zeros(40, dtype=torch.long)
     training = {**training_params, "epsilon": 4.0, "steps": 20, "batch_size": 10, "grad_sample_mode": mode}
     make_views = functools.partial(synthetic_views, views=4, noise_std=1.0, feature_span=8)
-    (plain,) = train_members([Member(build_model(MODEL, 20, 2, 0), x, y, 0)], training=training, device=CPU)
-    (augmented,) = train_members([Member(build_model(MODEL, 20, 2, 0), x, y, 0, signal_patch)], training=training,
-                                 device=CPU, make_views=make_views)
+    (plain,) = train_members([Member(build_model(MODEL, 20, 2, 0), x, y, 0)], [4.0], training=training, device=CPU)
+    (augmented,) = train_members([Member(build_model(MODEL, 20, 2, 0), x, y, 0, signal_patch)], [4.0],
+                                 training=training, device=CPU, make_views=make_views)
     for key in ("sample_rate", "noise_multiplier", "epsilon_spent", "expected_batch_size"):
         assert augmented[key] == plain[key]
 
@@ -86,7 +86,7 @@ def test_frozen_filters_stay_bit_identical(training_params, epsilon, mode):
     frozen_before = model.frozen_filters.weight.detach().clone()
     trainable_before = model.filters.weight.detach().clone()
     training = {**training_params, "epsilon": epsilon, "steps": 10, "batch_size": 10, "grad_sample_mode": mode}
-    train_members([Member(model, x, y, 0)], training=training, device=CPU)
+    train_members([Member(model, x, y, 0)], [epsilon], training=training, device=CPU)
     assert torch.equal(model.frozen_filters.weight, frozen_before)
     assert not torch.equal(model.filters.weight, trainable_before)
 

@@ -20,8 +20,8 @@ def one_step_update(model, x, y, training, noise_multiplier, seed=0) -> torch.Te
     """The parameter change of one DP-SGD step (lr 1) on the whole set (Poisson rate 1)."""
     before = model.filters.weight.detach().clone()
     if training["grad_sample_mode"] == "fast":
-        train_stack([Member(model, x, y, seed)], training={**training, "steps": 1},
-                    noise_multiplier=noise_multiplier, device=CPU)
+        train_stack([Member(model, x, y, seed, noise_multiplier=noise_multiplier)], training={**training, "steps": 1},
+                    device=CPU)
         return model.filters.weight.detach() - before
     private = make_private(model, x, y, training=training, noise_multiplier=noise_multiplier, seed=seed, device=CPU)
     xb, yb = next(iter(private.loader))
@@ -94,7 +94,7 @@ def test_recorded_epsilon_equals_the_accountants(training_params, accountant, mo
     training = {**training_params, "epsilon": 3.0, "steps": 30, "batch_size": 10, "accountant": accountant,
                 "grad_sample_mode": mode}
     model = build_model({"width": 4, "init_std": 0.1, "frozen_fraction": 0.0}, 20, 2, seed=0)
-    (record,) = train_members([Member(model, x, y, 0)], training=training, device=CPU)
+    (record,) = train_members([Member(model, x, y, 0)], [training["epsilon"]], training=training, device=CPU)
     q = poisson_sample_rate(40, 10)
     assert record["sample_rate"] == q == 0.25
     assert record["noise_multiplier"] == noise_multiplier_for(3.0, training["delta"], q, 30, accountant)
@@ -112,6 +112,28 @@ def test_same_seed_same_private_model(training_params, mode):
     weights = []
     for _ in range(2):
         model = build_model({"width": 4, "init_std": 0.1, "frozen_fraction": 0.0}, 20, 2, seed=5)
-        train_members([Member(model, x, y, 5)], training=training, device=CPU)
+        train_members([Member(model, x, y, 5)], [training["epsilon"]], training=training, device=CPU)
         weights.append(model.filters.weight.detach().clone())
     assert torch.equal(weights[0], weights[1])
+
+
+@pytest.mark.parametrize("mode", ["fast", "ghost"])
+def test_one_job_trains_every_noise_level_as_it_would_alone(training_params, mode):
+    """A job's models at epsilons inf, 8 and 2 (two seeds each, interleaved as a job orders them)
+    end where each ends when trained by itself, with its own epsilon's noise and accounting."""
+    x, y = torch.randn(30, 2, 20, generator=torch.Generator().manual_seed(0)), torch.arange(30) % 2
+    training = {**training_params, "steps": 10, "batch_size": 10, "grad_sample_mode": mode}
+    epsilons = [float("inf"), 8.0, 2.0] * 2
+    seeds = [0, 0, 0, 1, 1, 1]
+
+    def member(seed):
+        return Member(build_model({"width": 4, "init_std": 0.1, "frozen_fraction": 0.0}, 20, 2, seed=seed), x, y, seed)
+
+    together = [member(seed) for seed in seeds]
+    records = train_members(together, epsilons, training=training, device=CPU)
+    for model, record, epsilon, seed in zip(together, records, epsilons, seeds):
+        alone = member(seed)
+        (expected,) = train_members([alone], [epsilon], training=training, device=CPU)
+        torch.testing.assert_close(model.model.filters.weight, alone.model.filters.weight, rtol=1e-4, atol=1e-6)
+        assert record == {**expected, "train_seconds": record["train_seconds"], "models_in_job": record["models_in_job"]}
+        assert record["epsilon_target"] == epsilon and (record["accountant"] is None) == (epsilon == float("inf"))

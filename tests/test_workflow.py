@@ -101,16 +101,22 @@ def test_claims_table_has_a_verdict_per_claim(small_run):
 
 @pytest.mark.slow
 def test_every_run_records_its_provenance(small_run):
-    metrics = sorted((small_run / "results" / "runs").glob("*/*/seed*/metrics.json"))
+    files = sorted((small_run / "results" / "runs").glob("*/*/seed*/metrics.json"))
     config = merge(load_yaml(REPO / "config.yaml"), load_yaml(REPO / "config" / "small.yaml"))
-    assert len(metrics) == len(config["seeds"]) * len(Plan(config).conditions)
-    for path in metrics:
-        record = json.loads(path.read_text())
-        assert {"seed", "params", "epsilon_spent", "delta", "accountant", "noise_multiplier"} <= set(record)
-        assert {"git", "packages", "device"} <= set(record["provenance"])
-        assert record["provenance"]["packages"]["opacus"]
-    pretrained = [json.loads(p.read_text()) for p in metrics if "init=pretrained" in str(p)]
-    assert pretrained and all(r["pretrained_from"].startswith("results/pretrained/") for r in pretrained)
+    plan = Plan(config)
+    assert len(files) == len(config["seeds"]) * len(plan.stacks)
+    seed_files = [json.loads(path.read_text()) for path in files]
+    runs = [run for seed_file in seed_files for run in seed_file["runs"]]
+    assert len(runs) == len(config["seeds"]) * len(plan.conditions)  # every seed of every condition, once
+    for seed_file in seed_files:
+        assert {"git", "packages", "device"} <= set(seed_file["provenance"])
+        assert seed_file["provenance"]["packages"]["opacus"]
+    for run in runs:
+        assert {"condition", "params", "epsilon_target", "epsilon_spent", "delta", "accountant",
+                "noise_multiplier"} <= set(run)
+        assert run["epsilon_target"] == run["params"]["training"]["epsilon"]
+    pretrained = [f for f in seed_files if "init=pretrained" in f["runs"][0]["condition"]]
+    assert pretrained and all(f["pretrained_from"].startswith("results/pretrained/") for f in pretrained)
 
 
 @pytest.mark.slow

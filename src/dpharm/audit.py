@@ -112,12 +112,12 @@ def trial_statistics(audit: dict, base: AuditBase, chosen: AuditSetting, include
     x, y = base.x, base.y
     if include_canary:
         x, y = torch.cat([x, base.canary]), torch.cat([y, torch.tensor([1])])
-    members = [Member(_model(audit, x.shape[-1]), x, y, derive_seed(trial, f"audit-{include_canary}"))
-               for trial in range(trials)]
+    members = [Member(_model(audit, x.shape[-1]), x, y, derive_seed(trial, f"audit-{include_canary}"),
+                      noise_multiplier=chosen.noise_multiplier) for trial in range(trials)]
     start = members[0].model.filters.weight.detach().clone()  # every trial starts from the same init
     training = {"batch_size": len(y), "accountant": "rdp", "learning_rate": audit["learning_rate"],
                 "clip_norm": chosen.clip_norm, "steps": audit["steps"], "delta": audit["delta"]}
-    train_stack(members, training=training, noise_multiplier=chosen.noise_multiplier, device=torch.device("cpu"))
+    train_stack(members, training=training, device=torch.device("cpu"))
     moved = torch.stack([member.model.filters.weight.detach() for member in members]) - start
     return (moved * base.direction).sum(dim=(1, 2)).numpy()
 

@@ -10,7 +10,9 @@ Writes to results/benchmarks/ (or --output):
 - dpsgd_grid.csv: wall time of training S seeds of one grid point (the default synthetic
   setting at epsilon 4) as one job with one stack, against one job training them one after
   another and against S single-seed jobs (S processes), start-up included, as the workflow runs
-  jobs; Opacus ghost clipping for comparison.
+  jobs; Opacus ghost clipping for comparison. And S seeds at three noise levels (epsilon 8, 4,
+  2) as one stack in one job, as the workflow trains a grid point, against one job per noise
+  level.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ def _step_function(method: str, shape: dict):
             torch.nn.functional.cross_entropy(model(x), y).backward()
             optimizer.step()
     elif method == "ours":
-        stack = Stack([Member(model, x, y, 0)], training=training, noise_multiplier=NOISE, device=torch.device("cpu"))
+        stack = Stack([Member(model, x, y, 0, noise_multiplier=NOISE)], training=training, device=torch.device("cpu"))
         # the whole data set as the fixed batch (Poisson sampling excluded, as for every method)
         batch = Batch(x[None], y[None], torch.ones(1, len(y)), [len(y)], stack.input_grams[0][None])
 
@@ -140,11 +142,13 @@ def throughput_table(rounds: int, repetitions: int, steps: int, threads: int, de
     return table
 
 
-def grid_job(seeds: list[int], layout: str) -> None:
-    """One training job as the workflow runs it: import, data for every seed, train, done.
+def grid_job(layout: str, epsilons: list[float], seeds: list[int]) -> None:
+    """One training job as the workflow runs it: import, data for every seed, train every seed
+    at every epsilon, done.
 
-    layout: 'stack' (ours, the seeds as one stack), 'fast-sequential' (ours, one seed after
-    another) or 'ghost-sequential' (Opacus ghost clipping, one seed after another).
+    layout: 'stack' (ours, every model of the job as one stack per privacy regime, as the
+    workflow trains), 'fast-sequential' (ours, one model after another) or 'ghost-sequential'
+    (Opacus ghost clipping, one model after another).
     """
     import torch
 
@@ -158,52 +162,76 @@ def grid_job(seeds: list[int], layout: str) -> None:
     configure_torch(1)
     config = load_yaml(Path(__file__).resolve().parents[2] / "config.yaml")
     mode = "ghost" if layout == "ghost-sequential" else "fast"
-    training = {**config["training"], "epsilon": GRID_EPSILON, "grad_sample_mode": mode}
+    training = {**config["training"], "grad_sample_mode": mode}
     settings = SyntheticData(**synthetic_settings(config["data"]))
-    members = []
+    members, levels = [], []
     for seed in seeds:
         arrays = generate(settings, seed)
         x, y = torch.from_numpy(arrays["train_x"]), torch.from_numpy(arrays["train_y"])
-        members.append(Member(build_model(config["model"], x.shape[-1], 2, seed), x, y, seed))
-    groups = [members] if layout == "stack" else [[member] for member in members]
-    for group in groups:
-        train_members(group, training=training, device=torch.device("cpu"))
+        for epsilon in epsilons:
+            members.append(Member(build_model(config["model"], x.shape[-1], 2, seed), x, y, seed))
+            levels.append(epsilon)
+    if layout == "stack":
+        train_members(members, levels, training=training, device=torch.device("cpu"))
+    else:
+        for member, epsilon in zip(members, levels):
+            train_members([member], [epsilon], training=training, device=torch.device("cpu"))
 
 
-def _timed_jobs(seed_groups: list[list[int]], layout: str) -> float:
+def _timed_jobs(jobs: list[tuple[list[int], list[float]]], layout: str) -> float:
     started = time.perf_counter()
-    for seeds in seed_groups:
-        subprocess.run([sys.executable, "-m", "dpharm.bench", "--grid-job", layout, *map(str, seeds)], check=True)
+    for seeds, epsilons in jobs:
+        subprocess.run([sys.executable, "-m", "dpharm.bench", "--grid-job", layout, ",".join(map(str, epsilons)),
+                        *map(str, seeds)], check=True)
     return time.perf_counter() - started
 
 
-# (method, layout of the job, how seeds are split into jobs)
+ONE_LEVEL, NOISE_LEVELS = (4.0,), (8.0, 4.0, 2.0)
+# (method, layout of a job, how the models are split into jobs, noise levels)
 GRID_LAYOUTS = (
-    ("ours", "stack", "one job"),
-    ("ours", "fast-sequential", "one job"),
-    ("ours", "fast-sequential", "one job per seed"),
-    ("opacus-ghost", "ghost-sequential", "one job"),
-    ("opacus-ghost", "ghost-sequential", "one job per seed"),
+    ("ours", "stack", "one job", ONE_LEVEL),
+    ("ours", "fast-sequential", "one job", ONE_LEVEL),
+    ("ours", "fast-sequential", "one job per seed", ONE_LEVEL),
+    ("opacus-ghost", "ghost-sequential", "one job", ONE_LEVEL),
+    ("opacus-ghost", "ghost-sequential", "one job per seed", ONE_LEVEL),
+    ("ours", "stack", "one job", NOISE_LEVELS),
+    ("ours", "stack", "one job per noise level", NOISE_LEVELS),
 )
-GRID_EPSILON = 4.0
+
+
+def _split(jobs: str, seeds: list[int], epsilons: tuple[float, ...]) -> list[tuple[list[int], list[float]]]:
+    if jobs == "one job per seed":
+        return [([seed], list(epsilons)) for seed in seeds]
+    if jobs == "one job per noise level":
+        return [(seeds, [epsilon]) for epsilon in epsilons]
+    return [(seeds, list(epsilons))]
 
 
 def grid_table(seeds: int, repetitions: int, device: str):
-    """S seeds of the default synthetic grid point (epsilon 4), in one job or one job each."""
+    """S seeds of the default synthetic grid point at epsilon 4, in one job or one job each; and
+    S seeds at three noise levels, in one job or one job per noise level."""
     import pandas as pd
 
     rows = []
-    for method, layout, jobs in GRID_LAYOUTS:
-        groups = [list(range(seeds))] if jobs == "one job" else [[seed] for seed in range(seeds)]
-        wall = statistics.median(_timed_jobs(groups, layout) for _ in range(repetitions))
-        seeds_at_once = "all seeds as one stack" if layout == "stack" else "one seed at a time"
-        print(f"{method:13s} {jobs:17s} {seeds_at_once:23s} {wall:6.1f} s", flush=True)
-        rows.append({"method": method, "jobs": jobs, "training": seeds_at_once, "seeds": seeds,
-                     "processes": len(groups), "wall_s": wall})
+    for method, layout, jobs, epsilons in GRID_LAYOUTS:
+        split = _split(jobs, list(range(seeds)), epsilons)
+        wall = statistics.median(_timed_jobs(split, layout) for _ in range(repetitions))
+        if layout != "stack":
+            training = "one model at a time"
+        elif jobs == "one job" and len(epsilons) > 1:
+            training = "all seeds and noise levels as one stack"
+        else:
+            training = "all seeds as one stack"
+        levels = ",".join(f"{epsilon:g}" for epsilon in epsilons)
+        print(f"{method:13s} {jobs:23s} {training:39s} epsilon {levels:6s} {wall:6.1f} s", flush=True)
+        rows.append({"method": method, "jobs": jobs, "training": training, "seeds": seeds, "epsilons": levels,
+                     "processes": len(split), "wall_s": wall})
     table = pd.DataFrame(rows)
-    single_runs = table[(table.method == "ours") & (table.processes == seeds)].wall_s.iloc[0]
-    table["ratio_to_single_runs"] = table.wall_s / single_runs
-    table["epsilon"], table["device"], table["repetitions"] = GRID_EPSILON, device, repetitions
+    # against the same models (seeds x noise levels) trained by our method in the most jobs
+    ours = table[table.method == "ours"]
+    separate = ours.loc[ours.groupby("epsilons").processes.idxmax()].set_index("epsilons").wall_s
+    table["ratio_to_separate_jobs"] = table.wall_s / table.epsilons.map(separate)
+    table["device"], table["repetitions"] = device, repetitions
     return table
 
 
@@ -231,7 +259,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--grid-repetitions", type=int, default=3)
     parser.add_argument("--skip-grid", action="store_true")
     parser.add_argument("--one", nargs=4, metavar=("METHOD", "MODEL", "REPETITIONS", "STEPS"), help=argparse.SUPPRESS)
-    parser.add_argument("--grid-job", nargs="+", metavar="LAYOUT_THEN_SEEDS", help=argparse.SUPPRESS)
+    parser.add_argument("--grid-job", nargs="+", metavar="LAYOUT_EPSILONS_SEEDS", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
         from dpharm.runtime import configure_torch
@@ -241,7 +269,8 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(measure_one(method, model, int(repetitions), int(steps))))
         return
     if args.grid_job:
-        grid_job([int(seed) for seed in args.grid_job[1:]], args.grid_job[0])
+        layout, epsilons, *seeds = args.grid_job
+        grid_job(layout, [float(epsilon) for epsilon in epsilons.split(",")], [int(seed) for seed in seeds])
         return
 
     import pandas as pd

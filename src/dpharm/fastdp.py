@@ -14,10 +14,10 @@ per-example gradient is ever formed.
 These closed forms are registered with Opacus for `PatchFilters` (its hooks and ghost modes
 then use them), and `train_stack` keeps Opacus for everything else: its Poisson sampler, its
 DP optimizer (noise from a seeded generator, the 1/expected-batch scaling, the SGD step) and
-its accountant, one of each per model. A stack of S models (the seeds of a grid point) shares
-every tensor operation as a batched product, while each model keeps its own data,
-initialisation, Poisson draws, view draws, noise and accountant: it trains exactly as it would
-alone.
+its accountant, one of each per model. A stack of S models (the seeds and noise levels of a
+grid point) shares every tensor operation as a batched product, while each model keeps its own
+data, initialisation, Poisson draws, view draws, noise multiplier, noise and accountant: it
+trains exactly as it would alone.
 """
 
 from __future__ import annotations
@@ -122,13 +122,15 @@ def stack_gradients(filters: torch.Tensor, frozen: torch.Tensor | None, batch: B
 
 @dataclass
 class Member:
-    """One model of a stack and what it trains on."""
+    """One model of a stack, what it trains on, and how: DP-SGD at `noise_multiplier`, or plain
+    SGD when it is None."""
 
     model: TwoLayerPatchCNN
     x: torch.Tensor                            # (n, patches, d)
     y: torch.Tensor
     seed: int
     signal_patch: torch.Tensor | None = None   # needed by view makers
+    noise_multiplier: float | None = None
 
 
 # (x batch, signal positions, generator) -> (batch, views, patches, d); see dpharm.augment
@@ -172,6 +174,8 @@ def _check_stack(members: list[Member]) -> None:
     shapes = {(m.model.num_classes, m.model.width, m.model.frozen, tuple(m.x.shape)) for m in members}
     if len(shapes) != 1:
         raise ValueError(f"a stack trains models and data of one shape, got {sorted(shapes)}")
+    if len({m.noise_multiplier is None for m in members}) != 1:
+        raise ValueError("a stack trains only private (DP-SGD) or only non-private (SGD) models, not both")
 
 
 class SummedGradientDPOptimizer(DPOptimizerFastGradientClipping):
@@ -201,13 +205,13 @@ class SummedGradientDPOptimizer(DPOptimizerFastGradientClipping):
 
 class Stack:
     """S models that train together: one optimizer (and, for DP, one Opacus accountant and one
-    seeded noise generator) per model, one Poisson sampler per model, shared batched products."""
+    seeded noise generator at the model's own noise multiplier) per model, one Poisson sampler
+    per model, shared batched products."""
 
-    def __init__(self, members: list[Member], *, training: dict, noise_multiplier: float | None,
-                 device: torch.device, make_views: ViewMaker | None = None):
+    def __init__(self, members: list[Member], *, training: dict, device: torch.device,
+                 make_views: ViewMaker | None = None):
         _check_stack(members)
-        self.members, self.training, self.device = members, training, device
-        self.noise_multiplier, self.make_views = noise_multiplier, make_views
+        self.members, self.training, self.device, self.make_views = members, training, device, make_views
         # Without views an example's patches never change: its input Gram matrix (for the
         # clipping norms) is computed once here instead of at every step.
         self.input_grams = [gram(m.x) for m in members] if self.private and make_views is None else None
@@ -235,14 +239,14 @@ class Stack:
 
     @property
     def private(self) -> bool:
-        return self.noise_multiplier is not None
+        return self.members[0].noise_multiplier is not None
 
     def _dp_optimizer(self, member: Member, accountant) -> SummedGradientDPOptimizer:
         """Opacus's DP optimizer, fed an already-clipped sum: it adds the seeded noise, divides
         by the expected batch size, steps, and tells the accountant."""
         optimizer = SummedGradientDPOptimizer(
             torch.optim.SGD([member.model.filters.weight], lr=self.training["learning_rate"]),
-            noise_multiplier=self.noise_multiplier, max_grad_norm=self.training["clip_norm"],
+            noise_multiplier=member.noise_multiplier, max_grad_norm=self.training["clip_norm"],
             expected_batch_size=self.expected_batch_size,
             generator=torch.Generator(device=self.device).manual_seed(derive_seed(member.seed, "dp-noise")),
         )
@@ -279,7 +283,7 @@ class Stack:
                       "train_seconds": seconds, "models_in_job": len(self.members), "private": self.private}
             if self.private:
                 epsilon = accountant_epsilon(self.accountants[index], self.training["accountant"], self.training["delta"])
-                record.update(noise_multiplier=float(self.noise_multiplier), sample_rate=self.sample_rate,
+                record.update(noise_multiplier=float(member.noise_multiplier), sample_rate=self.sample_rate,
                               expected_batch_size=self.expected_batch_size, clip_norm=self.training["clip_norm"],
                               epsilon_spent=epsilon)
             else:
@@ -288,12 +292,12 @@ class Stack:
         return records
 
 
-def train_stack(members: list[Member], *, training: dict, noise_multiplier: float | None, device: torch.device,
-                progress: bool = False, description: str = "stack", make_views: ViewMaker | None = None) -> list[dict]:
-    """Train every member for `training['steps']` steps: DP-SGD with `noise_multiplier`
-    (Poisson sampling at rate 1/ceil(n/batch_size), clipping at C) or, when it is None, plain
+def train_stack(members: list[Member], *, training: dict, device: torch.device, progress: bool = False,
+                description: str = "stack", make_views: ViewMaker | None = None) -> list[dict]:
+    """Train every member for `training['steps']` steps: DP-SGD at its noise multiplier
+    (Poisson sampling at rate 1/ceil(n/batch_size), clipping at C) or, when that is None, plain
     minibatch SGD. Returns one record per member."""
-    stack = Stack(members, training=training, noise_multiplier=noise_multiplier, device=device, make_views=make_views)
+    stack = Stack(members, training=training, device=device, make_views=make_views)
     started = time.perf_counter()
     for _ in tqdm(range(training["steps"]), desc=description, disable=not progress, mininterval=2.0):
         stack.step(stack.draw_batch())

@@ -1,7 +1,8 @@
 """One function per workflow job; `workflow/scripts/*.py` only pass Snakemake's fields in.
 
-A training job handles every seed of one grid point: the ~3 s of importing torch and Opacus is
-paid once per grid point, and the fast path trains the seeds as one batched stack.
+A training job handles every seed and every noise level of one grid point (a stack of
+conditions that differ only in epsilon): the ~3 s of importing torch and Opacus is paid once
+per stack, and the fast path trains its models as batched stacks.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import logging
 from pathlib import Path
 
 from dpharm.runtime import configure_torch
+
+PRETRAINED = "pretrained"  # the name of the model in a pre-training checkpoint
 
 # Heavy imports (torch, opacus, pandas, seaborn: seconds each) live inside the job functions,
 # so each job process pays only for what its stage uses.
@@ -88,10 +91,10 @@ def pretrain(data_files: list[str], outputs: list[str], params: dict, seeds: lis
         # Pre-training trains every filter; freezing applies to the private fine-tuning only.
         model = build_model({**params["model"], "frozen_fraction": 0.0}, x.shape[-1], datasets.num_classes(arrays), seed)
         members.append(Member(model, x, y, seed))
-    train_stack(members, training=params["pretraining"], noise_multiplier=None, device=device, progress=progress,
+    train_stack(members, training=params["pretraining"], device=device, progress=progress,
                 description=f"pretrain seeds {seeds}")
     for member, path in zip(members, outputs, strict=True):
-        save_checkpoint(path, member.model)
+        save_checkpoint(path, {PRETRAINED: member.model})
 
 
 def _view_maker(params: dict):
@@ -108,10 +111,25 @@ def _view_maker(params: dict):
     )
 
 
-def train_condition(data_files: list[str], pretrained_files: list[str], model_files: list[str],
-                    metrics_files: list[str], params: dict, labels: dict, seeds: list[int], *,
-                    threads: int, device: str, progress: bool) -> None:
-    """Train every seed of one grid point; the fast path trains them as one stack."""
+def _only_epsilon_differs(runs: list[dict]) -> dict:
+    """The settings every run of a stack shares (all but training.epsilon); raises otherwise."""
+    def without_epsilon(params):
+        return {**params, "training": {**params["training"], "epsilon": None}}
+
+    shared = without_epsilon(runs[0]["params"])
+    for run in runs[1:]:
+        if without_epsilon(run["params"]) != shared:
+            raise ValueError(f"runs {runs[0]['condition']} and {run['condition']} differ in more than "
+                             "training.epsilon; they cannot train as one stack")
+    return shared
+
+
+def train_stack_of_conditions(data_files: list[str], pretrained_files: list[str], model_files: list[str],
+                              metrics_files: list[str], runs: list[dict], seeds: list[int], *,
+                              threads: int, device: str, progress: bool) -> None:
+    """Train every seed of every run (condition) of one stack. `runs`: one dict per condition with
+    its `condition` id, `params` and `labels`; they differ only in training.epsilon. Each seed's
+    checkpoint holds its model of every condition, its metrics file one record per condition."""
     import torch
 
     from dpharm import data as datasets
@@ -121,34 +139,41 @@ def train_condition(data_files: list[str], pretrained_files: list[str], model_fi
     from dpharm.provenance import provenance
     from dpharm.train import pick_device, train_members
 
+    params = _only_epsilon_differs(runs)
     configure_torch(threads)
     device = pick_device(device)
     context = provenance(device, threads)
     starts = pretrained_files or [None] * len(seeds)
     make_views = _view_maker(params)
-    members = []
+    members, epsilons = [], []
     for seed, data_file, start in zip(seeds, data_files, starts, strict=True):
         arrays = datasets.load(data_file)
         x, y = _tensors(arrays, "train")
-        model = build_model(params["model"], x.shape[-1], datasets.num_classes(arrays), seed)
-        if start is not None:
-            load_checkpoint(start, model)
         signal_patch = torch.from_numpy(arrays["train_signal_patch"]) if make_views else None
-        members.append(Member(model, x, y, seed, signal_patch))
-    records = train_members(members, training=params["training"], device=device, progress=progress,
+        for run in runs:
+            model = build_model(params["model"], x.shape[-1], datasets.num_classes(arrays), seed)
+            if start is not None:
+                load_checkpoint(start, model, PRETRAINED)
+            members.append(Member(model, x, y, seed, signal_patch))
+            epsilons.append(run["params"]["training"]["epsilon"])
+    records = train_members(members, epsilons, training=params["training"], device=device, progress=progress,
                             description=f"seeds {seeds}", make_views=make_views)
-    for member, record, data_file, start, model_file, metrics_file in zip(
-        members, records, data_files, starts, model_files, metrics_files, strict=True
-    ):
-        save_checkpoint(model_file, member.model)
-        write_json(metrics_file, {"seed": member.seed, "labels": labels, "params": params,
-                                  "data_file": data_file, "pretrained_from": start,
-                                  **record, "provenance": context})
+    for index, (seed, data_file, start, model_file, metrics_file) in enumerate(zip(
+        seeds, data_files, starts, model_files, metrics_files, strict=True
+    )):
+        chunk = slice(index * len(runs), (index + 1) * len(runs))
+        save_checkpoint(model_file, {run["condition"]: member.model for run, member in zip(runs, members[chunk])})
+        write_json(metrics_file, {
+            "seed": seed, "data_file": data_file, "pretrained_from": start, "provenance": context,
+            "runs": [{"condition": run["condition"], "labels": run["labels"], "params": run["params"], **record}
+                     for run, record in zip(runs, records[chunk])],
+        })
 
 
-def evaluate_condition(data_files: list[str], model_files: list[str], metrics_files: list[str],
-                       output: str, params: dict, experiment: str, condition: str,
-                       labels: dict, seeds: list[int], *, threads: int) -> None:
+def evaluate_stack_of_conditions(data_files: list[str], model_files: list[str], metrics_files: list[str],
+                                 output: str, runs: list[dict], experiment: str, seeds: list[int], *,
+                                 threads: int) -> None:
+    """Evaluate every seed of every run (condition) of one stack into one table."""
     import pandas as pd
 
     from dpharm import data as datasets
@@ -159,16 +184,16 @@ def evaluate_condition(data_files: list[str], model_files: list[str], metrics_fi
 
     configure_torch(threads)
     frames = []
-    for seed, data_file, model_file, metrics_file in zip(
-        seeds, data_files, model_files, metrics_files, strict=True
-    ):
+    for seed, data_file, model_file, metrics_file in zip(seeds, data_files, model_files, metrics_files, strict=True):
         arrays = datasets.load(data_file)
-        record = read_json(metrics_file)
-        model = build_model(params["model"], arrays["test_x"].shape[-1], datasets.num_classes(arrays), seed)
-        load_checkpoint(model_file, model)
-        rows = evaluate(model, arrays, params, record["noise_multiplier"])
-        frames.append(run_rows(rows, experiment=experiment, condition=condition, seed=seed,
-                               record=record, labels=labels, dataset=params["data"]["source"]))
+        records = {record["condition"]: record for record in read_json(metrics_file)["runs"]}
+        for run in runs:
+            params, record = run["params"], records[run["condition"]]
+            model = build_model(params["model"], arrays["test_x"].shape[-1], datasets.num_classes(arrays), seed)
+            load_checkpoint(model_file, model, run["condition"])
+            rows = evaluate(model, arrays, params, record["noise_multiplier"])
+            frames.append(run_rows(rows, experiment=experiment, condition=run["condition"], seed=seed,
+                                   record=record, labels=run["labels"], dataset=params["data"]["source"]))
     write_csv(output, pd.concat(frames, ignore_index=True))
 
 

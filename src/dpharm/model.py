@@ -100,17 +100,19 @@ def build_model(model_params: dict, dimension: int, num_classes: int, seed: int)
     return model
 
 
-def save_checkpoint(path, model: TwoLayerPatchCNN) -> None:
-    """Store the whole filter bank, so a checkpoint loads into any frozen fraction."""
+def save_checkpoint(path, models: dict[str, TwoLayerPatchCNN]) -> None:
+    """Store each model's whole filter bank under its name (a training job's checkpoint holds
+    every noise level of one seed), so a checkpoint loads into any frozen fraction."""
     with atomic_path(path) as tmp:
-        torch.save({"filter_bank": model.filter_bank().detach().cpu().contiguous()}, tmp)
+        torch.save({"filter_banks": {name: model.filter_bank().detach().cpu().contiguous()
+                                     for name, model in models.items()}}, tmp)
 
 
-def load_checkpoint(path, model: TwoLayerPatchCNN) -> TwoLayerPatchCNN:
-    """Load weights only: `weights_only=True` never unpickles arbitrary objects."""
+def load_checkpoint(path, model: TwoLayerPatchCNN, name: str) -> TwoLayerPatchCNN:
+    """Load the weights stored under `name`; `weights_only=True` never unpickles arbitrary objects."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-        set_filter_bank(model, state["filter_bank"])
+        set_filter_bank(model, state["filter_banks"][name])
     except (OSError, RuntimeError, EOFError, KeyError, ValueError, TypeError) as err:
-        raise CorruptFileError(f"{path}: not a valid checkpoint for this model ({err}); delete it and rerun") from err
+        raise CorruptFileError(f"{path}: no valid model {name!r} for this model ({err}); delete it and rerun") from err
     return model

@@ -2,7 +2,9 @@
 
 A condition is one point of an experiment's grid; it is trained once per seed. Conditions
 that share their data settings share one dataset, and those that share data, model and
-pre-training settings share one pre-trained model.
+pre-training settings share one pre-trained model. Conditions that differ only in
+training.epsilon form a stack: one training job trains every seed at every noise level of it,
+and one evaluation job evaluates them.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 
 from dpharm.config import resolve_sections
 
+EPSILON = "training.epsilon"
 FNR_TRANSITION = "fnr_transition"  # figure and table pooled over every synthetic experiment
 PRIVACY_AUDIT = "privacy_audit"
 DATA_SECTIONS = ("data",)
@@ -46,6 +49,7 @@ class Condition:
     experiment: str
     sweep: str
     id: str
+    stack_id: str
     data_id: str
     pretrain_id: str
     grid_point: dict = field(hash=False)
@@ -55,6 +59,12 @@ class Condition:
     @property
     def uses_pretraining(self) -> bool:
         return self.params["training"]["init"] == "pretrained"
+
+
+def stack_id(sweep: str, grid_point: dict) -> str:
+    """The condition's id without its epsilon: 'main__imbalance_ratio=4', or 'main'."""
+    rest = {key: value for key, value in grid_point.items() if key != EPSILON}
+    return f"{sweep}__{condition_id(rest)}" if rest else sweep
 
 
 def swept_keys(experiment: dict) -> list[str]:
@@ -84,6 +94,7 @@ def expand_experiment(config: dict, name: str) -> list[Condition]:
                     experiment=name,
                     sweep=sweep,
                     id=f"{sweep}__{condition_id(point)}",
+                    stack_id=stack_id(sweep, point),
                     data_id=condition_id(point, DATA_SECTIONS),
                     pretrain_id=condition_id(point, PRETRAIN_SECTIONS),
                     grid_point=point,
@@ -106,6 +117,9 @@ class Plan:
             for name in self.experiments
             for cond in expand_experiment(config, name)
         }
+        self.stacks: dict[tuple[str, str], list[Condition]] = {}
+        for c in self.conditions.values():
+            self.stacks.setdefault((c.experiment, c.stack_id), []).append(c)
         self.data = {(c.experiment, c.data_id): c for c in self.conditions.values()}
         self.pretrain = {
             (c.experiment, c.pretrain_id): c for c in self.conditions.values() if c.uses_pretraining
@@ -125,13 +139,12 @@ class Plan:
     def pretrained_files(self, experiment: str, pretrain_id: str) -> list[str]:
         return [f"results/pretrained/{experiment}/{pretrain_id}/seed{s}.pt" for s in self.seeds]
 
-    def run_files(self, experiment: str, condition: str, name: str) -> list[str]:
-        return [f"results/runs/{experiment}/{condition}/seed{s}/{name}" for s in self.seeds]
+    def run_files(self, experiment: str, stack: str, name: str) -> list[str]:
+        return [f"results/runs/{experiment}/{stack}/seed{s}/{name}" for s in self.seeds]
 
     def evaluation_files(self, experiment: str) -> list[str]:
-        return [
-            f"results/runs/{experiment}/{c.id}/evaluation.csv" for c in self.of_experiment(experiment)
-        ]
+        return [f"results/runs/{experiment}/{stack}/evaluation.csv"
+                for name, stack in self.stacks if name == experiment]
 
     def table_files(self) -> list[str]:
         """Experiment tables, and the audit's when enabled: the inputs of the claims."""

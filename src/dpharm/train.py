@@ -1,7 +1,8 @@
 """Non-private SGD and DP-SGD for the two-layer CNN (SPEC section 4).
 
-`train_members` trains the models of one job. By default (grad_sample_mode: fast) they train
-together as one stack through `dpharm.fastdp`; the other modes run Opacus's own per-sample
+`train_members` trains the models of one job, each at its own epsilon. By default
+(grad_sample_mode: fast) they train through `dpharm.fastdp`: the non-private ones as one stack,
+the private ones (every noise level) as another; the other modes run Opacus's own per-sample
 machinery (make_private) one model at a time, for comparison.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterator
 
 import torch
@@ -149,27 +150,39 @@ def train_with_opacus(member: Member, *, training: dict, noise_multiplier: float
     }
 
 
-def train_members(members: list[Member], *, training: dict, device: torch.device, progress: bool = False,
-                  description: str = "", make_views: ViewMaker | None = None) -> list[dict]:
-    """Private or non-private training of every member, as `training['epsilon']` says.
+def train_members(members: list[Member], epsilons: list[float], *, training: dict, device: torch.device,
+                  progress: bool = False, description: str = "", make_views: ViewMaker | None = None) -> list[dict]:
+    """Train every member at its own privacy budget; one record per member, in order.
 
-    DP runs solve the noise multiplier for the target epsilon with the sampling rate the
-    accountant uses, and record the epsilon their accountant reports after training. With
-    `make_views`, every step trains on augmented views of the sampled examples (each member
-    needs its `signal_patch`); the non-private baseline uses the same augmentation.
+    Epsilon inf is non-private SGD. A finite epsilon is DP-SGD at the noise multiplier solved for
+    it with the sampling rate the accountant uses; the record holds the epsilon the member's
+    accountant reports after training. On the fast path the non-private members train as one
+    stack and the private ones, every noise level together, as another. With `make_views`,
+    every step trains on augmented views of the sampled examples (each member needs its
+    `signal_patch`); the non-private baseline uses the same augmentation.
     """
-    steps, mode = training["steps"], training["grad_sample_mode"]
-    common = {"delta": training["delta"], "augmentation_multiplicity": training["augmentation_multiplicity"]}
-    options = {"device": device, "progress": progress, "description": description, "make_views": make_views}
-    if not is_private(training["epsilon"]):
-        records = train_stack(members, training=training, noise_multiplier=None, **options)
-        return [{**record, **common, "epsilon_target": float("inf"), "epsilon_spent": float("inf"),
-                 "accountant": None, "grad_sample_mode": None} for record in records]
+    mode = training["grad_sample_mode"]
+    options = {"training": training, "device": device, "progress": progress, "make_views": make_views}
     sample_rate = poisson_sample_rate(len(members[0].y), training["batch_size"])
-    sigma = noise_multiplier_for(training["epsilon"], training["delta"], sample_rate, steps, training["accountant"])
-    if mode == "fast":
-        records = train_stack(members, training=training, noise_multiplier=sigma, **options)
-    else:
-        records = [train_with_opacus(member, training=training, noise_multiplier=sigma, **options) for member in members]
-    return [{**record, **common, "epsilon_target": float(training["epsilon"]), "accountant": training["accountant"],
-             "grad_sample_mode": mode} for record in records]
+    noise = {epsilon: noise_multiplier_for(epsilon, training["delta"], sample_rate, training["steps"],
+                                           training["accountant"])
+             for epsilon in set(epsilons) if is_private(epsilon)}
+    public = [index for index, epsilon in enumerate(epsilons) if not is_private(epsilon)]
+    private = [index for index, epsilon in enumerate(epsilons) if is_private(epsilon)]
+    records = {}
+    if public:
+        stack = [replace(members[index], noise_multiplier=None) for index in public]
+        done = train_stack(stack, description=f"{description} sgd", **options)
+        records.update({index: {**record, "epsilon_spent": float("inf"), "accountant": None, "grad_sample_mode": None}
+                        for index, record in zip(public, done)})
+    if private:
+        stack = [replace(members[index], noise_multiplier=noise[epsilons[index]]) for index in private]
+        if mode == "fast":
+            done = train_stack(stack, description=f"{description} dp-sgd", **options)
+        else:
+            done = [train_with_opacus(member, noise_multiplier=member.noise_multiplier, description=description,
+                                      **options) for member in stack]
+        records.update({index: {**record, "accountant": training["accountant"], "grad_sample_mode": mode}
+                        for index, record in zip(private, done)})
+    common = {"delta": training["delta"], "augmentation_multiplicity": training["augmentation_multiplicity"]}
+    return [{**records[index], **common, "epsilon_target": float(epsilon)} for index, epsilon in enumerate(epsilons)]

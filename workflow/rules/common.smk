@@ -6,8 +6,20 @@ CONDA_ENV = "../envs/dpharm.yaml"
 # Lookups from wildcards to the plan's conditions, shared by every stage.
 
 
-def condition_of(wildcards):
-    return PLAN.conditions[(wildcards.experiment, wildcards.condition)]
+def stack_of(wildcards):
+    return PLAN.stacks[(wildcards.experiment, wildcards.stack)]
+
+
+def first_condition_of(wildcards):
+    """A stack's conditions share data and pre-training: any one of them names both."""
+    return stack_of(wildcards)[0]
+
+
+def stack_runs(wildcards):
+    return [
+        {"condition": c.id, "params": c.params, "labels": c.labels}
+        for c in stack_of(wildcards)
+    ]
 
 
 def data_condition_of(wildcards):
@@ -19,7 +31,7 @@ def pretrain_condition_of(wildcards):
 
 
 def pretrained_inputs(wildcards):
-    condition = condition_of(wildcards)
+    condition = first_condition_of(wildcards)
     if not condition.uses_pretraining:
         return []
     return PLAN.pretrained_files(wildcards.experiment, condition.pretrain_id)

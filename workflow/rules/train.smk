@@ -1,30 +1,29 @@
-# Stage 3: training on the private set, every seed of one grid point per job (one stack on the
-# fast path): DP-SGD (finite epsilon) or the non-private baseline (epsilon .inf), from scratch
-# or from the pre-trained model.
+# Stage 3: training on the private set. One job per stack (the conditions of a grid point that
+# differ only in epsilon): every seed at every noise level, the non-private baseline (epsilon
+# .inf) included; on the fast path the private models train as one batched stack, the
+# non-private ones as another.
 
 
 rule train:
     input:
-        data=lambda w: PLAN.data_files(w.experiment, condition_of(w).data_id),
+        data=lambda w: PLAN.data_files(w.experiment, first_condition_of(w).data_id),
         pretrained=pretrained_inputs,
     output:
         models=expand(
-            "results/runs/{{experiment}}/{{condition}}/seed{seed}/model.pt", seed=SEEDS
+            "results/runs/{{experiment}}/{{stack}}/seed{seed}/model.pt", seed=SEEDS
         ),
         metrics=expand(
-            "results/runs/{{experiment}}/{{condition}}/seed{seed}/metrics.json",
-            seed=SEEDS,
+            "results/runs/{{experiment}}/{{stack}}/seed{seed}/metrics.json", seed=SEEDS
         ),
     log:
-        "results/logs/train/{experiment}/{condition}.log",
+        "results/logs/train/{experiment}/{stack}.log",
     conda:
         CONDA_ENV
     threads: config["threads"]
     resources:
         gpu=1,
     params:
-        run=lambda w: condition_of(w).params,
-        labels=lambda w: condition_of(w).labels,
+        runs=stack_runs,
         seeds=SEEDS,
         device=config["device"],
         progress=config["progress"],

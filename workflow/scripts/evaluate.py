@@ -1,11 +1,10 @@
-"""Snakemake adapter: rule evaluate -> dpharm.jobs.evaluate_condition."""
+"""Snakemake adapter: rule evaluate -> dpharm.jobs.evaluate_stack_of_conditions."""
 
-from dpharm.jobs import evaluate_condition, logging_to
+from dpharm.jobs import evaluate_stack_of_conditions, logging_to
 
 with logging_to(snakemake.log[0]):
-    evaluate_condition(
+    evaluate_stack_of_conditions(
         list(snakemake.input.data), list(snakemake.input.models), list(snakemake.input.metrics),
-        snakemake.output[0], snakemake.params.run, snakemake.wildcards.experiment,
-        snakemake.wildcards.condition, snakemake.params.labels, snakemake.params.seeds,
+        snakemake.output[0], snakemake.params.runs, snakemake.wildcards.experiment, snakemake.params.seeds,
         threads=snakemake.threads,
     )

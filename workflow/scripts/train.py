@@ -1,11 +1,11 @@
-"""Snakemake adapter: rule train -> dpharm.jobs.train_condition."""
+"""Snakemake adapter: rule train -> dpharm.jobs.train_stack_of_conditions."""
 
-from dpharm.jobs import logging_to, train_condition
+from dpharm.jobs import logging_to, train_stack_of_conditions
 
 with logging_to(snakemake.log[0]):
-    train_condition(
+    train_stack_of_conditions(
         list(snakemake.input.data), list(snakemake.input.pretrained),
         list(snakemake.output.models), list(snakemake.output.metrics),
-        snakemake.params.run, snakemake.params.labels, snakemake.params.seeds,
+        snakemake.params.runs, snakemake.params.seeds,
         threads=snakemake.threads, device=snakemake.params.device, progress=snakemake.params.progress,
     )
