@@ -7,7 +7,7 @@ import torch
 from opacus.grad_sample import GradSampleModule, GradSampleModuleFastGradientClipping
 
 from dpharm.augment import synthetic_views
-from dpharm.fastdp import Batch, Member, gram, per_example_gradient_norms, stack_gradients, train_stack
+from dpharm.fastdp import Batch, Member, Stack, gram, per_example_gradient_norms, stack_gradients, train_stack
 from dpharm.model import PatchFilters, build_model
 from dpharm.train import make_private
 
@@ -122,6 +122,15 @@ def test_empty_poisson_batches_are_noise_only_and_stack_like_alone():
         train_stack([alone], training=training, device=CPU)
         assert torch.isfinite(alone.model.filters.weight).all()
         torch.testing.assert_close(stack[index].model.filter_bank(), alone.model.filter_bank(), rtol=1e-4, atol=1e-6)
+
+
+def test_noise_levels_of_one_data_set_share_its_input_grams():
+    (first, other) = members(2, noise=1.0)
+    levels = [first, Member(build_model(model_params(), 16, 2, seed=0), first.x, first.y, 0, noise_multiplier=3.0),
+              other]
+    grams = Stack(levels, training=TRAINING, device=CPU).input_grams
+    assert grams[0] is grams[1] and grams[0] is not grams[2]
+    torch.testing.assert_close(grams[2], gram(other.x))
 
 
 def test_a_stack_refuses_mixed_shapes_and_mixed_privacy():

@@ -178,6 +178,14 @@ def _check_stack(members: list[Member]) -> None:
         raise ValueError("a stack trains only private (DP-SGD) or only non-private (SGD) models, not both")
 
 
+def _input_grams(members: list[Member]) -> list[torch.Tensor]:
+    by_data = {}
+    for member in members:
+        if id(member.x) not in by_data:
+            by_data[id(member.x)] = gram(member.x)
+    return [by_data[id(member.x)] for member in members]
+
+
 class SummedGradientDPOptimizer(DPOptimizerFastGradientClipping):
     """Opacus's optimizer for an already-clipped gradient sum (its ghost-clipping optimizer),
     without the buffers a fresh sum every step does not need: the sum is taken over rather than
@@ -213,8 +221,9 @@ class Stack:
         _check_stack(members)
         self.members, self.training, self.device, self.make_views = members, training, device, make_views
         # Without views an example's patches never change: its input Gram matrix (for the
-        # clipping norms) is computed once here instead of at every step.
-        self.input_grams = [gram(m.x) for m in members] if self.private and make_views is None else None
+        # clipping norms) is computed once here instead of at every step, and once per data set
+        # (the noise levels of a seed train on the same tensor).
+        self.input_grams = _input_grams(members) if self.private and make_views is None else None
         n = len(members[0].y)
         for member in members:
             member.model.to(device)
