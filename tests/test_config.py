@@ -104,4 +104,10 @@ def test_conditions_that_differ_only_in_epsilon_form_one_stack(default_config):
     assert [c.labels["epsilon"] for c in stack] == grid["training.epsilon"]
     assert len({c.data_id for c in stack}) == 1
     assert [c.id for c in plan.stacks[("adversarial", "main")]][-1] == "main__epsilon=2"
-    assert sum(len(conditions) for conditions in plan.stacks.values()) == len(plan.conditions)
+    for conditions in plan.stacks.values():  # every stack: one grid point at distinct epsilons
+        epsilons = [c.params["training"]["epsilon"] for c in conditions]
+        assert len(set(epsilons)) == len(epsilons)
+        for c in conditions[1:]:
+            assert {**c.params["training"], "epsilon": None} == {**conditions[0].params["training"], "epsilon": None}
+            assert {k: v for k, v in c.params.items() if k != "training"} == \
+                {k: v for k, v in conditions[0].params.items() if k != "training"}

@@ -135,5 +135,7 @@ def test_one_job_trains_every_noise_level_as_it_would_alone(training_params, mod
         alone = member(seed)
         (expected,) = train_members([alone], [epsilon], training=training, device=CPU)
         torch.testing.assert_close(model.model.filters.weight, alone.model.filters.weight, rtol=1e-4, atol=1e-6)
-        assert record == {**expected, "train_seconds": record["train_seconds"], "models_in_job": record["models_in_job"]}
+        assert record == {**expected, "train_seconds": record["train_seconds"], "models_in_stack": record["models_in_stack"]}
         assert record["epsilon_target"] == epsilon and (record["accountant"] is None) == (epsilon == float("inf"))
+    # two non-private models as one stack; four private ones as one stack, or one at a time through Opacus
+    assert [record["models_in_stack"] for record in records] == [2, *[4 if mode == "fast" else 1] * 2] * 2

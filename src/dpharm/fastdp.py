@@ -289,7 +289,7 @@ class Stack:
         for index, member in enumerate(self.members):
             loss, accuracy = loss_and_accuracy(member.model, member.x.to(self.device), member.y.to(self.device))
             record = {"steps": self.training["steps"], "train_loss": loss, "train_accuracy": accuracy,
-                      "train_seconds": seconds, "models_in_job": len(self.members), "private": self.private}
+                      "train_seconds": seconds, "models_in_stack": len(self.members), "private": self.private}
             if self.private:
                 epsilon = accountant_epsilon(self.accountants[index], self.training["accountant"], self.training["delta"])
                 record.update(noise_multiplier=float(member.noise_multiplier), sample_rate=self.sample_rate,

@@ -162,11 +162,12 @@ def train_stack_of_conditions(data_files: list[str], pretrained_files: list[str]
         seeds, data_files, starts, model_files, metrics_files, strict=True
     )):
         chunk = slice(index * len(runs), (index + 1) * len(runs))
-        save_checkpoint(model_file, {run["condition"]: member.model for run, member in zip(runs, members[chunk])})
+        save_checkpoint(model_file, {run["condition"]: member.model
+                                     for run, member in zip(runs, members[chunk], strict=True)})
         write_json(metrics_file, {
             "seed": seed, "data_file": data_file, "pretrained_from": start, "provenance": context,
             "runs": [{"condition": run["condition"], "labels": run["labels"], "params": run["params"], **record}
-                     for run, record in zip(runs, records[chunk])],
+                     for run, record in zip(runs, records[chunk], strict=True)],
         })
 
 

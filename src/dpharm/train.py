@@ -146,7 +146,7 @@ def train_with_opacus(member: Member, *, training: dict, noise_multiplier: float
         "train_loss": loss,
         "train_accuracy": accuracy,
         "train_seconds": seconds,
-        "models_in_job": 1,
+        "models_in_stack": 1,
     }
 
 
@@ -161,6 +161,8 @@ def train_members(members: list[Member], epsilons: list[float], *, training: dic
     every step trains on augmented views of the sampled examples (each member needs its
     `signal_patch`); the non-private baseline uses the same augmentation.
     """
+    if len(epsilons) != len(members):
+        raise ValueError(f"{len(members)} models but {len(epsilons)} epsilons")
     mode = training["grad_sample_mode"]
     options = {"training": training, "device": device, "progress": progress, "make_views": make_views}
     sample_rate = poisson_sample_rate(len(members[0].y), training["batch_size"])
@@ -174,7 +176,7 @@ def train_members(members: list[Member], epsilons: list[float], *, training: dic
         stack = [replace(members[index], noise_multiplier=None) for index in public]
         done = train_stack(stack, description=f"{description} sgd", **options)
         records.update({index: {**record, "epsilon_spent": float("inf"), "accountant": None, "grad_sample_mode": None}
-                        for index, record in zip(public, done)})
+                        for index, record in zip(public, done, strict=True)})
     if private:
         stack = [replace(members[index], noise_multiplier=noise[epsilons[index]]) for index in private]
         if mode == "fast":
@@ -183,6 +185,6 @@ def train_members(members: list[Member], epsilons: list[float], *, training: dic
             done = [train_with_opacus(member, noise_multiplier=member.noise_multiplier, description=description,
                                       **options) for member in stack]
         records.update({index: {**record, "accountant": training["accountant"], "grad_sample_mode": mode}
-                        for index, record in zip(private, done)})
+                        for index, record in zip(private, done, strict=True)})
     common = {"delta": training["delta"], "augmentation_multiplicity": training["augmentation_multiplicity"]}
     return [{**records[index], **common, "epsilon_target": float(epsilon)} for index, epsilon in enumerate(epsilons)]
