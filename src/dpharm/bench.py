@@ -187,15 +187,16 @@ def _timed_jobs(jobs: list[tuple[list[int], list[float]]], layout: str) -> float
 
 
 ONE_LEVEL, NOISE_LEVELS = (4.0,), (8.0, 4.0, 2.0)
-# (method, layout of a job, how the models are split into jobs, noise levels)
+ONE_AT_A_TIME, SEEDS_STACKED = "one model at a time", "all seeds as one stack"
+# (method, layout of a job, how the models are split into jobs, noise levels, how a job trains them)
 GRID_LAYOUTS = (
-    ("ours", "stack", "one job", ONE_LEVEL),
-    ("ours", "fast-sequential", "one job", ONE_LEVEL),
-    ("ours", "fast-sequential", "one job per seed", ONE_LEVEL),
-    ("opacus-ghost", "ghost-sequential", "one job", ONE_LEVEL),
-    ("opacus-ghost", "ghost-sequential", "one job per seed", ONE_LEVEL),
-    ("ours", "stack", "one job", NOISE_LEVELS),
-    ("ours", "stack", "one job per noise level", NOISE_LEVELS),
+    ("ours", "stack", "one job", ONE_LEVEL, SEEDS_STACKED),
+    ("ours", "fast-sequential", "one job", ONE_LEVEL, ONE_AT_A_TIME),
+    ("ours", "fast-sequential", "one job per seed", ONE_LEVEL, ONE_AT_A_TIME),
+    ("opacus-ghost", "ghost-sequential", "one job", ONE_LEVEL, ONE_AT_A_TIME),
+    ("opacus-ghost", "ghost-sequential", "one job per seed", ONE_LEVEL, ONE_AT_A_TIME),
+    ("ours", "stack", "one job", NOISE_LEVELS, "all seeds and noise levels as one stack"),
+    ("ours", "stack", "one job per noise level", NOISE_LEVELS, SEEDS_STACKED),
 )
 
 
@@ -213,15 +214,9 @@ def grid_table(seeds: int, repetitions: int, device: str):
     import pandas as pd
 
     rows = []
-    for method, layout, jobs, epsilons in GRID_LAYOUTS:
+    for method, layout, jobs, epsilons, training in GRID_LAYOUTS:
         split = _split(jobs, list(range(seeds)), epsilons)
         wall = statistics.median(_timed_jobs(split, layout) for _ in range(repetitions))
-        if layout != "stack":
-            training = "one model at a time"
-        elif jobs == "one job" and len(epsilons) > 1:
-            training = "all seeds and noise levels as one stack"
-        else:
-            training = "all seeds as one stack"
         levels = ",".join(f"{epsilon:g}" for epsilon in epsilons)
         print(f"{method:13s} {jobs:23s} {training:39s} epsilon {levels:6s} {wall:6.1f} s", flush=True)
         rows.append({"method": method, "jobs": jobs, "training": training, "seeds": seeds, "epsilons": levels,
