@@ -2,10 +2,15 @@
 # Chain: data -> public pre-training -> (DP-)training -> evaluation -> tables -> figures.
 # All logic lives in the `dpharm` package; rules only wire files and parameters.
 
+from snakemake.utils import min_version
+
+from dpharm import paths
 from dpharm.config import config_hash, validate_config
 from dpharm.plan import Plan
-from dpharm.captions import CAPTIONS as FIGURE_CAPTIONS
+from dpharm.experiments import caption
 from dpharm.provenance import git_state
+
+min_version("9.20")
 
 
 configfile: "config.yaml"
@@ -22,7 +27,7 @@ SEEDS = PLAN.seeds
 
 wildcard_constraints:
     experiment="[a-z_]+",
-    stack="[^/]+",
+    train_id="[^/]+",
     data_id="[^/]+",
     pretrain_id="[^/]+",
 

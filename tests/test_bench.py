@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from dpharm.bench import GRID_LAYOUTS, METHODS, MODELS, main
+from dpharm.tools.bench import GRID_LAYOUTS, METHODS, MODELS, main
 
 
 def test_benchmark_writes_its_tables_and_figure(tmp_path):

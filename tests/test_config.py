@@ -97,14 +97,14 @@ def test_plan_expands_sweeps_and_shares_data(default_config):
     assert condition_id({"data.feature_norm": 4.0, "training.epsilon": float("inf")}) == "feature_norm=4__epsilon=inf"
 
 
-def test_conditions_that_differ_only_in_epsilon_form_one_stack(default_config):
+def test_conditions_that_differ_only_in_epsilon_form_one_training_job(default_config):
     plan = Plan(default_config)
-    stack = plan.stacks[("utility_vs_noise", "feature_norm__feature_norm=4")]
+    stack = plan.train_jobs[("utility_vs_noise", "feature_norm__feature_norm=4")]
     grid = default_config["experiments"]["utility_vs_noise"]["sweeps"]["feature_norm"]
     assert [c.labels["epsilon"] for c in stack] == grid["training.epsilon"]
     assert len({c.data_id for c in stack}) == 1
-    assert [c.id for c in plan.stacks[("adversarial", "main")]][-1] == "main__epsilon=2"
-    for conditions in plan.stacks.values():  # every stack: one grid point at distinct epsilons
+    assert [c.id for c in plan.train_jobs[("adversarial", "main")]][-1] == "main__epsilon=2"
+    for conditions in plan.train_jobs.values():  # every stack: one grid point at distinct epsilons
         epsilons = [c.params["training"]["epsilon"] for c in conditions]
         assert len(set(epsilons)) == len(epsilons)
         for c in conditions[1:]:

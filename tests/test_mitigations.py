@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from dpharm.augment import synthetic_views
-from dpharm.fastdp import Batch, Member, stack_gradients
+from dpharm.members import Member
+from dpharm.stacked import Batch, stack_gradients
+from dpharm.settings import ModelSettings, TrainingSettings
 from dpharm.model import build_model
 from dpharm.train import _loss, make_private, train_members
 
@@ -24,7 +26,7 @@ def test_views_are_averaged_then_clipped_as_one_example(training_params, mode):
     views = 10 * torch.randn(3, 4, 2, 20)  # 3 examples x 4 views, large: every example is clipped
     y = torch.tensor([0, 1, 1])
     clip = 0.5
-    model = build_model(MODEL, 20, 2, seed=0)
+    model = build_model(ModelSettings.from_config(MODEL), 20, 2, seed=0)
     expected = torch.zeros_like(model.filters.weight)
     for example, label in zip(views, y):
         model.zero_grad()
@@ -40,7 +42,7 @@ def test_views_are_averaged_then_clipped_as_one_example(training_params, mode):
         return
     training = {**training_params, "learning_rate": 1.0, "clip_norm": clip, "batch_size": 3, "grad_sample_mode": mode}
     before = model.filters.weight.detach().clone()
-    private = make_private(model, views[:, 0], y, training=training, noise_multiplier=0.0, seed=0, device=CPU)
+    private = make_private(model, views[:, 0], y, training=TrainingSettings.from_config(training), noise_multiplier=0.0, seed=0, device=CPU)
     private.optimizer.zero_grad()
     _loss(private.criterion, private.model(views), y, ghost=mode == "ghost").backward()
     private.optimizer.step()
@@ -70,28 +72,28 @@ def test_augmentation_is_accounted_as_one_example(training_params, mode):
     signal_patch = torch.zeros(40, dtype=torch.long)
     training = {**training_params, "epsilon": 4.0, "steps": 20, "batch_size": 10, "grad_sample_mode": mode}
     make_views = functools.partial(synthetic_views, views=4, noise_std=1.0, feature_span=8)
-    (plain,) = train_members([Member(build_model(MODEL, 20, 2, 0), x, y, 0)], [4.0], training=training, device=CPU)
-    (augmented,) = train_members([Member(build_model(MODEL, 20, 2, 0), x, y, 0, signal_patch)], [4.0],
-                                 training=training, device=CPU, make_views=make_views)
+    (plain,) = train_members([Member(build_model(ModelSettings.from_config(MODEL), 20, 2, 0), x, y, 0)], [4.0], training=TrainingSettings.from_config(training), device=CPU)
+    (augmented,) = train_members([Member(build_model(ModelSettings.from_config(MODEL), 20, 2, 0), x, y, 0, signal_patch)], [4.0],
+                                 training=TrainingSettings.from_config(training), device=CPU, make_views=make_views)
     for key in ("sample_rate", "noise_multiplier", "epsilon_spent", "expected_batch_size"):
-        assert augmented[key] == plain[key]
+        assert getattr(augmented, key) == getattr(plain, key)
 
 
 @pytest.mark.parametrize("mode", ["fast", "ghost"])
 @pytest.mark.parametrize("epsilon", [4.0, float("inf")])
 def test_frozen_filters_stay_bit_identical(training_params, epsilon, mode):
     x, y = torch.randn(40, 2, 20), torch.arange(40) % 2
-    model = build_model({**MODEL, "width": 10, "frozen_fraction": 0.5}, 20, 2, seed=3)
+    model = build_model(ModelSettings.from_config({**MODEL, "width": 10, "frozen_fraction": 0.5}), 20, 2, seed=3)
     assert model.frozen == 5
     frozen_before = model.frozen_filters.weight.detach().clone()
     trainable_before = model.filters.weight.detach().clone()
     training = {**training_params, "epsilon": epsilon, "steps": 10, "batch_size": 10, "grad_sample_mode": mode}
-    train_members([Member(model, x, y, 0)], [epsilon], training=training, device=CPU)
+    train_members([Member(model, x, y, 0)], [epsilon], training=TrainingSettings.from_config(training), device=CPU)
     assert torch.equal(model.frozen_filters.weight, frozen_before)
     assert not torch.equal(model.filters.weight, trainable_before)
 
 
 def test_freezing_does_not_change_the_initialisation():
-    full = build_model({**MODEL, "width": 10}, 20, 2, seed=3).filter_bank()
-    frozen = build_model({**MODEL, "width": 10, "frozen_fraction": 0.3}, 20, 2, seed=3).filter_bank()
+    full = build_model(ModelSettings.from_config({**MODEL, "width": 10}), 20, 2, seed=3).filter_bank()
+    frozen = build_model(ModelSettings.from_config({**MODEL, "width": 10, "frozen_fraction": 0.3}), 20, 2, seed=3).filter_bank()
     assert torch.equal(full, frozen)

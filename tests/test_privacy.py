@@ -1,9 +1,13 @@
 """DP-SGD mechanics through Opacus: clipping, noise scale, accounting (SPEC section 4)."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 
-from dpharm.fastdp import Member, train_stack
+from dpharm.members import Member
+from dpharm.stacked import train_stack
+from dpharm.settings import ModelSettings, TrainingSettings
 from dpharm.model import TwoLayerPatchCNN, build_model
 from dpharm.privacy import epsilon_spent, noise_multiplier_for, poisson_sample_rate
 from dpharm.train import make_private, train_members
@@ -20,10 +24,10 @@ def one_step_update(model, x, y, training, noise_multiplier, seed=0) -> torch.Te
     """The parameter change of one DP-SGD step (lr 1) on the whole set (Poisson rate 1)."""
     before = model.filters.weight.detach().clone()
     if training["grad_sample_mode"] == "fast":
-        train_stack([Member(model, x, y, seed, noise_multiplier=noise_multiplier)], training={**training, "steps": 1},
+        train_stack([Member(model, x, y, seed, noise_multiplier=noise_multiplier)], training=TrainingSettings.from_config({**training, "steps": 1}),
                     device=CPU)
         return model.filters.weight.detach() - before
-    private = make_private(model, x, y, training=training, noise_multiplier=noise_multiplier, seed=seed, device=CPU)
+    private = make_private(model, x, y, training=TrainingSettings.from_config(training), noise_multiplier=noise_multiplier, seed=seed, device=CPU)
     xb, yb = next(iter(private.loader))
     assert len(yb) == len(y), "rate-1 Poisson sampling takes every example"
     private.optimizer.zero_grad()
@@ -49,7 +53,7 @@ def test_each_example_contributes_at_most_clip_norm(training_params, mode):
     torch.manual_seed(0)
     x = 30 * torch.randn(1, 2, 20)  # large inputs: the raw gradient norm far exceeds C
     y = torch.tensor([1])
-    model = build_model({"width": 4, "init_std": 0.5, "frozen_fraction": 0.0}, 20, 2, seed=1)
+    model = build_model(ModelSettings.from_config({"width": 4, "init_std": 0.5, "frozen_fraction": 0.0}), 20, 2, seed=1)
     training = tiny_training(training_params, batch_size=1, grad_sample_mode=mode)
     raw = manual_clipped_sum(model, x, y, clip=float("inf"))
     assert raw.norm() > 10 * training["clip_norm"]
@@ -64,7 +68,7 @@ def test_batch_update_is_the_mean_of_clipped_per_example_gradients(training_para
     torch.manual_seed(1)
     x = torch.randn(16, 2, 20) * torch.linspace(0.1, 20, 16).view(-1, 1, 1)  # some clipped, some not
     y = torch.randint(0, 2, (16,))
-    model = build_model({"width": 4, "init_std": 0.5, "frozen_fraction": 0.0}, 20, 2, seed=2)
+    model = build_model(ModelSettings.from_config({"width": 4, "init_std": 0.5, "frozen_fraction": 0.0}), 20, 2, seed=2)
     expected = -manual_clipped_sum(model, x, y, clip=0.5) / len(y)
     update = one_step_update(model, x, y, tiny_training(training_params, batch_size=16, grad_sample_mode=mode), 0.0)
     torch.testing.assert_close(update, expected, rtol=1e-4, atol=1e-6)
@@ -78,7 +82,7 @@ def test_noise_std_is_multiplier_times_clip_over_batch(training_params, mode):
     y = torch.randint(0, 2, (n,))
     training = tiny_training(training_params, batch_size=n, clip_norm=clip, grad_sample_mode=mode)
     draws = torch.cat([
-        one_step_update(build_model({"width": 10, "init_std": 0.1, "frozen_fraction": 0.0}, 50, 2, seed=s), x, y, training, sigma, seed=s).flatten()
+        one_step_update(build_model(ModelSettings.from_config({"width": 10, "init_std": 0.1, "frozen_fraction": 0.0}), 50, 2, seed=s), x, y, training, sigma, seed=s).flatten()
         for s in range(20)
     ])  # 20 x 1000 draws
     expected = sigma * clip / n
@@ -93,16 +97,16 @@ def test_recorded_epsilon_equals_the_accountants(training_params, accountant, mo
     x, y = torch.randn(40, 2, 20), torch.randint(0, 2, (40,))
     training = {**training_params, "epsilon": 3.0, "steps": 30, "batch_size": 10, "accountant": accountant,
                 "grad_sample_mode": mode}
-    model = build_model({"width": 4, "init_std": 0.1, "frozen_fraction": 0.0}, 20, 2, seed=0)
-    (record,) = train_members([Member(model, x, y, 0)], [training["epsilon"]], training=training, device=CPU)
+    model = build_model(ModelSettings.from_config({"width": 4, "init_std": 0.1, "frozen_fraction": 0.0}), 20, 2, seed=0)
+    (record,) = train_members([Member(model, x, y, 0)], [training["epsilon"]], training=TrainingSettings.from_config(training), device=CPU)
     q = poisson_sample_rate(40, 10)
-    assert record["sample_rate"] == q == 0.25
-    assert record["noise_multiplier"] == noise_multiplier_for(3.0, training["delta"], q, 30, accountant)
-    independent = epsilon_spent(record["noise_multiplier"], q, 30, training["delta"], accountant)
-    assert record["epsilon_spent"] == pytest.approx(independent, rel=1e-9)
-    assert 0.9 * 3.0 <= record["epsilon_spent"] <= 3.0 * 1.001
-    assert record["accountant"] == accountant and record["delta"] == training["delta"]
-    assert record["expected_batch_size"] == 10 and record["grad_sample_mode"] == mode
+    assert record.sample_rate == q == 0.25
+    assert record.noise_multiplier == noise_multiplier_for(3.0, training["delta"], q, 30, accountant)
+    independent = epsilon_spent(record.noise_multiplier, q, 30, training["delta"], accountant)
+    assert record.epsilon_spent == pytest.approx(independent, rel=1e-9)
+    assert 0.9 * 3.0 <= record.epsilon_spent <= 3.0 * 1.001
+    assert record.accountant == accountant and record.delta == training["delta"]
+    assert record.expected_batch_size == 10 and record.grad_sample_mode == mode
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -111,8 +115,8 @@ def test_same_seed_same_private_model(training_params, mode):
     training = {**training_params, "epsilon": 2.0, "steps": 10, "batch_size": 10, "grad_sample_mode": mode}
     weights = []
     for _ in range(2):
-        model = build_model({"width": 4, "init_std": 0.1, "frozen_fraction": 0.0}, 20, 2, seed=5)
-        train_members([Member(model, x, y, 5)], [training["epsilon"]], training=training, device=CPU)
+        model = build_model(ModelSettings.from_config({"width": 4, "init_std": 0.1, "frozen_fraction": 0.0}), 20, 2, seed=5)
+        train_members([Member(model, x, y, 5)], [training["epsilon"]], training=TrainingSettings.from_config(training), device=CPU)
         weights.append(model.filters.weight.detach().clone())
     assert torch.equal(weights[0], weights[1])
 
@@ -127,15 +131,15 @@ def test_one_job_trains_every_noise_level_as_it_would_alone(training_params, mod
     seeds = [0, 0, 0, 1, 1, 1]
 
     def member(seed):
-        return Member(build_model({"width": 4, "init_std": 0.1, "frozen_fraction": 0.0}, 20, 2, seed=seed), x, y, seed)
+        return Member(build_model(ModelSettings.from_config({"width": 4, "init_std": 0.1, "frozen_fraction": 0.0}), 20, 2, seed=seed), x, y, seed)
 
     together = [member(seed) for seed in seeds]
-    records = train_members(together, epsilons, training=training, device=CPU)
+    records = train_members(together, epsilons, training=TrainingSettings.from_config(training), device=CPU)
     for model, record, epsilon, seed in zip(together, records, epsilons, seeds):
         alone = member(seed)
-        (expected,) = train_members([alone], [epsilon], training=training, device=CPU)
+        (expected,) = train_members([alone], [epsilon], training=TrainingSettings.from_config(training), device=CPU)
         torch.testing.assert_close(model.model.filters.weight, alone.model.filters.weight, rtol=1e-4, atol=1e-6)
-        assert record == {**expected, "train_seconds": record["train_seconds"], "models_in_stack": record["models_in_stack"]}
-        assert record["epsilon_target"] == epsilon and (record["accountant"] is None) == (epsilon == float("inf"))
+        assert record == replace(expected, train_seconds=record.train_seconds, models_in_stack=record.models_in_stack)
+        assert record.epsilon_target == epsilon and (record.accountant is None) == (epsilon == float("inf"))
     # two non-private models as one stack; four private ones as one stack, or one at a time through Opacus
-    assert [record["models_in_stack"] for record in records] == [2, *[4 if mode == "fast" else 1] * 2] * 2
+    assert [record.models_in_stack for record in records] == [2, *[4 if mode == "fast" else 1] * 2] * 2

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dpharm.review import compare_results, main
+from dpharm.tools.review import compare_results, main
 
 INF = math.inf
 NAN = math.nan

@@ -12,7 +12,7 @@ false-positive and false-negative rates, which bound epsilon from below:
 Each rate is bounded at confidence 1 - (1 - confidence) / 2, so both hold together with the
 stated confidence. Written by hand because no maintained library for DP auditing covers
 Opacus training (the statistic and the bound are a few lines). The trials of one side run as
-one stack of the pipeline's own DP-SGD (`dpharm.fastdp`), so the audit checks the mechanism
+one stack of the pipeline's own DP-SGD (`dpharm.stacked`), so the audit checks the mechanism
 the experiments use.
 
 Broken controls show the audit has power: `no-noise` adds no noise, `no-clipping` clips at a
@@ -30,11 +30,13 @@ import torch
 from scipy import stats
 from torch import nn
 
-from dpharm.fastdp import Member, train_stack
+from dpharm.members import Member
 from dpharm.model import build_model
 from dpharm.privacy import epsilon_spent, noise_multiplier_for
 from dpharm.runtime import configure_torch
 from dpharm.seeds import derive_seed
+from dpharm.settings import ModelSettings, TrainingSettings
+from dpharm.stacked import train_stack
 
 MECHANISMS = ("dp-sgd", "no-noise", "no-clipping")
 UNCLIPPED = 1e6  # "no clipping": the clipping bound is this many times the nominal C
@@ -96,8 +98,7 @@ class AuditBase:
 
 
 def _model(audit: dict, dimension: int) -> nn.Module:
-    return build_model({"width": audit["width"], "init_std": audit["init_std"], "frozen_fraction": 0.0},
-                       dimension, 2, seed=0)
+    return build_model(ModelSettings(width=audit["width"], init_std=audit["init_std"]), dimension, 2, seed=0)
 
 
 def audit_base(audit: dict) -> AuditBase:
@@ -113,10 +114,10 @@ def trial_statistics(audit: dict, base: AuditBase, chosen: AuditSetting, include
     if include_canary:
         x, y = torch.cat([x, base.canary]), torch.cat([y, torch.tensor([1])])
     members = [Member(_model(audit, x.shape[-1]), x, y, derive_seed(trial, f"audit-{include_canary}"),
-                      noise_multiplier=chosen.noise_multiplier) for trial in range(trials)]
+                      noise_multiplier=chosen.noise_multiplier, epsilon=audit["epsilon"]) for trial in range(trials)]
     start = members[0].model.filters.weight.detach().clone()  # every trial starts from the same init
-    training = {"batch_size": len(y), "accountant": "rdp", "learning_rate": audit["learning_rate"],
-                "clip_norm": chosen.clip_norm, "steps": audit["steps"], "delta": audit["delta"]}
+    training = TrainingSettings(steps=audit["steps"], learning_rate=audit["learning_rate"], batch_size=len(y),
+                                clip_norm=chosen.clip_norm, delta=audit["delta"], accountant="rdp")
     train_stack(members, training=training, device=torch.device("cpu"))
     moved = torch.stack([member.model.filters.weight.detach() for member in members]) - start
     return (moved * base.direction).sum(dim=(1, 2)).numpy()

@@ -8,7 +8,12 @@ example's gradient (averaged over its views by the loss) is still clipped as one
 
 from __future__ import annotations
 
+import functools
+
 import torch
+
+from dpharm.data import SyntheticData, feature_span_size, synthetic_settings
+from dpharm.members import ViewMaker
 
 
 def synthetic_views(x: torch.Tensor, signal_patch: torch.Tensor, generator: torch.Generator, *,
@@ -21,3 +26,14 @@ def synthetic_views(x: torch.Tensor, signal_patch: torch.Tensor, generator: torc
     positions = torch.randint(0, patches, (batch, views), generator=generator)
     noise[torch.arange(batch)[:, None], torch.arange(views)[None, :], positions] = signal[:, None, :]
     return noise.to(x.device)
+
+
+def view_maker(params: dict) -> ViewMaker | None:
+    """The view maker of a condition's `training.augmentation_multiplicity`, or None when k = 1."""
+    views = params["training"]["augmentation_multiplicity"]
+    if views == 1:
+        return None
+    return functools.partial(
+        synthetic_views, views=views, noise_std=params["data"]["noise_std"],
+        feature_span=feature_span_size(SyntheticData(**synthetic_settings(params["data"]))),
+    )

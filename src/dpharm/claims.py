@@ -21,13 +21,19 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+
+from dpharm.stats import mean_interval
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
+PRIVACY_AUDIT = "privacy_audit"  # the audit's table name
 
 
 @dataclass(frozen=True)
 class ClaimTest:
+    """One pre-registered test: the per-seed effect its function computes from the experiment's
+    table, oriented so that a positive effect is what the claim predicts; `name` is also its
+    key in `claims.min_effect`."""
+
     claim: str
     experiment: str
     name: str
@@ -37,12 +43,8 @@ class ClaimTest:
 
 
 def interval(effects: pd.Series, confidence: float) -> tuple[float, float, float]:
-    values = effects.dropna().to_numpy(dtype=float)
-    mean = float(values.mean()) if len(values) else math.nan
-    if len(values) < 2:
-        return mean, math.nan, math.nan
-    half = stats.t.ppf(0.5 + confidence / 2, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values))
-    return mean, mean - half, mean + half
+    """Mean effect over seeds and its Student-t interval (`dpharm.stats.mean_interval`)."""
+    return mean_interval(effects.to_numpy(dtype=float), confidence)
 
 
 def verdict(mean: float, low: float, high: float, min_effect: float) -> str:
@@ -202,32 +204,30 @@ def c4_adversarial_linf(table):
     return _adversarial_excess(table, "adversarial_loss_linf")
 
 
-TESTS = [
-    ClaimTest("C1", "utility_vs_noise", "noise", "DP noise raises the test loss (weakest feature, smallest epsilon vs non-private)", "test_loss_change", c1_noise),
-    ClaimTest("C1", "utility_vs_noise", "weak_features", "the loss increase is larger for weaker features (min vs max feature norm)", "test_loss_change difference", c1_weak_features),
-    ClaimTest("C1", "utility_vs_noise", "width", "more trainable parameters make DP worse (max vs min width)", "test_loss_change difference", c1_width),
-    ClaimTest("C1", "utility_vs_noise", "data_size", "less data makes DP worse (min vs max n)", "test_loss_change difference", c1_data_size),
-    ClaimTest("C2", "class_imbalance", "minority", "the minority class loses more accuracy than the majority (largest imbalance)", "test_accuracy_change majority - minority", c2_minority),
-    ClaimTest("C3", "long_tail", "rare_tail", "the rare tail subpopulation loses more accuracy than the head", "test_accuracy_change head - tail", c3_tail),
-    ClaimTest("C3", "long_tail", "weak_tail", "a tail with a weaker feature loses more accuracy than the head", "test_accuracy_change head - tail", c3_weak_tail),
-    ClaimTest("C4", "adversarial", "adversarial_loss", "DP raises the adversarial test loss more than the clean test loss", "adversarial_loss change - test_loss change", c4_adversarial),
-    ClaimTest("C5", "pretraining_shift", "shift", "the accuracy gain of pre-training shrinks as the feature shift grows", "gain(theta min) - gain(theta max)", c5_shift),
-    ClaimTest("C2", "real_class_imbalance", "minority", "the reduced class loses more accuracy than the mean of the others", "test_accuracy_change majority mean - minority", real_minority),
-    ClaimTest("C3", "real_long_tail", "rare_tail", "the rare second source of class 0 loses more accuracy than its head", "test_accuracy_change head - tail", real_tail),
-    ClaimTest("C4", "real_adversarial", "adversarial_loss", "DP raises the PGD-l2 loss more than the clean loss", "adversarial_loss change - test_loss change", c4_adversarial),
-    ClaimTest("C4", "real_adversarial", "adversarial_loss_linf", "DP raises the PGD-linf loss more than the clean loss", "adversarial_loss_linf change - test_loss change", c4_adversarial_linf),
-    ClaimTest("C5", "real_pretraining_shift", "shift", "the gain of pre-training on rotated public images shrinks with the rotation", "gain(min rotation) - gain(max rotation)", c5_shift),
-    ClaimTest("C6", "mitigations", "augmentation_loss", "augmentation multiplicity lowers the DP test loss", "test_loss(k min) - test_loss(k max)", lambda t: _mitigation(t, "augmentation", "augmentation_multiplicity", "test_loss")),
-    ClaimTest("C6", "mitigations", "augmentation_fnr", "augmentation multiplicity raises the FNR", "log FNR ratio", lambda t: _mitigation(t, "augmentation", "augmentation_multiplicity", "fnr_measured")),
-    ClaimTest("C6", "mitigations", "freezing_loss", "freezing filters lowers the DP test loss", "test_loss(f min) - test_loss(f max)", lambda t: _mitigation(t, "freezing", "frozen_fraction", "test_loss")),
-    ClaimTest("C6", "mitigations", "freezing_fnr", "freezing filters raises the FNR", "log FNR ratio", lambda t: _mitigation(t, "freezing", "frozen_fraction", "fnr_measured")),
-]
+def augmentation_loss(table):
+    return _mitigation(table, "augmentation", "augmentation_multiplicity", "test_loss")
+
+
+def augmentation_fnr(table):
+    return _mitigation(table, "augmentation", "augmentation_multiplicity", "fnr_measured")
+
+
+def freezing_loss(table):
+    return _mitigation(table, "freezing", "frozen_fraction", "test_loss")
+
+
+def freezing_fnr(table):
+    return _mitigation(table, "freezing", "frozen_fraction", "fnr_measured")
+
+
 
 
 def run_tests(tables: dict[str, pd.DataFrame], min_effect: dict[str, float], confidence: float) -> pd.DataFrame:
-    """One row per test whose experiment has a table: effect, interval and verdict."""
+    """One row per registered test whose experiment has a table: effect, interval and verdict."""
+    from dpharm.experiments import claim_tests
+
     rows = []
-    for test in TESTS:
+    for test in claim_tests():
         if test.experiment not in tables:
             continue
         table = tables[test.experiment]
@@ -270,6 +270,16 @@ def audit_tests(audit: pd.DataFrame, min_power: float) -> pd.DataFrame:
             "note": f"bound at {row.confidence:.0%} confidence over {row.n_trials} trainings",
         })
     return pd.DataFrame(rows)
+
+
+def judge(tables: dict[str, pd.DataFrame], settings: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(every test, every claim) from the tables by name; the audit's table adds its own tests."""
+    tables = dict(tables)
+    audit = tables.pop(PRIVACY_AUDIT, None)
+    tests = run_tests(tables, settings["min_effect"], settings["confidence"])
+    if audit is not None:
+        tests = pd.concat([tests, audit_tests(audit, settings["min_effect"]["audit_power"])], ignore_index=True)
+    return tests, summarise(tests, CLAIM_STATEMENTS)
 
 
 def summarise(tests: pd.DataFrame, statements: dict[str, str]) -> pd.DataFrame:

@@ -104,12 +104,19 @@ def _image_errors(name: str, base: dict, swept: dict) -> Iterable[str]:
 
 def _semantic_errors(config: dict, schema: dict) -> Iterable[str]:
     """Constraints JSON schema cannot express: grid keys and values, feature dimensions."""
+    from dpharm.experiments import REGISTRY, configurable_names
+
     defs = schema["$defs"]
     for name, experiment in config["experiments"].items():
+        if name not in configurable_names():
+            yield f"config key 'experiments.{name}': not a registered experiment (allowed: {configurable_names()})"
+            continue
         base = resolve_sections(config, experiment)
         swept = {key: values for grid in experiment["sweeps"].values() for key, values in grid.items()}
         for sweep, grid in experiment["sweeps"].items():
             yield from _grid_errors(name, sweep, grid, base, defs)
+            for problem in REGISTRY[name].sweep_errors(sweep, grid):
+                yield f"config key 'experiments.{name}.sweeps.{sweep}': {problem}"
         data = base["data"]
         if data["source"] != "synthetic" or any(v != "synthetic" for v in swept.get("data.source", [])):
             yield from _image_errors(name, base, swept)

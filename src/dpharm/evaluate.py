@@ -14,14 +14,12 @@ import torch
 from torch import nn
 
 from dpharm.data import group_name
-from dpharm.model import TwoLayerPatchCNN
+from dpharm.model import TwoLayerPatchCNN, per_example_loss_and_correct
 
 
-def per_example_loss_correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor):
-    with torch.no_grad():
-        logits = model(x)
-    loss = nn.functional.cross_entropy(logits, y, reduction="none")
-    return loss.cpu().numpy(), (logits.argmax(dim=1) == y).cpu().numpy().astype(float)
+def _loss_and_correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    loss, correct = per_example_loss_and_correct(model, x, y)
+    return loss.cpu().numpy(), correct.cpu().numpy().astype(float)
 
 
 def group_means(values: np.ndarray, labels: np.ndarray, subpops: np.ndarray, frequencies: np.ndarray) -> dict[str, float]:
@@ -133,7 +131,7 @@ def evaluate(model: TwoLayerPatchCNN, arrays: dict[str, np.ndarray], params: dic
         for group, value in group_means(values, labels, subpops, frequencies).items():
             rows.append({"group": group, "metric": metric, "attack_radius": radius, "value": value})
 
-    loss, correct = per_example_loss_correct(model, x, y)
+    loss, correct = _loss_and_correct(model, x, y)
     add("test_loss", loss)
     add("test_accuracy", correct)
     evaluation, synthetic = params["evaluation"], params["data"]["source"] == "synthetic"
@@ -142,7 +140,7 @@ def evaluate(model: TwoLayerPatchCNN, arrays: dict[str, np.ndarray], params: dic
     for suffix, norm, radius in attacks:
         x_adv = x if radius == 0 else pgd(model, x, y, radius * unit, evaluation["pgd_steps"],
                                           evaluation["pgd_step_size"], norm)
-        adv_loss, adv_correct = per_example_loss_correct(model, x_adv, y)
+        adv_loss, adv_correct = _loss_and_correct(model, x_adv, y)
         add(f"adversarial_loss{suffix}", adv_loss, radius)
         add(f"adversarial_accuracy{suffix}", adv_correct, radius)
     if "features" in arrays:  # the FNR needs the data model's features: synthetic data only

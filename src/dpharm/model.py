@@ -1,4 +1,4 @@
-"""The two-layer ReLU CNN of SPEC section 3.
+"""The two-layer ReLU CNN of docs/model.md.
 
 F_c(W, x) = (1/m) sum_r sum_p ReLU(<w_{c,r}, x^(p)>). The first layer is a bias-free
 linear map applied to every patch (a convolution whose kernel equals its stride); the second
@@ -15,9 +15,13 @@ import torch
 from torch import nn
 
 from dpharm.io import CorruptFileError, atomic_path
+from dpharm.settings import ModelSettings
+
+PRETRAINED = "pretrained"  # the name of the model in a pre-training checkpoint
 
 
 def frozen_width(width: int, frozen_fraction: float) -> int:
+    """Filters per class that the frozen fraction freezes (rounded to the nearest)."""
     return int(round(frozen_fraction * width))
 
 
@@ -25,7 +29,7 @@ class PatchFilters(nn.Linear):
     """The first layer: one bias-free linear map applied to every patch, (..., T, d) -> (..., T, K).
 
     A class of its own so that Opacus's hooks and ghost modes use the closed forms that
-    `dpharm.fastdp` registers for it (Opacus looks its samplers up by exact type).
+    `dpharm.stacked` registers for it (Opacus looks its samplers up by exact type).
     """
 
     def __init__(self, dimension: int, outputs: int):
@@ -44,6 +48,9 @@ def patch_logits(hidden: torch.Tensor, frozen_hidden: torch.Tensor | None, *, nu
 
 
 class TwoLayerPatchCNN(nn.Module):
+    """F_c(x) = (1/m) sum_r sum_p ReLU(<w_{c,r}, x^(p)>): `frozen` of the m filters of every
+    class sit in a non-trainable layer."""
+
     def __init__(self, dimension: int, num_classes: int, width: int, frozen: int = 0):
         super().__init__()
         self.num_classes, self.width, self.frozen = num_classes, width, frozen
@@ -72,9 +79,17 @@ class TwoLayerPatchCNN(nn.Module):
 
 
 @torch.no_grad()
-def loss_and_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+def per_example_loss_and_correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cross-entropy and 0/1 correctness of every example: the one routine behind the training
+    records' loss and accuracy and the evaluation's per-group ones."""
     logits = model(x)
-    return nn.functional.cross_entropy(logits, y).item(), (logits.argmax(dim=1) == y).float().mean().item()
+    return nn.functional.cross_entropy(logits, y, reduction="none"), (logits.argmax(dim=1) == y).float()
+
+
+def loss_and_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """Mean loss and accuracy over the examples."""
+    loss, correct = per_example_loss_and_correct(model, x, y)
+    return loss.mean().item(), correct.mean().item()
 
 
 def set_filter_bank(model: TwoLayerPatchCNN, bank: torch.Tensor) -> None:
@@ -88,15 +103,15 @@ def set_filter_bank(model: TwoLayerPatchCNN, bank: torch.Tensor) -> None:
             model.frozen_filters.weight.copy_(bank[:, trainable:].reshape(-1, bank.shape[-1]))
 
 
-def build_model(model_params: dict, dimension: int, num_classes: int, seed: int) -> TwoLayerPatchCNN:
+def build_model(settings: ModelSettings, dimension: int, num_classes: int, seed: int) -> TwoLayerPatchCNN:
     """A model whose filters are drawn i.i.d. N(0, init_std^2) from the seed.
 
     The draw does not depend on the frozen fraction, so freezing changes only what trains.
     """
-    width = model_params["width"]
-    model = TwoLayerPatchCNN(dimension, num_classes, width, frozen_width(width, model_params["frozen_fraction"]))
+    width = settings.width
+    model = TwoLayerPatchCNN(dimension, num_classes, width, frozen_width(width, settings.frozen_fraction))
     generator = torch.Generator().manual_seed(seed)
-    set_filter_bank(model, torch.randn(num_classes, width, dimension, generator=generator) * model_params["init_std"])
+    set_filter_bank(model, torch.randn(num_classes, width, dimension, generator=generator) * settings.init_std)
     return model
 
 

@@ -3,8 +3,10 @@
 A condition is one point of an experiment's grid; it is trained once per seed. Conditions
 that share their data settings share one dataset, and those that share data, model and
 pre-training settings share one pre-trained model. Conditions that differ only in
-training.epsilon form a stack: one training job trains every seed at every noise level of it,
-and one evaluation job evaluates them.
+training.epsilon share a `train_id`: one training job trains every seed at every noise level of
+them, and one evaluation job evaluates them. A *run* is one condition at one seed.
+
+Every path comes from `dpharm.paths`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import itertools
 import math
 from dataclasses import dataclass, field
 
+from dpharm import paths
 from dpharm.config import resolve_sections
 
 EPSILON = "training.epsilon"
@@ -46,10 +49,13 @@ def condition_id(grid_point: dict, sections: tuple[str, ...] | None = None) -> s
 
 @dataclass(frozen=True)
 class Condition:
+    """One point of an experiment's grid, with its merged settings and the ids of the jobs that
+    make its dataset, its pre-trained start and its training."""
+
     experiment: str
     sweep: str
     id: str
-    stack_id: str
+    train_id: str
     data_id: str
     pretrain_id: str
     grid_point: dict = field(hash=False)
@@ -61,7 +67,7 @@ class Condition:
         return self.params["training"]["init"] == "pretrained"
 
 
-def stack_id(sweep: str, grid_point: dict) -> str:
+def train_id(sweep: str, grid_point: dict) -> str:
     """The condition's id without its epsilon: 'main__imbalance_ratio=4', or 'main'."""
     rest = {key: value for key, value in grid_point.items() if key != EPSILON}
     return f"{sweep}__{condition_id(rest)}" if rest else sweep
@@ -73,6 +79,7 @@ def swept_keys(experiment: dict) -> list[str]:
 
 
 def expand_experiment(config: dict, name: str) -> list[Condition]:
+    """Every condition of one experiment: the product of each sweep's values over its base settings."""
     experiment = config["experiments"][name]
     base = resolve_sections(config, experiment)
     columns = swept_keys(experiment)
@@ -94,7 +101,7 @@ def expand_experiment(config: dict, name: str) -> list[Condition]:
                     experiment=name,
                     sweep=sweep,
                     id=f"{sweep}__{condition_id(point)}",
-                    stack_id=stack_id(sweep, point),
+                    train_id=train_id(sweep, point),
                     data_id=condition_id(point, DATA_SECTIONS),
                     pretrain_id=condition_id(point, PRETRAIN_SECTIONS),
                     grid_point=point,
@@ -117,9 +124,9 @@ class Plan:
             for name in self.experiments
             for cond in expand_experiment(config, name)
         }
-        self.stacks: dict[tuple[str, str], list[Condition]] = {}
+        self.train_jobs: dict[tuple[str, str], list[Condition]] = {}
         for c in self.conditions.values():
-            self.stacks.setdefault((c.experiment, c.stack_id), []).append(c)
+            self.train_jobs.setdefault((c.experiment, c.train_id), []).append(c)
         self.data = {(c.experiment, c.data_id): c for c in self.conditions.values()}
         self.pretrain = {
             (c.experiment, c.pretrain_id): c for c in self.conditions.values() if c.uses_pretraining
@@ -132,24 +139,25 @@ class Plan:
         """Columns that identify a condition in the tables: sweep and the swept settings."""
         return list(self.of_experiment(experiment)[0].labels)
 
-    # File layout: one place, so rules and tests agree.
     def data_files(self, experiment: str, data_id: str) -> list[str]:
-        return [f"results/data/{experiment}/{data_id}/seed{s}.npz" for s in self.seeds]
+        return [paths.fill(paths.DATASET, experiment=experiment, data_id=data_id, seed=s) for s in self.seeds]
 
     def pretrained_files(self, experiment: str, pretrain_id: str) -> list[str]:
-        return [f"results/pretrained/{experiment}/{pretrain_id}/seed{s}.pt" for s in self.seeds]
+        return [paths.fill(paths.PRETRAINED, experiment=experiment, pretrain_id=pretrain_id, seed=s)
+                for s in self.seeds]
 
-    def run_files(self, experiment: str, stack: str, name: str) -> list[str]:
-        return [f"results/runs/{experiment}/{stack}/seed{s}/{name}" for s in self.seeds]
+    def run_files(self, experiment: str, train_id: str, template: str) -> list[str]:
+        """Per seed, a training job's file of `template` (paths.MODEL or paths.METRICS)."""
+        return [paths.fill(template, experiment=experiment, train_id=train_id, seed=s) for s in self.seeds]
 
     def evaluation_files(self, experiment: str) -> list[str]:
-        return [f"results/runs/{experiment}/{stack}/evaluation.csv"
-                for name, stack in self.stacks if name == experiment]
+        return [paths.fill(paths.EVALUATION, experiment=name, train_id=train_id)
+                for name, train_id in self.train_jobs if name == experiment]
 
     def table_files(self) -> list[str]:
         """Experiment tables, and the audit's when enabled: the inputs of the claims."""
         names = [*self.experiments, PRIVACY_AUDIT] if self.audit else self.experiments
-        return [f"results/tables/{name}.csv" for name in names]
+        return [paths.fill(paths.TABLE, name=name) for name in names]
 
     def synthetic_experiments(self) -> list[str]:
         """Experiments on the synthetic model: the ones with an FNR."""
@@ -161,8 +169,6 @@ class Plan:
         return [*self.experiments, *pooled, *([PRIVACY_AUDIT] if self.audit else [])]
 
     def final_targets(self) -> list[str]:
-        figures = self.figure_names()
-        return (
-            [f"results/figures/{name}.{suffix}" for name in figures for suffix in ("pdf", "png")]
-            + ["results/claims.csv", "results/claims.md", "results/provenance.json"]
-        )
+        figures = [paths.fill(template, name=name) for name in self.figure_names()
+                   for template in (paths.FIGURE_PDF, paths.FIGURE_PNG)]
+        return figures + [paths.CLAIMS, paths.CLAIMS_MARKDOWN, paths.PROVENANCE]

@@ -1,6 +1,7 @@
 """Figures, drawn only from the tidy tables in results/tables/.
 
-Every point is the mean over seeds with a 95% Student-t interval.
+Every point is the mean over seeds with the Student-t interval of the claims' confidence
+(`claims.confidence`); each figure function takes that interval as `errorbar`.
 """
 
 from __future__ import annotations
@@ -14,21 +15,20 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
-from scipy import stats  # noqa: E402
 
 from dpharm.io import atomic_path  # noqa: E402
+from dpharm.stats import mean_interval  # noqa: E402
 
 NONPRIVATE_LABEL = "∞ (non-private)"
 
 
-def mean_ci95(values) -> tuple[float, float]:
-    """95% Student-t confidence interval of the mean over seeds (a point for one seed)."""
-    values = np.asarray(values, dtype=float)
-    mean = values.mean()
-    if len(values) < 2:
-        return mean, mean
-    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values))
-    return mean - half, mean + half
+def interval_of(confidence: float):
+    """seaborn's errorbar: the claims' Student-t interval of the mean over seeds (a point for one seed)."""
+    def bounds(values) -> tuple[float, float]:
+        mean, low, high = mean_interval(values, confidence)
+        return (mean, mean) if math.isnan(low) else (low, high)
+
+    return bounds
 
 
 def epsilon_label(epsilon: float) -> str:
@@ -44,9 +44,9 @@ def _with_epsilon_label(table: pd.DataFrame) -> pd.DataFrame:
     return table.assign(epsilon_label=table["epsilon"].map(epsilon_label))
 
 
-def _points(ax, data: pd.DataFrame, x: str, y: str, hue: str, order=None) -> None:
+def _points(ax, data: pd.DataFrame, x: str, y: str, hue: str, errorbar, order=None) -> None:
     dodge = 0.3 if data[hue].nunique() > 1 else False
-    sns.pointplot(data=data, x=x, y=y, hue=hue, order=order, errorbar=mean_ci95, dodge=dodge,
+    sns.pointplot(data=data, x=x, y=y, hue=hue, order=order, errorbar=errorbar, dodge=dodge,
                   markersize=4, linewidth=1.2, capsize=0.1, ax=ax, palette="viridis")
 
 
@@ -61,10 +61,11 @@ def _select(table: pd.DataFrame, metric: str, group: str | None = None, sweep: s
     return rows if attacked else rows[rows["attack_radius"].isna()]
 
 
-def _versus_epsilon(ax, table: pd.DataFrame, rows: pd.DataFrame, label: str, hue: str, title: str = "") -> None:
-    """Mean and 95% interval of `rows['value']` per target epsilon, one line per `hue` value."""
+def _versus_epsilon(ax, table: pd.DataFrame, rows: pd.DataFrame, label: str, hue: str, errorbar,
+                    title: str = "") -> None:
+    """Mean and interval of `rows['value']` per target epsilon, one line per `hue` value."""
     data = _with_epsilon_label(rows).rename(columns={"value": label})
-    _points(ax, data, "epsilon_label", label, hue, epsilon_order(table))
+    _points(ax, data, "epsilon_label", label, hue, errorbar, epsilon_order(table))
     ax.set_xlabel("target epsilon")
     ax.set_title(title, fontsize=9)
     ax.tick_params(axis="x", rotation=30)
@@ -83,16 +84,16 @@ def _hide_unused(axes) -> None:
             ax.set_visible(False)
 
 
-def _accuracy_panels(table: pd.DataFrame, rows: pd.DataFrame, column: str, hue: str, panel_title, title: str):
+def _accuracy_panels(table: pd.DataFrame, rows: pd.DataFrame, column: str, hue: str, panel_title, title: str, errorbar):
     """One panel per value of `column`: test accuracy versus epsilon, one line per `hue`."""
     values = sorted(rows[column].unique())
     fig, axes = _grid(1, len(values), title)
     for ax, value in zip(axes[0], values):
-        _versus_epsilon(ax, table, rows[rows[column] == value], "test accuracy", hue, panel_title(value))
+        _versus_epsilon(ax, table, rows[rows[column] == value], "test accuracy", hue, errorbar, panel_title(value))
     return fig
 
 
-def utility_vs_noise(table: pd.DataFrame) -> plt.Figure:
+def utility_vs_noise(table: pd.DataFrame, errorbar) -> plt.Figure:
     """C1: loss, accuracy and measured FNR versus epsilon, by feature norm, width and n."""
     sweeps = [s for s in ("feature_norm", "width", "n_train") if s in set(table["sweep"])]
     fig, axes = _grid(len(sweeps), 3, "C1 (claim: DP noise lowers the FNR and raises the loss; worse for weak "
@@ -101,22 +102,22 @@ def utility_vs_noise(table: pd.DataFrame) -> plt.Figure:
         panels = [("test_loss", "all", "test loss"), ("test_accuracy", "all", "test accuracy"),
                   ("fnr_measured", "class0", "measured FNR (class 0)")]
         for ax, (metric, group, label) in zip(row, panels):
-            _versus_epsilon(ax, table, _select(table, metric, group, sweep), label, sweep, f"sweep: {sweep}")
+            _versus_epsilon(ax, table, _select(table, metric, group, sweep), label, sweep, errorbar, f"sweep: {sweep}")
         row[0].set_yscale("log")
         row[2].set_yscale("log")
     return fig
 
 
-def class_imbalance(table: pd.DataFrame) -> plt.Figure:
+def class_imbalance(table: pd.DataFrame, errorbar) -> plt.Figure:
     """C2: per-class test accuracy versus epsilon, one panel per imbalance ratio."""
     rows = _select(table, "test_accuracy")
     rows = rows[rows["group"].isin(["class0", "class1"])]
     rows = rows.assign(**{"class": rows["group"].map({"class0": "class 0 (majority)", "class1": "class 1 (minority)"})})
     return _accuracy_panels(table, rows, "imbalance_ratio", "class", lambda v: f"imbalance ratio {v:g}",
-                            "C2 (claim: under DP the minority class loses far more accuracy)")
+                            "C2 (claim: under DP the minority class loses far more accuracy)", errorbar)
 
 
-def long_tail(table: pd.DataFrame) -> plt.Figure:
+def long_tail(table: pd.DataFrame, errorbar) -> plt.Figure:
     """C3: head versus tail accuracy of class 0 versus epsilon, per tail frequency / tail norm."""
     sweeps = [(s, c) for s, c in (("rare_tail", "tail_frequency"), ("weak_tail", "tail_feature_norm"))
               if s in set(table["sweep"])]
@@ -126,12 +127,13 @@ def long_tail(table: pd.DataFrame) -> plt.Figure:
         rows = _select(table, "test_accuracy", sweep=sweep)
         rows = rows[rows["group"].isin(["class0/head", "class0/tail"])]
         for ax, value in zip(row, sorted(rows[column].unique())):
-            _versus_epsilon(ax, table, rows[rows[column] == value], "test accuracy", "group", f"{column} {value:g}")
+            _versus_epsilon(ax, table, rows[rows[column] == value], "test accuracy", "group", errorbar,
+                           f"{column} {value:g}")
     _hide_unused(axes)
     return fig
 
 
-def adversarial(table: pd.DataFrame) -> plt.Figure:
+def adversarial(table: pd.DataFrame, errorbar) -> plt.Figure:
     """C4: adversarial loss and accuracy versus the attack budget, one line per epsilon."""
     threat_models = [(suffix, name) for suffix, name in (("", "PGD-l2"), ("_linf", "PGD-linf"))
                      if f"adversarial_loss{suffix}" in set(table["metric"])]
@@ -144,40 +146,46 @@ def adversarial(table: pd.DataFrame) -> plt.Figure:
             rows = _with_epsilon_label(_select(table, metric, "all", attacked=True))
             rows = rows.rename(columns={"value": label, "epsilon_label": "target epsilon"})
             sns.pointplot(data=rows, x="attack_radius", y=label, hue="target epsilon", hue_order=epsilon_order(table),
-                          errorbar=mean_ci95, markersize=4, linewidth=1.2, capsize=0.1, ax=ax, palette="viridis")
+                          errorbar=errorbar, markersize=4, linewidth=1.2, capsize=0.1, ax=ax, palette="viridis")
             ax.set_xlabel(budget_label)
         row[0].set_yscale("log")
     return fig
 
 
-def pretraining_shift(table: pd.DataFrame, shift_label: str = "feature shift angle theta (degrees)") -> plt.Figure:
+def real_pretraining_shift(table: pd.DataFrame, errorbar) -> plt.Figure:
+    """C5 on images: scratch versus pre-trained on rotated public images, versus the rotation."""
+    return pretraining_shift(table, errorbar, "rotation of the public images (degrees)")
+
+
+def pretraining_shift(table: pd.DataFrame, errorbar, shift_label: str = "feature shift angle theta (degrees)") -> plt.Figure:
     """C5: test accuracy versus public/private feature shift, scratch versus pre-trained."""
     rows = _select(table, "test_accuracy", "all")
     epsilons = sorted(rows["epsilon"].unique(), reverse=True)
     fig, axes = _grid(1, len(epsilons), "C5 (claim: the gain of public pre-training shrinks as the feature shift grows)")
     for ax, epsilon in zip(axes[0], epsilons):
         _points(ax, rows[rows["epsilon"] == epsilon].rename(columns={"value": "test accuracy"}),
-                "shift_angle", "test accuracy", "init")
+                "shift_angle", "test accuracy", "init", errorbar)
         ax.set_title(f"epsilon {epsilon_label(epsilon)}", fontsize=9)
         ax.set_xlabel(shift_label)
     return fig
 
 
-def mitigations(table: pd.DataFrame) -> plt.Figure:
+def mitigations(table: pd.DataFrame, errorbar) -> plt.Figure:
     """C6: test loss and measured FNR versus epsilon, by augmentation multiplicity and frozen fraction."""
     sweeps = [(s, c) for s, c in (("augmentation", "augmentation_multiplicity"), ("freezing", "frozen_fraction"))
               if s in set(table["sweep"])]
     fig, axes = _grid(len(sweeps), 2, "C6 (claim: augmentation multiplicity and freezing raise the FNR and reduce the harm)")
     for row, (sweep, column) in zip(axes, sweeps):
-        _versus_epsilon(row[0], table, _select(table, "test_loss", "all", sweep), "test loss", column, f"sweep: {sweep}")
-        _versus_epsilon(row[1], table, _select(table, "fnr_measured", "class0", sweep), "measured FNR (class 0)", column,
+        _versus_epsilon(row[0], table, _select(table, "test_loss", "all", sweep), "test loss", column, errorbar,
                         f"sweep: {sweep}")
+        _versus_epsilon(row[1], table, _select(table, "fnr_measured", "class0", sweep), "measured FNR (class 0)", column,
+                        errorbar, f"sweep: {sweep}")
         row[0].set_yscale("log")
         row[1].set_yscale("log")
     return fig
 
 
-def real_class_imbalance(table: pd.DataFrame) -> plt.Figure:
+def real_class_imbalance(table: pd.DataFrame, errorbar) -> plt.Figure:
     """C2 on images: accuracy of the reduced (last) class and the mean of the others versus epsilon."""
     rows = _select(table, "test_accuracy")
     classes = sorted((g for g in rows["group"].unique() if g.startswith("class") and "/" not in g),
@@ -186,15 +194,15 @@ def real_class_imbalance(table: pd.DataFrame) -> plt.Figure:
     rows = rows.assign(**{"class": np.where(rows["group"] == classes[-1], "reduced class", "other classes (mean)")})
     rows = rows.groupby(["class", "seed", "epsilon", "minority_fraction"], as_index=False)["value"].mean()
     return _accuracy_panels(table, rows, "minority_fraction", "class", lambda v: f"reduced class keeps {v:.0%}",
-                            "C2 on images (claim: under DP the reduced class loses far more accuracy)")
+                            "C2 on images (claim: under DP the reduced class loses far more accuracy)", errorbar)
 
 
-def real_long_tail(table: pd.DataFrame) -> plt.Figure:
+def real_long_tail(table: pd.DataFrame, errorbar) -> plt.Figure:
     """C3 on images: head and tail source of class 0 versus epsilon, per tail frequency."""
     rows = _select(table, "test_accuracy")
     rows = rows[rows["group"].isin(["class0/head", "class0/tail"])]
     return _accuracy_panels(table, rows, "tail_frequency", "group", lambda v: f"tail frequency {v:g}",
-                            "C3 on images (claim: DP hurts the rare source of a class more)")
+                            "C3 on images (claim: DP hurts the rare source of a class more)", errorbar)
 
 
 def transition_threshold(fnr: np.ndarray, accurate: np.ndarray) -> float:
@@ -211,7 +219,7 @@ def transition_threshold(fnr: np.ndarray, accurate: np.ndarray) -> float:
     return float(np.sqrt(fnr[best - 1] * fnr[best]))
 
 
-def fnr_transition(table: pd.DataFrame, accuracy_level: float = 0.95) -> plt.Figure:
+def fnr_transition(table: pd.DataFrame, errorbar, accuracy_level: float = 0.95) -> plt.Figure:
     """C1: test loss against FNR pooled over every synthetic run and group, measured and predicted."""
     fig, axes = _grid(1, 2, "C1: test loss is governed by the FNR (every synthetic run and group, DP and non-private)")
     data = table.assign(regime=np.where(np.isinf(table["epsilon"]), "non-private", "DP"))
@@ -229,7 +237,7 @@ def fnr_transition(table: pd.DataFrame, accuracy_level: float = 0.95) -> plt.Fig
     return fig
 
 
-def privacy_audit(table: pd.DataFrame) -> plt.Figure:
+def privacy_audit(table: pd.DataFrame, errorbar) -> plt.Figure:
     """Accountant epsilon versus the audit's empirical lower bound, per mechanism."""
     fig, axes = _grid(1, 1, "Privacy audit: an empirical lower bound must never beat the accountant")
     ax = axes[0][0]
@@ -244,24 +252,11 @@ def privacy_audit(table: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-FIGURES = {
-    "utility_vs_noise": utility_vs_noise,
-    "class_imbalance": class_imbalance,
-    "long_tail": long_tail,
-    "adversarial": adversarial,
-    "pretraining_shift": pretraining_shift,
-    "mitigations": mitigations,
-    "fnr_transition": fnr_transition,
-    "privacy_audit": privacy_audit,
-    "real_class_imbalance": real_class_imbalance,
-    "real_long_tail": real_long_tail,
-    "real_adversarial": adversarial,
-    "real_pretraining_shift": lambda table: pretraining_shift(table, "rotation of the public images (degrees)"),
-}
+def draw(name: str, table: pd.DataFrame, pdf_path, png_path, confidence: float) -> None:
+    """Draw figure `name` from its table into a PDF and a PNG."""
+    from dpharm.experiments import REGISTRY
 
-
-def draw(name: str, table: pd.DataFrame, pdf_path, png_path) -> None:
-    figure = FIGURES[name](table)
+    figure = REGISTRY[name].draw(table, interval_of(confidence))
     for path, fmt in ((pdf_path, "pdf"), (png_path, "png")):
         with atomic_path(path) as tmp:
             figure.savefig(tmp, format=fmt, dpi=150, metadata={"CreationDate": None} if fmt == "pdf" else None)

@@ -33,3 +33,14 @@ def configure_torch(threads: int) -> None:
 
     torch.set_num_threads(threads)
     keep_freed_buffers()
+
+
+def pick_device(requested: str):
+    """The torch.device for the config's `device` ('auto': CUDA when visible, else the CPU)."""
+    import torch
+
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("config 'device: cuda' but no CUDA device is visible; use 'auto' or 'cpu'")
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from dpharm.io import CorruptFileError, atomic_path
+from dpharm.records import TrainingRecord
 
 KEY_COLUMNS = ["experiment", "dataset", "condition", "seed", "epsilon", "epsilon_spent", "delta",
                "accountant", "noise_multiplier"]
@@ -13,7 +14,7 @@ ROW_COLUMNS = ["group", "metric", "attack_radius", "value"]
 CHANGE_METRICS = {"test_loss": "test_loss_change", "test_accuracy": "test_accuracy_change"}
 
 
-def run_rows(rows: list[dict], *, experiment: str, condition: str, seed: int, record: dict,
+def run_rows(rows: list[dict], *, experiment: str, condition: str, seed: int, record: TrainingRecord,
              labels: dict, dataset: str) -> pd.DataFrame:
     """Evaluation rows of one run, labelled with its identity, sweep and swept settings."""
     frame = pd.DataFrame(rows, columns=ROW_COLUMNS)
@@ -22,11 +23,11 @@ def run_rows(rows: list[dict], *, experiment: str, condition: str, seed: int, re
         "dataset": dataset,
         "condition": condition,
         "seed": seed,
-        "epsilon": float(record["epsilon_target"]),
-        "epsilon_spent": float(record["epsilon_spent"]),
-        "delta": record["delta"],
-        "accountant": record["accountant"] or "none",
-        "noise_multiplier": record["noise_multiplier"],
+        "epsilon": float(record.epsilon_target),
+        "epsilon_spent": float(record.epsilon_spent),
+        "delta": record.delta,
+        "accountant": record.accountant or "none",
+        "noise_multiplier": record.noise_multiplier,
         **labels,
     }
     for column, value in reversed(labels.items()):

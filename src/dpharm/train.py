@@ -1,7 +1,7 @@
-"""Non-private SGD and DP-SGD for the two-layer CNN (SPEC section 4).
+"""Non-private SGD and DP-SGD for the two-layer CNN.
 
 `train_members` trains the models of one job, each at its own epsilon. By default
-(grad_sample_mode: fast) they train through `dpharm.fastdp`: the non-private ones as one stack,
+(grad_sample_mode: fast) they train through `dpharm.stacked`: the non-private ones as one stack,
 the private ones (every noise level) as another; the other modes run Opacus's own per-sample
 machinery (make_private) one model at a time, for comparison.
 """
@@ -19,18 +19,13 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from tqdm import tqdm
 
-from dpharm.fastdp import Member, ViewMaker, train_stack
+from dpharm.members import Member, ViewMaker
 from dpharm.model import loss_and_accuracy
 from dpharm.privacy import accountant_epsilon, is_private, noise_multiplier_for, poisson_sample_rate
+from dpharm.records import TrainingRecord
 from dpharm.seeds import derive_seed
-
-
-def pick_device(requested: str) -> torch.device:
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("config 'device: cuda' but no CUDA device is visible; use 'auto' or 'cpu'")
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(requested)
+from dpharm.settings import TrainingSettings
+from dpharm.stacked import train_stack
 
 
 def _forever(loader: DataLoader) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -89,69 +84,67 @@ class PrivateTraining:
     sample_rate: float
 
 
-def make_private(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, training: dict,
+def make_private(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, training: TrainingSettings,
                  noise_multiplier: float, seed: int, device: torch.device,
                  signal_patch: torch.Tensor | None = None) -> PrivateTraining:
     """Wrap model, SGD and a Poisson-sampling loader with Opacus (seeded noise and sampling)."""
     model.to(device)
-    loader = _loader(x, y, training["batch_size"], seed, signal_patch)
+    loader = _loader(x, y, training.batch_size, seed, signal_patch)
     noise_generator = torch.Generator(device=device).manual_seed(derive_seed(seed, "dp-noise"))
     with warnings.catch_warnings():
         # Opacus warns that secure_mode is off; reproducible noise needs a seeded generator.
         warnings.filterwarnings("ignore", message="Secure RNG turned off")
-        engine = PrivacyEngine(accountant=training["accountant"])
+        engine = PrivacyEngine(accountant=training.accountant)
         private = engine.make_private(
             module=model,
-            optimizer=torch.optim.SGD(_trainable(model), lr=training["learning_rate"]),
+            optimizer=torch.optim.SGD(_trainable(model), lr=training.learning_rate),
             data_loader=loader,
             criterion=nn.CrossEntropyLoss(),
             noise_multiplier=noise_multiplier,
-            max_grad_norm=training["clip_norm"],
+            max_grad_norm=training.clip_norm,
             poisson_sampling=True,
             noise_generator=noise_generator,
-            grad_sample_mode=training["grad_sample_mode"],
+            grad_sample_mode=training.grad_sample_mode,
         )
-    if training["grad_sample_mode"] == "ghost":
+    if training.grad_sample_mode == "ghost":
         # Ghost clipping's criterion runs the two backward passes it needs.
         private_model, optimizer, criterion, private_loader = private
     else:
         (private_model, optimizer, private_loader), criterion = private, nn.CrossEntropyLoss()
-    sample_rate = poisson_sample_rate(len(y), training["batch_size"])
+    sample_rate = poisson_sample_rate(len(y), training.batch_size)
     if abs(private_loader.sample_rate - sample_rate) > 1e-12:
         raise RuntimeError("Opacus samples at a different rate than the one accounted for")
     return PrivateTraining(engine, private_model, optimizer, criterion, private_loader, sample_rate)
 
 
-def train_with_opacus(member: Member, *, training: dict, noise_multiplier: float, device: torch.device,
-                      progress: bool = False, description: str = "dp-sgd", make_views: ViewMaker | None = None) -> dict:
+def train_with_opacus(member: Member, *, training: TrainingSettings, device: torch.device, progress: bool = False,
+                      description: str = "dp-sgd", make_views: ViewMaker | None = None) -> TrainingRecord:
     """DP-SGD of one model through Opacus's own make_private (its hooks, ghost, ew or
     functorch mode): Poisson sampling, per-example clipping at C, Gaussian noise."""
-    private = make_private(member.model, member.x, member.y, training=training, noise_multiplier=noise_multiplier,
-                           seed=member.seed, device=device, signal_patch=member.signal_patch)
+    private = make_private(member.model, member.x, member.y, training=training,
+                           noise_multiplier=member.noise_multiplier, seed=member.seed, device=device,
+                           signal_patch=member.signal_patch)
     started = time.perf_counter()
-    _run_steps(private.model, private.optimizer, private.criterion, private.loader, training["steps"],
-               device, progress, description, ghost=training["grad_sample_mode"] == "ghost",
+    _run_steps(private.model, private.optimizer, private.criterion, private.loader, training.steps,
+               device, progress, description, ghost=training.grad_sample_mode == "ghost",
                make_views=make_views, seed=member.seed)
     seconds = time.perf_counter() - started
     private.model.remove_hooks()  # leave a plain module behind for evaluation and saving
     loss, accuracy = loss_and_accuracy(member.model, member.x.to(device), member.y.to(device))
-    return {
-        "private": True,
-        "noise_multiplier": float(noise_multiplier),
-        "sample_rate": private.sample_rate,
-        "expected_batch_size": private.optimizer.expected_batch_size,
-        "clip_norm": training["clip_norm"],
-        "epsilon_spent": accountant_epsilon(private.engine.accountant, training["accountant"], training["delta"]),
-        "steps": training["steps"],
-        "train_loss": loss,
-        "train_accuracy": accuracy,
-        "train_seconds": seconds,
-        "models_in_stack": 1,
-    }
+    return TrainingRecord(
+        epsilon_target=float(member.epsilon), delta=training.delta, steps=training.steps,
+        epsilon_spent=accountant_epsilon(private.engine.accountant, training.accountant, training.delta),
+        accountant=training.accountant, grad_sample_mode=training.grad_sample_mode,
+        noise_multiplier=float(member.noise_multiplier), private=True, train_loss=loss, train_accuracy=accuracy,
+        train_seconds=seconds, models_in_stack=1, augmentation_multiplicity=training.augmentation_multiplicity,
+        sample_rate=private.sample_rate, expected_batch_size=private.optimizer.expected_batch_size,
+        clip_norm=training.clip_norm,
+    )
 
 
-def train_members(members: list[Member], epsilons: list[float], *, training: dict, device: torch.device,
-                  progress: bool = False, description: str = "", make_views: ViewMaker | None = None) -> list[dict]:
+def train_members(members: list[Member], epsilons: list[float], *, training: TrainingSettings, device: torch.device,
+                  progress: bool = False, description: str = "",
+                  make_views: ViewMaker | None = None) -> list[TrainingRecord]:
     """Train every member at its own privacy budget; one record per member, in order.
 
     Epsilon inf is non-private SGD. A finite epsilon is DP-SGD at the noise multiplier solved for
@@ -163,28 +156,21 @@ def train_members(members: list[Member], epsilons: list[float], *, training: dic
     """
     if len(epsilons) != len(members):
         raise ValueError(f"{len(members)} models but {len(epsilons)} epsilons")
-    mode = training["grad_sample_mode"]
     options = {"training": training, "device": device, "progress": progress, "make_views": make_views}
-    sample_rate = poisson_sample_rate(len(members[0].y), training["batch_size"])
-    noise = {epsilon: noise_multiplier_for(epsilon, training["delta"], sample_rate, training["steps"],
-                                           training["accountant"])
+    sample_rate = poisson_sample_rate(len(members[0].y), training.batch_size)
+    noise = {epsilon: noise_multiplier_for(epsilon, training.delta, sample_rate, training.steps, training.accountant)
              for epsilon in set(epsilons) if is_private(epsilon)}
-    public = [index for index, epsilon in enumerate(epsilons) if not is_private(epsilon)]
-    private = [index for index, epsilon in enumerate(epsilons) if is_private(epsilon)]
-    records = {}
-    if public:
-        stack = [replace(members[index], noise_multiplier=None) for index in public]
-        done = train_stack(stack, description=f"{description} sgd", **options)
-        records.update({index: {**record, "epsilon_spent": float("inf"), "accountant": None, "grad_sample_mode": None}
-                        for index, record in zip(public, done, strict=True)})
-    if private:
-        stack = [replace(members[index], noise_multiplier=noise[epsilons[index]]) for index in private]
-        if mode == "fast":
-            done = train_stack(stack, description=f"{description} dp-sgd", **options)
-        else:
-            done = [train_with_opacus(member, noise_multiplier=member.noise_multiplier, description=description,
-                                      **options) for member in stack]
-        records.update({index: {**record, "accountant": training["accountant"], "grad_sample_mode": mode}
-                        for index, record in zip(private, done, strict=True)})
-    common = {"delta": training["delta"], "augmentation_multiplicity": training["augmentation_multiplicity"]}
-    return [{**records[index], **common, "epsilon_target": float(epsilon)} for index, epsilon in enumerate(epsilons)]
+    budgeted = [replace(member, epsilon=float(epsilon), noise_multiplier=noise.get(epsilon))
+                for member, epsilon in zip(members, epsilons, strict=True)]
+    nonprivate = [index for index, member in enumerate(budgeted) if not member.private]
+    private = [index for index, member in enumerate(budgeted) if member.private]
+    records: dict[int, TrainingRecord] = {}
+    if nonprivate:
+        done = train_stack([budgeted[i] for i in nonprivate], description=f"{description} sgd", **options)
+        records.update(zip(nonprivate, done, strict=True))
+    if private and training.grad_sample_mode == "fast":
+        done = train_stack([budgeted[i] for i in private], description=f"{description} dp-sgd", **options)
+        records.update(zip(private, done, strict=True))
+    elif private:
+        records.update((i, train_with_opacus(budgeted[i], description=description, **options)) for i in private)
+    return [records[index] for index in range(len(members))]

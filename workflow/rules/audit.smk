@@ -5,9 +5,9 @@
 
 rule privacy_audit:
     output:
-        "results/tables/privacy_audit.csv",
+        paths.fill(paths.TABLE, name="privacy_audit"),
     log:
-        "results/logs/privacy_audit.log",
+        paths.PRIVACY_AUDIT_LOG,
     conda:
         CONDA_ENV
     params:

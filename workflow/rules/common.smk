@@ -3,40 +3,49 @@
 CONDA_ENV = "../envs/dpharm.yaml"
 
 
-# Lookups from wildcards to the plan's conditions, shared by every stage.
+# Input functions and lookups from wildcards to the plan, shared by every stage. Every path
+# template comes from dpharm.paths.
 
 
-def stack_of(wildcards):
-    return PLAN.stacks[(wildcards.experiment, wildcards.stack)]
+def get_train_job(wildcards):
+    """The conditions one training (and evaluation) job covers: one grid point, every epsilon."""
+    return PLAN.train_jobs[(wildcards.experiment, wildcards.train_id)]
 
 
-def first_condition_of(wildcards):
-    """A stack's conditions share data and pre-training: any one of them names both."""
-    return stack_of(wildcards)[0]
-
-
-def stack_runs(wildcards):
+def get_conditions(wildcards):
     return [
-        {"condition": c.id, "params": c.params, "labels": c.labels}
-        for c in stack_of(wildcards)
+        {"id": c.id, "params": c.params, "labels": c.labels}
+        for c in get_train_job(wildcards)
     ]
 
 
-def data_condition_of(wildcards):
+def get_dataset_condition(wildcards):
     return PLAN.data[(wildcards.experiment, wildcards.data_id)]
 
 
-def pretrain_condition_of(wildcards):
+def get_pretrain_condition(wildcards):
     return PLAN.pretrain[(wildcards.experiment, wildcards.pretrain_id)]
 
 
-def pretrained_inputs(wildcards):
-    condition = first_condition_of(wildcards)
+def get_train_datasets(wildcards):
+    """A training job's conditions share data and pre-training: the first one names both."""
+    return PLAN.data_files(wildcards.experiment, get_train_job(wildcards)[0].data_id)
+
+
+def get_pretrained_starts(wildcards):
+    condition = get_train_job(wildcards)[0]
     if not condition.uses_pretraining:
         return []
     return PLAN.pretrained_files(wildcards.experiment, condition.pretrain_id)
 
 
-def raw_images_input(wildcards):
-    source = data_condition_of(wildcards).params["data"]["source"]
-    return [] if source == "synthetic" else [f"results/raw/{source}.npz"]
+def get_pretrain_datasets(wildcards):
+    condition = get_pretrain_condition(wildcards)
+    return PLAN.data_files(wildcards.experiment, condition.data_id)
+
+
+def get_raw_images(wildcards):
+    source = get_dataset_condition(wildcards).params["data"]["source"]
+    return (
+        [] if source == "synthetic" else [paths.fill(paths.RAW_IMAGES, source=source)]
+    )

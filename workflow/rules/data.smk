@@ -6,15 +6,15 @@
 
 rule raw_images:
     output:
-        "results/raw/{source}.npz",
+        paths.RAW_IMAGES,
     log:
-        "results/logs/raw/{source}.log",
+        paths.RAW_IMAGES_LOG,
     wildcard_constraints:
         source="digits|mnist|fashion_mnist|cifar10",
     conda:
         CONDA_ENV
     params:
-        download_folder=lambda w: f"results/raw/{w.source}",
+        download_folder=lambda w: paths.fill(paths.DOWNLOADS, source=w.source),
         mirror=config["downloads"]["mirror"],
         sha256=config["downloads"]["sha256"],
     script:
@@ -23,15 +23,15 @@ rule raw_images:
 
 rule dataset:
     input:
-        raw_images_input,
+        get_raw_images,
     output:
-        expand("results/data/{{experiment}}/{{data_id}}/seed{seed}.npz", seed=SEEDS),
+        expand(paths.DATASET, seed=SEEDS, allow_missing=True),
     log:
-        "results/logs/data/{experiment}/{data_id}.log",
+        paths.DATASET_LOG,
     conda:
         CONDA_ENV
     params:
-        data=lambda w: data_condition_of(w).params["data"],
+        data=lambda w: get_dataset_condition(w).params["data"],
         seeds=SEEDS,
     script:
         "../scripts/make_dataset.py"

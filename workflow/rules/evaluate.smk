@@ -1,21 +1,21 @@
-# Stage 4: per-group test loss and accuracy, measured and predicted FNR, PGD-l2 attacks; one
-# job per stack, every seed and noise level.
+# Stage 4: per-group test loss and accuracy, measured and predicted FNR, PGD attacks; one
+# job per train_id, every seed and noise level.
 
 
 rule evaluate:
     input:
-        data=lambda w: PLAN.data_files(w.experiment, first_condition_of(w).data_id),
-        models=lambda w: PLAN.run_files(w.experiment, w.stack, "model.pt"),
-        metrics=lambda w: PLAN.run_files(w.experiment, w.stack, "metrics.json"),
+        data=get_train_datasets,
+        models=lambda w: PLAN.run_files(w.experiment, w.train_id, paths.MODEL),
+        metrics=lambda w: PLAN.run_files(w.experiment, w.train_id, paths.METRICS),
     output:
-        "results/runs/{experiment}/{stack}/evaluation.csv",
+        paths.EVALUATION,
     log:
-        "results/logs/evaluate/{experiment}/{stack}.log",
+        paths.EVALUATE_LOG,
     conda:
         CONDA_ENV
     threads: config["threads"]
     params:
-        runs=stack_runs,
+        conditions=get_conditions,
         seeds=SEEDS,
     script:
         "../scripts/evaluate.py"

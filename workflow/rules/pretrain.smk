@@ -3,21 +3,18 @@
 
 rule pretrain:
     input:
-        lambda w: PLAN.data_files(w.experiment, pretrain_condition_of(w).data_id),
+        get_pretrain_datasets,
     output:
-        expand(
-            "results/pretrained/{{experiment}}/{{pretrain_id}}/seed{seed}.pt",
-            seed=SEEDS,
-        ),
+        expand(paths.PRETRAINED, seed=SEEDS, allow_missing=True),
     log:
-        "results/logs/pretrain/{experiment}/{pretrain_id}.log",
+        paths.PRETRAIN_LOG,
     conda:
         CONDA_ENV
     threads: config["threads"]
     resources:
         gpu=1,
     params:
-        run=lambda w: pretrain_condition_of(w).params,
+        condition=lambda w: get_pretrain_condition(w).params,
         seeds=SEEDS,
         device=config["device"],
         progress=config["progress"],

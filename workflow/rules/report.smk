@@ -4,28 +4,28 @@
 
 rule aggregate:
     input:
-        lambda w: PLAN.evaluation_files(w.experiment),
+        lambda w: PLAN.evaluation_files(w.name),
     output:
-        "results/tables/{experiment}.csv",
+        paths.TABLE,
     log:
-        "results/logs/aggregate/{experiment}.log",
+        paths.AGGREGATE_LOG,
     wildcard_constraints:
-        experiment="|".join(PLAN.experiments),
+        name="|".join(PLAN.experiments),
     conda:
         CONDA_ENV
     params:
-        label_columns=lambda w: PLAN.label_columns(w.experiment),
+        label_columns=lambda w: PLAN.label_columns(w.name),
     script:
         "../scripts/aggregate.py"
 
 
 rule fnr_transition:
     input:
-        [f"results/tables/{name}.csv" for name in PLAN.synthetic_experiments()],
+        [paths.fill(paths.TABLE, name=name) for name in PLAN.synthetic_experiments()],
     output:
-        "results/tables/fnr_transition.csv",
+        paths.fill(paths.TABLE, name="fnr_transition"),
     log:
-        "results/logs/aggregate/fnr_transition.log",
+        paths.fill(paths.AGGREGATE_LOG, name="fnr_transition"),
     conda:
         CONDA_ENV
     script:
@@ -36,13 +36,11 @@ rule claims:
     input:
         PLAN.table_files(),
     output:
-        claims=report(
-            "results/claims.csv", caption="../report/claims.rst", category="Claims"
-        ),
-        markdown="results/claims.md",
-        tests="results/tables/claim_tests.csv",
+        claims=report(paths.CLAIMS, caption="../report/claims.rst", category="Claims"),
+        markdown=paths.CLAIMS_MARKDOWN,
+        tests=paths.CLAIM_TESTS,
     log:
-        "results/logs/claims.log",
+        paths.CLAIMS_LOG,
     conda:
         CONDA_ENV
     params:
@@ -53,22 +51,23 @@ rule claims:
 
 rule figure:
     input:
-        "results/tables/{name}.csv",
+        paths.TABLE,
     output:
-        pdf="results/figures/{name}.pdf",
+        pdf=paths.FIGURE_PDF,
         png=report(
-            "results/figures/{name}.png",
+            paths.FIGURE_PNG,
             caption="../report/figure.rst",
             category="{name}",
         ),
     log:
-        "results/logs/figure/{name}.log",
+        paths.FIGURE_LOG,
     wildcard_constraints:
         name="|".join(PLAN.figure_names()),
     conda:
         CONDA_ENV
     params:
-        caption=lambda w: FIGURE_CAPTIONS[w.name],
+        caption=lambda w: caption(w.name),
+        confidence=config["claims"]["confidence"],
     script:
         "../scripts/plot.py"
 
@@ -76,12 +75,12 @@ rule figure:
 rule provenance:
     output:
         report(
-            "results/provenance.json",
+            paths.PROVENANCE,
             caption="../report/provenance.rst",
             category="Provenance",
         ),
     log:
-        "results/logs/provenance.log",
+        paths.PROVENANCE_LOG,
     conda:
         CONDA_ENV
     params:

@@ -1,29 +1,25 @@
-# Stage 3: training on the private set. One job per stack (the conditions of a grid point that
-# differ only in epsilon): every seed at every noise level, the non-private baseline (epsilon
-# .inf) included; on the fast path the private models train as one batched stack, the
-# non-private ones as another.
+# Stage 3: training on the private set. One job per train_id (the conditions of a grid point
+# that differ only in epsilon): every seed at every noise level, the non-private baseline
+# (epsilon .inf) included; on the fast path the private models train as one batched stack,
+# the non-private ones as another.
 
 
 rule train:
     input:
-        data=lambda w: PLAN.data_files(w.experiment, first_condition_of(w).data_id),
-        pretrained=pretrained_inputs,
+        data=get_train_datasets,
+        pretrained=get_pretrained_starts,
     output:
-        models=expand(
-            "results/runs/{{experiment}}/{{stack}}/seed{seed}/model.pt", seed=SEEDS
-        ),
-        metrics=expand(
-            "results/runs/{{experiment}}/{{stack}}/seed{seed}/metrics.json", seed=SEEDS
-        ),
+        models=expand(paths.MODEL, seed=SEEDS, allow_missing=True),
+        metrics=expand(paths.METRICS, seed=SEEDS, allow_missing=True),
     log:
-        "results/logs/train/{experiment}/{stack}.log",
+        paths.TRAIN_LOG,
     conda:
         CONDA_ENV
     threads: config["threads"]
     resources:
         gpu=1,
     params:
-        runs=stack_runs,
+        conditions=get_conditions,
         seeds=SEEDS,
         device=config["device"],
         progress=config["progress"],

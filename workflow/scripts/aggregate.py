@@ -1,6 +1,7 @@
-"""Snakemake adapter: rule aggregate -> dpharm.jobs.aggregate_experiment."""
+"""Snakemake adapter: rule aggregate -> dpharm.jobs.report.aggregate."""
 
-from dpharm.jobs import aggregate_experiment, logging_to
+from dpharm.jobs import logging_to
+from dpharm.jobs.report import aggregate
 
 with logging_to(snakemake.log[0]):
-    aggregate_experiment(list(snakemake.input), snakemake.output[0], snakemake.params.label_columns)
+    aggregate(list(snakemake.input), snakemake.output[0], snakemake.params.label_columns)

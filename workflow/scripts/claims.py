@@ -1,6 +1,7 @@
-"""Snakemake adapter: rule claims -> dpharm.jobs.judge_claims."""
+"""Snakemake adapter: rule claims -> dpharm.jobs.report.judge_claims."""
 
-from dpharm.jobs import judge_claims, logging_to
+from dpharm.jobs import logging_to
+from dpharm.jobs.report import judge_claims
 
 with logging_to(snakemake.log[0]):
     judge_claims(list(snakemake.input), snakemake.output.claims, snakemake.output.markdown,

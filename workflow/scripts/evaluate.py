@@ -1,10 +1,11 @@
-"""Snakemake adapter: rule evaluate -> dpharm.jobs.evaluate_stack_of_conditions."""
+"""Snakemake adapter: rule evaluate -> dpharm.jobs.evaluate.evaluate."""
 
-from dpharm.jobs import evaluate_stack_of_conditions, logging_to
+from dpharm.jobs import logging_to
+from dpharm.jobs.evaluate import evaluate
+from dpharm.records import SeedFiles
 
 with logging_to(snakemake.log[0]):
-    evaluate_stack_of_conditions(
-        list(snakemake.input.data), list(snakemake.input.models), list(snakemake.input.metrics),
-        snakemake.output[0], snakemake.params.runs, snakemake.wildcards.experiment, snakemake.params.seeds,
-        threads=snakemake.threads,
-    )
+    files = SeedFiles.per_seed(snakemake.params.seeds, dataset=snakemake.input.data, model=snakemake.input.models,
+                               metrics=snakemake.input.metrics)
+    evaluate(files, snakemake.output[0], snakemake.params.conditions, snakemake.wildcards.experiment,
+             threads=snakemake.threads)

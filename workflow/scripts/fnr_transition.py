@@ -1,6 +1,7 @@
-"""Snakemake adapter: rule fnr_transition -> dpharm.jobs.fnr_transition_table."""
+"""Snakemake adapter: rule fnr_transition -> dpharm.jobs.report.fnr_transition."""
 
-from dpharm.jobs import fnr_transition_table, logging_to
+from dpharm.jobs import logging_to
+from dpharm.jobs.report import fnr_transition
 
 with logging_to(snakemake.log[0]):
-    fnr_transition_table(list(snakemake.input), snakemake.output[0])
+    fnr_transition(list(snakemake.input), snakemake.output[0])

@@ -1,6 +1,8 @@
-"""Snakemake adapter: rule figure -> dpharm.jobs.plot_table."""
+"""Snakemake adapter: rule figure -> dpharm.jobs.report.figure."""
 
-from dpharm.jobs import logging_to, plot_table
+from dpharm.jobs import logging_to
+from dpharm.jobs.report import figure
 
 with logging_to(snakemake.log[0]):
-    plot_table(snakemake.input[0], snakemake.wildcards.name, snakemake.output.pdf, snakemake.output.png)
+    figure(snakemake.input[0], snakemake.wildcards.name, snakemake.output.pdf, snakemake.output.png,
+           snakemake.params.confidence)

@@ -1,7 +1,8 @@
-"""Snakemake adapter: rule pretrain -> dpharm.jobs.pretrain."""
+"""Snakemake adapter: rule pretrain -> dpharm.jobs.pretrain.pretrain."""
 
-from dpharm.jobs import logging_to, pretrain
+from dpharm.jobs import logging_to
+from dpharm.jobs.pretrain import pretrain
 
 with logging_to(snakemake.log[0]):
-    pretrain(list(snakemake.input), list(snakemake.output), snakemake.params.run, snakemake.params.seeds,
+    pretrain(list(snakemake.input), list(snakemake.output), snakemake.params.condition, snakemake.params.seeds,
              threads=snakemake.threads, device=snakemake.params.device, progress=snakemake.params.progress)

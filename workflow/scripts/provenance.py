@@ -1,6 +1,7 @@
-"""Snakemake adapter: rule provenance -> dpharm.jobs.write_provenance."""
+"""Snakemake adapter: rule provenance -> dpharm.jobs.report.provenance."""
 
-from dpharm.jobs import logging_to, write_provenance
+from dpharm.jobs import logging_to
+from dpharm.jobs.report import provenance
 
 with logging_to(snakemake.log[0]):
-    write_provenance(snakemake.output[0], snakemake.params.config_hash, snakemake.params.git, snakemake.config)
+    provenance(snakemake.output[0], snakemake.params.config_hash, snakemake.params.git, snakemake.config)

@@ -1,6 +1,7 @@
-"""Snakemake adapter: rule raw_images -> dpharm.jobs.raw_images."""
+"""Snakemake adapter: rule raw_images -> dpharm.jobs.data.raw_images."""
 
-from dpharm.jobs import logging_to, raw_images
+from dpharm.jobs import logging_to
+from dpharm.jobs.data import raw_images
 
 with logging_to(snakemake.log[0]):
     raw_images(snakemake.wildcards.source, snakemake.output[0], snakemake.params.download_folder,

@@ -1,11 +1,11 @@
-"""Snakemake adapter: rule train -> dpharm.jobs.train_stack_of_conditions."""
+"""Snakemake adapter: rule train -> dpharm.jobs.train.train."""
 
-from dpharm.jobs import logging_to, train_stack_of_conditions
+from dpharm.jobs import logging_to
+from dpharm.jobs.train import train
+from dpharm.records import SeedFiles
 
 with logging_to(snakemake.log[0]):
-    train_stack_of_conditions(
-        list(snakemake.input.data), list(snakemake.input.pretrained),
-        list(snakemake.output.models), list(snakemake.output.metrics),
-        snakemake.params.runs, snakemake.params.seeds,
-        threads=snakemake.threads, device=snakemake.params.device, progress=snakemake.params.progress,
-    )
+    files = SeedFiles.per_seed(snakemake.params.seeds, dataset=snakemake.input.data, model=snakemake.output.models,
+                               metrics=snakemake.output.metrics, pretrained=list(snakemake.input.pretrained))
+    train(files, snakemake.params.conditions, threads=snakemake.threads, device=snakemake.params.device,
+          progress=snakemake.params.progress, description=f"{snakemake.wildcards.experiment}/{snakemake.wildcards.train_id}")

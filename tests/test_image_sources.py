@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dpharm.realdata import (
+from dpharm.image_sources import (
     CIFAR10_ARCHIVE,
     DOWNLOADS,
     SOURCES,

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dpharm.images import patchify, real_splits
+from dpharm.image_splits import patchify, real_splits
 
 DIGITS = dict(classes=[1, 0, 2, 8], tail_source=7, minority_fraction=0.25, tail_frequency=0.2,
               public_fraction=0.3, shift_angle=0.0, patch_size=4)

@@ -1,4 +1,5 @@
-"""Exact DP-SGD for the two-layer patch CNN at about the cost of plain SGD, for many models at once.
+"""A stack of models trained as one batched computation: exact DP-SGD at about the cost of plain
+SGD, or plain SGD itself (non-private baselines and pre-training).
 
 Why by hand: Opacus's fastest mode for this model (ghost clipping) runs two backward passes,
 because a general network's per-example norms are known only after one. Here the only
@@ -24,20 +25,22 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Iterator
 
 import torch
 from opacus.accountants import create_accountant
 from opacus.grad_sample import register_grad_sampler, register_norm_sampler
-from opacus.optimizers import DPOptimizerFastGradientClipping
-from opacus.optimizers.optimizer import _check_processed_flag, _generate_noise, _mark_as_processed
 from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 from torch import nn
 from tqdm import tqdm
 
-from dpharm.model import PatchFilters, TwoLayerPatchCNN, loss_and_accuracy, patch_logits
+from dpharm.members import Member, ViewMaker
+from dpharm.model import PatchFilters, loss_and_accuracy, patch_logits
+from dpharm.opacus_adapter import SummedGradientDPOptimizer
 from dpharm.privacy import accountant_epsilon, poisson_sample_rate
+from dpharm.records import TrainingRecord
 from dpharm.seeds import derive_seed
+from dpharm.settings import TrainingSettings
 
 # Opacus's clipping factor, min(1, C / (norm + 1e-6)), so that both paths clip identically.
 NORM_EPSILON = 1e-6
@@ -120,23 +123,6 @@ def stack_gradients(filters: torch.Tensor, frozen: torch.Tensor | None, batch: B
     return torch.bmm(backprops.transpose(1, 2), inputs)
 
 
-@dataclass
-class Member:
-    """One model of a stack, what it trains on, and how: DP-SGD at `noise_multiplier`, or plain
-    SGD when it is None."""
-
-    model: TwoLayerPatchCNN
-    x: torch.Tensor                            # (n, patches, d)
-    y: torch.Tensor
-    seed: int
-    signal_patch: torch.Tensor | None = None   # needed by view makers
-    noise_multiplier: float | None = None
-
-
-# (x batch, signal positions, generator) -> (batch, views, patches, d); see dpharm.augment
-ViewMaker = Callable[[torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
-
-
 def _shuffled_batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
     """Plain SGD's sampling: epochs of a fresh permutation cut into batches (last one shorter)."""
     while True:
@@ -174,7 +160,7 @@ def _check_stack(members: list[Member]) -> None:
     shapes = {(m.model.num_classes, m.model.width, m.model.frozen, tuple(m.x.shape)) for m in members}
     if len(shapes) != 1:
         raise ValueError(f"a stack trains models and data of one shape, got {sorted(shapes)}")
-    if len({m.noise_multiplier is None for m in members}) != 1:
+    if len({m.private for m in members}) != 1:
         raise ValueError("a stack trains only private (DP-SGD) or only non-private (SGD) models, not both")
 
 
@@ -186,37 +172,12 @@ def _input_grams(members: list[Member]) -> list[torch.Tensor]:
     return [by_data[id(member.x)] for member in members]
 
 
-class SummedGradientDPOptimizer(DPOptimizerFastGradientClipping):
-    """Opacus's optimizer for an already-clipped gradient sum (its ghost-clipping optimizer),
-    without the buffers a fresh sum every step does not need: the sum is taken over rather than
-    deep-copied, and the noise is added in place. The noise is Opacus's draw: in secure mode its
-    own `_generate_noise`, otherwise the same single `torch.normal` call that function makes,
-    minus the zero buffer it allocates and discards (about 5% of a step here)."""
-
-    def accumulate(self):
-        for p in self.params:
-            p.summed_grad = p.grad if p.summed_grad is None else p.summed_grad.add_(p.grad)
-
-    def add_noise(self):
-        std = self.noise_multiplier * self.max_grad_norm
-        for p in self.params:
-            _check_processed_flag(p.summed_grad)
-            if self.secure_mode or std == 0:
-                noise = _generate_noise(std=std, reference=p.summed_grad, generator=self.generator,
-                                        secure_mode=self.secure_mode)
-            else:
-                noise = torch.normal(mean=0, std=std, size=p.summed_grad.shape, device=p.summed_grad.device,
-                                     generator=self.generator, dtype=p.summed_grad.dtype)
-            p.grad = p.summed_grad.add_(noise).view_as(p)
-            _mark_as_processed(p.summed_grad)
-
-
 class Stack:
     """S models that train together: one optimizer (and, for DP, one Opacus accountant and one
     seeded noise generator at the model's own noise multiplier) per model, one Poisson sampler
     per model, shared batched products."""
 
-    def __init__(self, members: list[Member], *, training: dict, device: torch.device,
+    def __init__(self, members: list[Member], *, training: TrainingSettings, device: torch.device,
                  make_views: ViewMaker | None = None):
         _check_stack(members)
         self.members, self.training, self.device, self.make_views = members, training, device, make_views
@@ -232,30 +193,30 @@ class Stack:
         samplers = [torch.Generator().manual_seed(derive_seed(m.seed, "sampling")) for m in members]
         self.view_generators = [torch.Generator().manual_seed(derive_seed(m.seed, "augmentation")) for m in members]
         if self.private:
-            self.sample_rate = poisson_sample_rate(n, training["batch_size"])
+            self.sample_rate = poisson_sample_rate(n, training.batch_size)
             # The DP optimizer divides the noisy sum by it. Opacus's make_private truncates n * q
             # to an int, which loses up to one example (n = 49 at batch 1 gives 0 and a division
             # by zero); the exact expectation is used here.
             self.expected_batch_size = n * self.sample_rate
             self.batches = [iter(UniformWithReplacementSampler(num_samples=n, sample_rate=self.sample_rate,
-                                                               generator=g, steps=training["steps"]))
+                                                               generator=g, steps=training.steps))
                             for g in samplers]
-            self.accountants = [create_accountant(mechanism=training["accountant"]) for _ in members]
+            self.accountants = [create_accountant(mechanism=training.accountant) for _ in members]
             self.optimizers = [self._dp_optimizer(m, a) for m, a in zip(members, self.accountants)]
         else:
-            self.batches = [_shuffled_batches(n, min(training["batch_size"], n), g) for g in samplers]
-            self.optimizers = [torch.optim.SGD([m.model.filters.weight], lr=training["learning_rate"]) for m in members]
+            self.batches = [_shuffled_batches(n, min(training.batch_size, n), g) for g in samplers]
+            self.optimizers = [torch.optim.SGD([m.model.filters.weight], lr=training.learning_rate) for m in members]
 
     @property
     def private(self) -> bool:
-        return self.members[0].noise_multiplier is not None
+        return self.members[0].private
 
     def _dp_optimizer(self, member: Member, accountant) -> SummedGradientDPOptimizer:
         """Opacus's DP optimizer, fed an already-clipped sum: it adds the seeded noise, divides
         by the expected batch size, steps, and tells the accountant."""
         optimizer = SummedGradientDPOptimizer(
-            torch.optim.SGD([member.model.filters.weight], lr=self.training["learning_rate"]),
-            noise_multiplier=member.noise_multiplier, max_grad_norm=self.training["clip_norm"],
+            torch.optim.SGD([member.model.filters.weight], lr=self.training.learning_rate),
+            noise_multiplier=member.noise_multiplier, max_grad_norm=self.training.clip_norm,
             expected_batch_size=self.expected_batch_size,
             generator=torch.Generator(device=self.device).manual_seed(derive_seed(member.seed, "dp-noise")),
         )
@@ -274,40 +235,45 @@ class Stack:
         return weights[0][None] if len(weights) == 1 else torch.stack(weights)
 
     def step(self, batch: Batch) -> None:
+        """One update of every model from its batch (clipped and noised when private)."""
         first = self.members[0].model
         sums = stack_gradients(self._weights("filters"), self.frozen, batch, num_classes=first.num_classes,
                                width=first.width, patches=self.members[0].x.shape[1],
-                               clip_norm=self.training["clip_norm"] if self.private else None)
+                               clip_norm=self.training.clip_norm if self.private else None)
         for member, optimizer, total, size in zip(self.members, self.optimizers, sums, batch.sizes):
             optimizer.zero_grad(set_to_none=True)
             # DP: Opacus adds the noise and divides by the expected batch size; SGD: the batch mean.
             member.model.filters.weight.grad = total if self.private else total / size
             optimizer.step()
 
-    def records(self, seconds: float) -> list[dict]:
-        records = []
-        for index, member in enumerate(self.members):
-            loss, accuracy = loss_and_accuracy(member.model, member.x.to(self.device), member.y.to(self.device))
-            record = {"steps": self.training["steps"], "train_loss": loss, "train_accuracy": accuracy,
-                      "train_seconds": seconds, "models_in_stack": len(self.members), "private": self.private}
-            if self.private:
-                epsilon = accountant_epsilon(self.accountants[index], self.training["accountant"], self.training["delta"])
-                record.update(noise_multiplier=float(member.noise_multiplier), sample_rate=self.sample_rate,
-                              expected_batch_size=self.expected_batch_size, clip_norm=self.training["clip_norm"],
-                              epsilon_spent=epsilon)
-            else:
-                record.update(noise_multiplier=0.0, batch_size=min(self.training["batch_size"], len(member.y)))
-            records.append(record)
-        return records
+    def records(self, seconds: float) -> list[TrainingRecord]:
+        """Every member's record after training: train loss and accuracy, and for DP-SGD the
+        epsilon its own accountant reports."""
+        return [self._record(index, member, seconds) for index, member in enumerate(self.members)]
+
+    def _record(self, index: int, member: Member, seconds: float) -> TrainingRecord:
+        loss, accuracy = loss_and_accuracy(member.model, member.x.to(self.device), member.y.to(self.device))
+        training = self.training
+        shared = {"epsilon_target": float(member.epsilon), "delta": training.delta, "steps": training.steps,
+                  "train_loss": loss, "train_accuracy": accuracy, "train_seconds": seconds,
+                  "models_in_stack": len(self.members), "augmentation_multiplicity": training.augmentation_multiplicity}
+        if not self.private:
+            return TrainingRecord(**shared, epsilon_spent=float("inf"), accountant=None, grad_sample_mode=None,
+                                  noise_multiplier=0.0, private=False, batch_size=min(training.batch_size, len(member.y)))
+        epsilon = accountant_epsilon(self.accountants[index], training.accountant, training.delta)
+        return TrainingRecord(**shared, epsilon_spent=epsilon, accountant=training.accountant, grad_sample_mode="fast",
+                              noise_multiplier=float(member.noise_multiplier), private=True,
+                              sample_rate=self.sample_rate, expected_batch_size=self.expected_batch_size,
+                              clip_norm=training.clip_norm)
 
 
-def train_stack(members: list[Member], *, training: dict, device: torch.device, progress: bool = False,
-                description: str = "stack", make_views: ViewMaker | None = None) -> list[dict]:
-    """Train every member for `training['steps']` steps: DP-SGD at its noise multiplier
-    (Poisson sampling at rate 1/ceil(n/batch_size), clipping at C) or, when that is None, plain
+def train_stack(members: list[Member], *, training: TrainingSettings, device: torch.device, progress: bool = False,
+                description: str = "stack", make_views: ViewMaker | None = None) -> list[TrainingRecord]:
+    """Train every member for `training.steps` steps: DP-SGD at its noise multiplier (Poisson
+    sampling at rate 1/ceil(n/batch_size), clipping at C) or, when that is None, plain
     minibatch SGD. Returns one record per member."""
     stack = Stack(members, training=training, device=device, make_views=make_views)
     started = time.perf_counter()
-    for _ in tqdm(range(training["steps"]), desc=description, disable=not progress, mininterval=2.0):
+    for _ in tqdm(range(training.steps), desc=description, disable=not progress, mininterval=2.0):
         stack.step(stack.draw_batch())
     return stack.records(time.perf_counter() - started)

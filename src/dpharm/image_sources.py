@@ -110,6 +110,27 @@ def load_digits_images() -> tuple[np.ndarray, np.ndarray]:
     return images[:, None, :, :], digits.target.astype(np.int64)
 
 
+# The digits ship without a test split: a fixed 70/30 split by a fixed seed, the same for every run.
+DIGITS_TRAIN_SHARE, DIGITS_SPLIT_SEED = 0.7, 0
+
+
+def load_digits_splits() -> dict[str, np.ndarray]:
+    """The offline digits as train and test arrays (`train_x`, `train_y`, `test_x`, `test_y`)."""
+    images, labels = load_digits_images()
+    order = np.random.default_rng(DIGITS_SPLIT_SEED).permutation(len(labels))
+    cut = int(DIGITS_TRAIN_SHARE * len(labels))
+    return {"train_x": images[order[:cut]], "train_y": labels[order[:cut]],
+            "test_x": images[order[cut:]], "test_y": labels[order[cut:]]}
+
+
+def parsed_images(source: str, download_folder: str | os.PathLike, *, mirror: str | None = None,
+                  checksums: Mapping[str, str] | None = None) -> dict[str, np.ndarray]:
+    """Train and test arrays of an image source: the offline digits, or a verified download."""
+    if source == "digits":
+        return load_digits_splits()
+    return fetch_dataset(source, download_folder, mirror=mirror, checksums=checksums or None)
+
+
 # --- downloading ---------------------------------------------------------------------------
 
 

@@ -7,7 +7,9 @@ import torch
 from opacus.grad_sample import GradSampleModule, GradSampleModuleFastGradientClipping
 
 from dpharm.augment import synthetic_views
-from dpharm.fastdp import Batch, Member, Stack, gram, per_example_gradient_norms, stack_gradients, train_stack
+from dpharm.members import Member
+from dpharm.stacked import Batch, Stack, gram, per_example_gradient_norms, stack_gradients, train_stack
+from dpharm.settings import ModelSettings, TrainingSettings
 from dpharm.model import PatchFilters, build_model
 from dpharm.train import make_private
 
@@ -26,7 +28,7 @@ def test_closed_form_norms_equal_the_norms_of_materialised_gradients():
 
 
 def test_opacus_uses_the_closed_forms_registered_for_the_patch_layer():
-    from dpharm.fastdp import _patch_grad_sampler, _patch_norm_sampler
+    from dpharm.stacked import _patch_grad_sampler, _patch_norm_sampler
 
     assert GradSampleModule.GRAD_SAMPLERS[PatchFilters] is _patch_grad_sampler
     assert GradSampleModuleFastGradientClipping.NORM_SAMPLERS[PatchFilters] is _patch_norm_sampler
@@ -34,8 +36,8 @@ def test_opacus_uses_the_closed_forms_registered_for_the_patch_layer():
 
 def opacus_clipped_sum(model, x, y, clip, mode) -> torch.Tensor:
     """Opacus's sum of clipped per-example gradients (before noise and averaging)."""
-    training = {"batch_size": len(y), "accountant": "rdp", "learning_rate": 1.0, "clip_norm": clip,
-                "grad_sample_mode": mode}
+    training = TrainingSettings(steps=1, learning_rate=1.0, batch_size=len(y), clip_norm=clip, delta=1e-5,
+                                grad_sample_mode=mode)
     private = make_private(model, x, y, training=training, noise_multiplier=0.0, seed=0, device=CPU)
     private.optimizer.zero_grad()
     logits = private.model(x)
@@ -58,7 +60,7 @@ def test_clipped_sum_equals_opacus(mode, shape):
     x = (torch.randn(24, views, patches, 40, generator=generator) * scale)
     y = torch.randint(0, 3, (24,), generator=generator)
     x = x if views > 1 else x[:, 0]
-    model = build_model(model_params(width=6, frozen_fraction=frozen_fraction), 40, 3, seed=1)
+    model = build_model(ModelSettings.from_config(model_params(width=6, frozen_fraction=frozen_fraction)), 40, 3, seed=1)
     flat = x.reshape(1, 24, views * patches, 40)
     frozen = model.frozen_filters.weight.detach()[None] if model.frozen else None
     shape = {"num_classes": 3, "width": 6, "patches": patches}
@@ -79,7 +81,7 @@ def members(count, n=30, patches=2, dimension=16, views=False, frozen_fraction=0
     generator = torch.Generator().manual_seed(42)
     noise = noise if isinstance(noise, list) else [noise] * count
     return [
-        Member(build_model(model_params(frozen_fraction=frozen_fraction), dimension, 2, seed=seed),
+        Member(build_model(ModelSettings.from_config(model_params(frozen_fraction=frozen_fraction)), dimension, 2, seed=seed),
                torch.randn(n, patches, dimension, generator=generator) * 3, torch.randint(0, 2, (n,), generator=generator),
                seed, torch.randint(0, patches, (n,), generator=generator) if views else None, noise[seed])
         for seed in range(count)
@@ -97,14 +99,14 @@ def test_a_stack_trains_each_model_exactly_as_alone(case):
     build = functools.partial(members, 4, views=views is not None, frozen_fraction=0.5 if case == "dp-frozen" else 0.0,
                               noise=noise)
     stack = build()
-    records = train_stack(stack, training=TRAINING, device=CPU, make_views=views)
+    records = train_stack(stack, training=TrainingSettings.from_config(TRAINING), device=CPU, make_views=views)
     for index, alone in enumerate(build()):
-        record = train_stack([alone], training=TRAINING, device=CPU, make_views=views)[0]
+        record = train_stack([alone], training=TrainingSettings.from_config(TRAINING), device=CPU, make_views=views)[0]
         torch.testing.assert_close(stack[index].model.filter_bank(), alone.model.filter_bank(), rtol=1e-4, atol=1e-6)
-        assert records[index].get("epsilon_spent") == record.get("epsilon_spent")
-        assert records[index]["noise_multiplier"] == record["noise_multiplier"]
+        assert records[index].epsilon_spent == record.epsilon_spent
+        assert records[index].noise_multiplier == record.noise_multiplier
     if case == "dp-noise-levels":  # each model accounted at its own noise level: more noise, less epsilon
-        spent = [record["epsilon_spent"] for record in records]
+        spent = [record.epsilon_spent for record in records]
         assert spent == sorted(spent, reverse=True) and len(set(spent)) == 4
     banks = [member.model.filter_bank() for member in stack]
     assert not torch.allclose(banks[0], banks[1])  # each model its own data, draws and noise
@@ -117,34 +119,34 @@ def test_empty_poisson_batches_are_noise_only_and_stack_like_alone():
     assert torch.equal(empty, torch.zeros(3, 12, 16))
     training = {**TRAINING, "batch_size": 1}
     stack = members(3, n=10, noise=1.3)
-    train_stack(stack, training=training, device=CPU)
+    train_stack(stack, training=TrainingSettings.from_config(training), device=CPU)
     for index, alone in enumerate(members(3, n=10, noise=1.3)):
-        train_stack([alone], training=training, device=CPU)
+        train_stack([alone], training=TrainingSettings.from_config(training), device=CPU)
         assert torch.isfinite(alone.model.filters.weight).all()
         torch.testing.assert_close(stack[index].model.filter_bank(), alone.model.filter_bank(), rtol=1e-4, atol=1e-6)
 
 
 def test_noise_levels_of_one_data_set_share_its_input_grams():
     (first, other) = members(2, noise=1.0)
-    levels = [first, Member(build_model(model_params(), 16, 2, seed=0), first.x, first.y, 0, noise_multiplier=3.0),
+    levels = [first, Member(build_model(ModelSettings.from_config(model_params()), 16, 2, seed=0), first.x, first.y, 0, noise_multiplier=3.0),
               other]
-    grams = Stack(levels, training=TRAINING, device=CPU).input_grams
+    grams = Stack(levels, training=TrainingSettings.from_config(TRAINING), device=CPU).input_grams
     assert grams[0] is grams[1] and grams[0] is not grams[2]
     torch.testing.assert_close(grams[2], gram(other.x))
 
 
 def test_a_stack_refuses_mixed_shapes_and_mixed_privacy():
     with pytest.raises(ValueError, match="one shape"):
-        train_stack(members(1, noise=1.0) + members(1, n=20, noise=1.0), training=TRAINING, device=CPU)
+        train_stack(members(1, noise=1.0) + members(1, n=20, noise=1.0), training=TrainingSettings.from_config(TRAINING), device=CPU)
     with pytest.raises(ValueError, match="only private"):
-        train_stack(members(2, noise=[1.0, None]), training=TRAINING, device=CPU)
+        train_stack(members(2, noise=[1.0, None]), training=TrainingSettings.from_config(TRAINING), device=CPU)
 
 
 def test_the_noise_is_opacus_own_draw():
     """The optimizer adds, in place, exactly the noise Opacus's ghost-clipping optimizer adds."""
     from opacus.optimizers import DPOptimizerFastGradientClipping
 
-    from dpharm.fastdp import SummedGradientDPOptimizer
+    from dpharm.stacked import SummedGradientDPOptimizer
 
     updates = []
     for optimizer_class in (SummedGradientDPOptimizer, DPOptimizerFastGradientClipping):
@@ -166,7 +168,7 @@ def test_the_update_is_divided_by_the_exact_expected_batch_size():
     (member,) = members(1, n=49, noise=0.5)
     before = member.model.filters.weight.detach().clone()
     training = {**TRAINING, "batch_size": 1, "steps": 30}
-    (record,) = train_stack([member], training=training, device=CPU)
-    assert record["expected_batch_size"] == pytest.approx(1.0)
+    (record,) = train_stack([member], training=TrainingSettings.from_config(training), device=CPU)
+    assert record.expected_batch_size == pytest.approx(1.0)
     assert torch.isfinite(member.model.filters.weight).all()
     assert not torch.equal(member.model.filters.weight, before)

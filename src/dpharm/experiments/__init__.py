@@ -1,0 +1,83 @@
+"""The registry of experiments: what each one draws, how it is captioned and how it is judged.
+
+An experiment is one config block under `experiments:` plus one registered `Experiment`: its
+figure (drawn only from its table), its caption, its claim tests and the swept keys its figure
+can show. The schema accepts any name and `dpharm.config` accepts only registered ones, so the
+registry is the single list. The paper's experiments are registered in `dpharm.experiments.paper`;
+the README's "Adding an experiment" gives the recipe.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from dpharm.claims import ClaimTest
+
+EPSILON = "training.epsilon"  # every figure shows the privacy budget
+ANY_SWEEP = "*"               # a `shown_keys` entry that applies to a sweep of any name
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One registered experiment (or pooled figure, when `configurable` is False).
+
+    `figure` is "module:function", a function (table, errorbar) -> matplotlib Figure; it is
+    imported only when drawn, because matplotlib and seaborn take seconds to import and the
+    Snakefile reads this registry at every start. `shown_keys` maps a sweep name (or ANY_SWEEP)
+    to the section.key values the figure tells apart besides training.epsilon; a sweep over any
+    other key would be averaged silently, so the config check refuses it.
+    """
+
+    name: str
+    claim: str
+    caption: str
+    figure: str
+    tests: tuple[ClaimTest, ...] = ()
+    shown_keys: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    configurable: bool = True
+
+    def draw(self, table, errorbar):
+        module, function = self.figure.split(":")
+        return getattr(importlib.import_module(module), function)(table, errorbar)
+
+    def sweep_errors(self, sweep: str, keys) -> list[str]:
+        """Why a sweep of this experiment over `keys` cannot be shown (empty when it can)."""
+        shown = self.shown_keys.get(sweep, self.shown_keys.get(ANY_SWEEP))
+        if shown is None:
+            return [f"the {self.name} figure has no panel for a sweep named '{sweep}' "
+                    f"(allowed: {sorted(self.shown_keys)})"]
+        return [f"the {self.name} figure cannot show a sweep over '{key}' "
+                f"(allowed: {sorted({EPSILON, *shown})})" for key in keys if key != EPSILON and key not in shown]
+
+
+REGISTRY: dict[str, Experiment] = {}
+
+
+def register(experiment: Experiment) -> Experiment:
+    """Add an experiment to the registry (a name is registered once)."""
+    if experiment.name in REGISTRY:
+        raise ValueError(f"experiment {experiment.name!r} is registered twice")
+    for test in experiment.tests:
+        if test.experiment != experiment.name:
+            raise ValueError(f"test {test.name!r} of {experiment.name!r} names experiment {test.experiment!r}")
+    REGISTRY[experiment.name] = experiment
+    return experiment
+
+
+def configurable_names() -> list[str]:
+    """Names an `experiments:` block of the config may use."""
+    return [name for name, experiment in REGISTRY.items() if experiment.configurable]
+
+
+def claim_tests() -> list[ClaimTest]:
+    """Every registered claim test, in registration order."""
+    return [test for experiment in REGISTRY.values() for test in experiment.tests]
+
+
+def caption(name: str) -> str:
+    return REGISTRY[name].caption
+
+
+from dpharm.experiments import paper  # noqa: E402,F401  (registers the paper's experiments)

@@ -1,0 +1,33 @@
+"""Stage 4: one evaluation table per `train_id`: every seed of every condition in it."""
+
+from __future__ import annotations
+
+from dpharm.records import SeedFiles
+
+
+def evaluate(files: list[SeedFiles], output: str, conditions: list[dict], experiment: str, *, threads: int) -> None:
+    """Per-group loss, accuracy, FNR and attacks of every run, as one tidy table."""
+    import pandas as pd
+
+    from dpharm import data as datasets
+    from dpharm.evaluate import evaluate as measure
+    from dpharm.model import build_model, load_checkpoint
+    from dpharm.records import SeedMetrics
+    from dpharm.runtime import configure_torch
+    from dpharm.settings import ModelSettings
+    from dpharm.tables import run_rows, write_csv
+
+    configure_torch(threads)
+    frames = []
+    for seed_files in files:
+        arrays = datasets.load(seed_files.dataset)
+        metrics = SeedMetrics.read(seed_files.metrics)
+        for condition in conditions:
+            params, record = condition["params"], metrics.record(condition["id"], seed_files.metrics)
+            model = build_model(ModelSettings.from_config(params["model"]), arrays["test_x"].shape[-1],
+                                datasets.num_classes(arrays), seed_files.seed)
+            load_checkpoint(seed_files.model, model, condition["id"])
+            rows = measure(model, arrays, params, record.noise_multiplier)
+            frames.append(run_rows(rows, experiment=experiment, condition=condition["id"], seed=seed_files.seed,
+                                   record=record, labels=condition["labels"], dataset=params["data"]["source"]))
+    write_csv(output, pd.concat(frames, ignore_index=True))

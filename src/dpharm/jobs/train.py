@@ -1,0 +1,49 @@
+"""Stage 3: one training job per `train_id`: every seed of every condition (noise level) in it."""
+
+from __future__ import annotations
+
+from dpharm.records import SeedFiles
+
+
+def train(files: list[SeedFiles], conditions: list[dict], *, threads: int, device: str, progress: bool,
+          description: str) -> None:
+    """Train every seed at every condition. `conditions`: one dict per condition with its `id`,
+    `params` and `labels`; they differ only in training.epsilon (the plan groups them so). Each
+    seed's checkpoint holds its model of every condition, its metrics file one run per condition."""
+    import torch
+
+    from dpharm import data as datasets
+    from dpharm.augment import view_maker
+    from dpharm.members import Member
+    from dpharm.model import PRETRAINED, build_model, load_checkpoint, save_checkpoint
+    from dpharm.provenance import provenance
+    from dpharm.records import Run, SeedMetrics
+    from dpharm.runtime import configure_torch, pick_device
+    from dpharm.settings import ModelSettings, TrainingSettings
+    from dpharm.train import train_members
+
+    shared = conditions[0]["params"]  # every setting but epsilon is the same in all of them
+    configure_torch(threads)
+    torch_device = pick_device(device)
+    make_views = view_maker(shared)
+    model_settings = ModelSettings.from_config(shared["model"])
+    members, epsilons = [], []
+    for seed_files in files:
+        arrays = datasets.load(seed_files.dataset)
+        x, y = torch.from_numpy(arrays["train_x"]), torch.from_numpy(arrays["train_y"])
+        signal_patch = torch.from_numpy(arrays["train_signal_patch"]) if make_views else None
+        for condition in conditions:
+            model = build_model(model_settings, x.shape[-1], datasets.num_classes(arrays), seed_files.seed)
+            if seed_files.pretrained is not None:
+                load_checkpoint(seed_files.pretrained, model, PRETRAINED)
+            members.append(Member(model, x, y, seed_files.seed, signal_patch))
+            epsilons.append(condition["params"]["training"]["epsilon"])
+    records = train_members(members, epsilons, training=TrainingSettings.from_config(shared["training"]),
+                            device=torch_device, progress=progress, description=description, make_views=make_views)
+    context = provenance(torch_device, threads)
+    per_seed = len(conditions)
+    for index, seed_files in enumerate(files):
+        chunk = slice(index * per_seed, (index + 1) * per_seed)
+        save_checkpoint(seed_files.model, {c["id"]: m.model for c, m in zip(conditions, members[chunk], strict=True)})
+        runs = [Run(c["id"], c["labels"], c["params"], record) for c, record in zip(conditions, records[chunk], strict=True)]
+        SeedMetrics(seed_files.seed, seed_files.dataset, seed_files.pretrained, context, runs).write(seed_files.metrics)

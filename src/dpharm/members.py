@@ -1,0 +1,38 @@
+"""The types every trainer shares: a model to train and the augmentation hook.
+
+Both training paths (`dpharm.stacked`, the batched closed-form one, and Opacus's own
+`make_private` in `dpharm.train`) and every caller (workflow jobs, the privacy audit, the
+benchmark) exchange these, so they live apart from either implementation.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from dpharm.model import TwoLayerPatchCNN
+
+
+@dataclass
+class Member:
+    """One model, what it trains on, and how: DP-SGD at `noise_multiplier`, solved for the
+    budget `epsilon`, or plain SGD when `noise_multiplier` is None."""
+
+    model: TwoLayerPatchCNN
+    x: torch.Tensor                            # (n, patches, d)
+    y: torch.Tensor
+    seed: int
+    signal_patch: torch.Tensor | None = None   # needed by view makers
+    noise_multiplier: float | None = None
+    epsilon: float = math.inf
+
+    @property
+    def private(self) -> bool:
+        return self.noise_multiplier is not None
+
+
+# (x batch, signal positions, generator) -> (batch, views, patches, d); see dpharm.augment
+ViewMaker = Callable[[torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]

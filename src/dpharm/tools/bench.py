@@ -1,0 +1,293 @@
+"""Speed of DP-SGD on the two-layer patch CNN: `python -m dpharm.bench`.
+
+Writes to results/benchmarks/ (or --output):
+- dpsgd_throughput.csv and .png: training examples per second of one step on a fixed batch
+  (forward, backward, clipping, noise, update; data sampling excluded for every method),
+  median over --rounds x --repetitions timed blocks after a warm-up, for plain SGD, Opacus
+  hooks, Opacus ghost and ours (dpharm.stacked), on the paper's synthetic model and an
+  MNIST-shaped image model. Each method runs in a fresh process per round, so its peak
+  resident memory is its own, and the rounds interleave the methods in time.
+- dpsgd_grid.csv: wall time of training S seeds of one grid point (the default synthetic
+  setting at epsilon 4) as one job with one stack, against one job training them one after
+  another and against S single-seed jobs (S processes), start-up included, as the workflow runs
+  jobs; Opacus ghost clipping for comparison. And S seeds at three noise levels (epsilon 8, 4,
+  2) as one stack in one job, as the workflow trains a grid point, against one job per noise
+  level.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+MODELS = {
+    # the paper's synthetic model at the size of issue #5's measurements
+    "paper": {"dimension": 1000, "patches": 2, "classes": 2, "width": 50, "batch": 256},
+    # MNIST cut into 7x7 patches (config/mnist.yaml): 16 patches of 49 pixels, 10 classes
+    "image": {"dimension": 49, "patches": 16, "classes": 10, "width": 20, "batch": 256},
+}
+METHODS = ("nonprivate", "opacus-hooks", "opacus-ghost", "ours")
+CLIP, NOISE, LEARNING_RATE = 1.0, 1.0, 0.1
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _step_function(method: str, shape: dict):
+    """A closure running one training step of `method` on one fixed random batch."""
+    import torch
+
+    from dpharm.members import Member
+    from dpharm.model import build_model
+    from dpharm.settings import ModelSettings, TrainingSettings
+    from dpharm.stacked import Batch, Stack
+    from dpharm.train import make_private
+
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(shape["batch"], shape["patches"], shape["dimension"], generator=generator)
+    y = torch.randint(0, shape["classes"], (shape["batch"],), generator=generator)
+    model = build_model(ModelSettings(width=shape["width"], init_std=0.01), shape["dimension"], shape["classes"], seed=0)
+    training = TrainingSettings(steps=10**9, learning_rate=LEARNING_RATE, batch_size=shape["batch"], clip_norm=CLIP,
+                                delta=1e-5, accountant="rdp")
+    if method == "nonprivate":
+        optimizer = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE)
+
+        def step():
+            optimizer.zero_grad(set_to_none=True)
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            optimizer.step()
+    elif method == "ours":
+        stack = Stack([Member(model, x, y, 0, noise_multiplier=NOISE)], training=training, device=torch.device("cpu"))
+        # the whole data set as the fixed batch (Poisson sampling excluded, as for every method)
+        batch = Batch(x[None], y[None], torch.ones(1, len(y)), [len(y)], stack.input_grams[0][None])
+
+        def step():
+            stack.step(batch)
+    else:
+        mode = method.removeprefix("opacus-")
+        private = make_private(model, x, y, training=replace(training, grad_sample_mode=mode), noise_multiplier=NOISE,
+                               seed=0, device=torch.device("cpu"))
+
+        def step():
+            private.optimizer.zero_grad(set_to_none=True)
+            private.criterion(private.model(x), y).backward()
+            private.optimizer.step()
+    return step
+
+
+def measure_one(method: str, model: str, repetitions: int, steps: int) -> dict:
+    """Time `method` in this process: seconds per step of `repetitions` blocks after a warm-up."""
+    shape = MODELS[model]
+    step = _step_function(method, shape)
+    baseline = _rss_mb()
+    for _ in range(max(3, steps // 5)):  # warm-up
+        step()
+    blocks = []
+    for _ in range(repetitions):
+        started = time.perf_counter()
+        for _ in range(steps):
+            step()
+        blocks.append((time.perf_counter() - started) / steps)
+    return {"model": model, "method": method, "d": shape["dimension"], "m": shape["width"],
+            "patches": shape["patches"], "classes": shape["classes"], "batch": shape["batch"],
+            "block_seconds": blocks, "peak_rss_mb": _peak_rss_mb(),
+            "step_memory_mb": max(0.0, _peak_rss_mb() - baseline)}
+
+
+def _child(arguments: list[str]) -> dict:
+    """Run this module in a fresh interpreter and return the JSON it prints last."""
+    done = subprocess.run([sys.executable, "-m", "dpharm.bench", *arguments], capture_output=True, text=True,
+                          check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def throughput_table(rounds: int, repetitions: int, steps: int, threads: int, device: str):
+    """Every method in a fresh process per round; rounds interleave the methods in time, so a
+    burst of load on the machine does not land on one method only. Step time: the median over
+    all blocks of all rounds; memory: the largest of the rounds."""
+    import pandas as pd
+
+    runs = []
+    for round_ in range(rounds):
+        for model in MODELS:
+            for method in METHODS:
+                run = _child(["--one", method, model, str(repetitions), str(steps), "--threads", str(threads)])
+                print(f"round {round_ + 1}/{rounds} {model:6s} {method:13s} "
+                      f"{1e3 * statistics.median(run['block_seconds']):8.2f} ms/step", flush=True)
+                runs.append(run)
+    rows = []
+    for (model, method), group in pd.DataFrame(runs).groupby(["model", "method"], sort=False):
+        seconds = statistics.median(block for blocks in group.block_seconds for block in blocks)
+        first = group.iloc[0]
+        rows.append({"model": model, "method": method, "d": first.d, "m": first.m, "patches": first.patches,
+                     "classes": first.classes, "batch": first.batch, "step_ms": 1e3 * seconds,
+                     "examples_per_s": first.batch / seconds, "peak_rss_mb": group.peak_rss_mb.max(),
+                     "step_memory_mb": group.step_memory_mb.max(), "blocks": len(group) * repetitions})
+    table = pd.DataFrame(rows)
+    base = table[table.method == "nonprivate"].set_index("model")
+    table["ratio_to_nonprivate"] = table.step_ms / table.model.map(base.step_ms)
+    table["memory_ratio_to_nonprivate"] = table.step_memory_mb / table.model.map(base.step_memory_mb)
+    table["device"], table["threads"] = device, threads
+    return table
+
+
+def grid_job(layout: str, epsilons: list[float], seeds: list[int]) -> None:
+    """One training job as the workflow runs it: import, data for every seed, train every seed
+    at every epsilon, done.
+
+    layout: 'stack' (ours, every model of the job as one stack per privacy regime, as the
+    workflow trains), 'fast-sequential' (ours, one model after another) or 'ghost-sequential'
+    (Opacus ghost clipping, one model after another).
+    """
+    import torch
+
+    from dpharm.config import REPO_ROOT, load_yaml
+    from dpharm.data import SyntheticData, generate, synthetic_settings
+    from dpharm.members import Member
+    from dpharm.model import build_model
+    from dpharm.runtime import configure_torch
+    from dpharm.settings import ModelSettings, TrainingSettings
+    from dpharm.train import train_members
+
+    configure_torch(1)
+    config = load_yaml(REPO_ROOT / "config.yaml")
+    mode = "ghost" if layout == "ghost-sequential" else "fast"
+    training = replace(TrainingSettings.from_config(config["training"]), grad_sample_mode=mode)
+    model_settings = ModelSettings.from_config(config["model"])
+    settings = SyntheticData(**synthetic_settings(config["data"]))
+    members, levels = [], []
+    for seed in seeds:
+        arrays = generate(settings, seed)
+        x, y = torch.from_numpy(arrays["train_x"]), torch.from_numpy(arrays["train_y"])
+        for epsilon in epsilons:
+            members.append(Member(build_model(model_settings, x.shape[-1], 2, seed), x, y, seed))
+            levels.append(epsilon)
+    if layout == "stack":
+        train_members(members, levels, training=training, device=torch.device("cpu"))
+    else:
+        for member, epsilon in zip(members, levels):
+            train_members([member], [epsilon], training=training, device=torch.device("cpu"))
+
+
+def _timed_jobs(jobs: list[tuple[list[int], list[float]]], layout: str) -> float:
+    started = time.perf_counter()
+    for seeds, epsilons in jobs:
+        subprocess.run([sys.executable, "-m", "dpharm.bench", "--grid-job", layout, ",".join(map(str, epsilons)),
+                        *map(str, seeds)], check=True)
+    return time.perf_counter() - started
+
+
+ONE_LEVEL, NOISE_LEVELS = (4.0,), (8.0, 4.0, 2.0)
+ONE_AT_A_TIME, SEEDS_STACKED = "one model at a time", "all seeds as one stack"
+# (method, layout of a job, how the models are split into jobs, noise levels, how a job trains them)
+GRID_LAYOUTS = (
+    ("ours", "stack", "one job", ONE_LEVEL, SEEDS_STACKED),
+    ("ours", "fast-sequential", "one job", ONE_LEVEL, ONE_AT_A_TIME),
+    ("ours", "fast-sequential", "one job per seed", ONE_LEVEL, ONE_AT_A_TIME),
+    ("opacus-ghost", "ghost-sequential", "one job", ONE_LEVEL, ONE_AT_A_TIME),
+    ("opacus-ghost", "ghost-sequential", "one job per seed", ONE_LEVEL, ONE_AT_A_TIME),
+    ("ours", "stack", "one job", NOISE_LEVELS, "all seeds and noise levels as one stack"),
+    ("ours", "stack", "one job per noise level", NOISE_LEVELS, SEEDS_STACKED),
+)
+
+
+def _split(jobs: str, seeds: list[int], epsilons: tuple[float, ...]) -> list[tuple[list[int], list[float]]]:
+    if jobs == "one job per seed":
+        return [([seed], list(epsilons)) for seed in seeds]
+    if jobs == "one job per noise level":
+        return [(seeds, [epsilon]) for epsilon in epsilons]
+    return [(seeds, list(epsilons))]
+
+
+def grid_table(seeds: int, repetitions: int, device: str):
+    """S seeds of the default synthetic grid point at epsilon 4, in one job or one job each; and
+    S seeds at three noise levels, in one job or one job per noise level."""
+    import pandas as pd
+
+    rows = []
+    for method, layout, jobs, epsilons, training in GRID_LAYOUTS:
+        split = _split(jobs, list(range(seeds)), epsilons)
+        wall = statistics.median(_timed_jobs(split, layout) for _ in range(repetitions))
+        levels = ",".join(f"{epsilon:g}" for epsilon in epsilons)
+        print(f"{method:13s} {jobs:23s} {training:39s} epsilon {levels:6s} {wall:6.1f} s", flush=True)
+        rows.append({"method": method, "jobs": jobs, "training": training, "seeds": seeds, "epsilons": levels,
+                     "processes": len(split), "wall_s": wall})
+    table = pd.DataFrame(rows)
+    # against the same models (seeds x noise levels) trained by our method in the most jobs
+    ours = table[table.method == "ours"]
+    separate = ours.loc[ours.groupby("epsilons").processes.idxmax()].set_index("epsilons").wall_s
+    table["ratio_to_separate_jobs"] = table.wall_s / table.epsilons.map(separate)
+    table["device"], table["repetitions"] = device, repetitions
+    return table
+
+
+def plot_throughput(table, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import seaborn as sns
+
+    grid = sns.catplot(data=table, x="method", y="examples_per_s", col="model", kind="bar", order=list(METHODS),
+                       height=3.2, aspect=1.2, sharey=False)
+    grid.set(yscale="log", ylabel="training examples / s", xlabel="")
+    grid.figure.suptitle("DP-SGD step throughput (fixed batch of 256, CPU)", y=1.03)
+    grid.savefig(path, format="png", dpi=150, bbox_inches="tight")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output", default="results/benchmarks", help="folder for the tables and figure")
+    parser.add_argument("--rounds", type=int, default=5, help="fresh processes per method, interleaved")
+    parser.add_argument("--repetitions", type=int, default=5, help="timed blocks per process (median reported)")
+    parser.add_argument("--steps", type=int, default=50, help="steps per timed block")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of the throughput runs")
+    parser.add_argument("--grid-seeds", type=int, default=10, help="S of the grid table")
+    parser.add_argument("--grid-repetitions", type=int, default=3)
+    parser.add_argument("--skip-grid", action="store_true")
+    parser.add_argument("--one", nargs=4, metavar=("METHOD", "MODEL", "REPETITIONS", "STEPS"), help=argparse.SUPPRESS)
+    parser.add_argument("--grid-job", nargs="+", metavar="LAYOUT_EPSILONS_SEEDS", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.one:
+        from dpharm.runtime import configure_torch
+
+        configure_torch(args.threads)
+        method, model, repetitions, steps = args.one
+        print(json.dumps(measure_one(method, model, int(repetitions), int(steps))))
+        return
+    if args.grid_job:
+        layout, epsilons, *seeds = args.grid_job
+        grid_job(layout, [float(epsilon) for epsilon in epsilons.split(",")], [int(seed) for seed in seeds])
+        return
+
+    import pandas as pd
+    import torch
+
+    from dpharm.io import atomic_path
+    from dpharm.provenance import device_description
+    from dpharm.tables import write_csv
+
+    device = device_description(torch.device("cpu"))
+    output = Path(args.output)
+    throughput = throughput_table(args.rounds, args.repetitions, args.steps, args.threads, device).round(4)
+    write_csv(output / "dpsgd_throughput.csv", throughput)
+    with atomic_path(output / "dpsgd_throughput.png") as tmp:
+        plot_throughput(pd.read_csv(output / "dpsgd_throughput.csv"), tmp)  # figures come from the CSV
+    print(throughput.round(2).to_string(index=False))
+    if not args.skip_grid:
+        grid = grid_table(args.grid_seeds, args.grid_repetitions, device).round(3)
+        write_csv(output / "dpsgd_grid.csv", grid)
+        print(grid.round(2).to_string(index=False))
+

@@ -1,0 +1,361 @@
+"""Reference tests of the measurements: PGD, group means, FNRs and the tidy-table helpers.
+
+Every expected value is derived by hand (see the comments) or by a small independent
+computation in the test itself, never copied from a run of the code under test.
+"""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from dpharm.evaluate import group_means, measured_fnr, pgd, predicted_fnr
+from dpharm.io import CorruptFileError
+from dpharm.model import TwoLayerPatchCNN, build_model, set_filter_bank
+from dpharm.plots import transition_threshold
+from dpharm.tables import KEY_COLUMNS, ROW_COLUMNS, aggregate, dp_changes, fnr_transition
+
+
+def patch_cnn(dimension: int, num_classes: int, *, width: int, init_std: float, frozen_fraction: float,
+              seed: int) -> TwoLayerPatchCNN:
+    """`build_model` from a model section: a ModelSettings where the package has them, else the dict."""
+    section = {"width": width, "init_std": init_std, "frozen_fraction": frozen_fraction}
+    try:
+        from dpharm.settings import ModelSettings
+    except ImportError:  # before the typed settings: build_model reads the config dict
+        return build_model(section, dimension, num_classes, seed)
+    return build_model(ModelSettings(**section), dimension, num_classes, seed)
+
+
+# ---------------------------------------------------------------------------------------------
+# PGD
+
+
+class Linear(nn.Module):
+    """logits = x.flatten(1) @ W^T: a linear model whose worst-case perturbation is known."""
+
+    def __init__(self, weight: torch.Tensor):
+        super().__init__()
+        self.weight = nn.Parameter(weight, requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1) @ self.weight.T
+
+
+@pytest.mark.parametrize("step_size", [0.3, 3.0])
+@pytest.mark.parametrize(("norm", "radius"), [("l2", 0.7), ("linf", 0.1)])
+def test_pgd_perturbation_stays_in_its_ball(norm, radius, step_size):
+    """PGD on the patch CNN never leaves the l2 / l_inf ball, whatever the step size."""
+    torch.manual_seed(0)
+    model = patch_cnn(6, 3, width=3, init_std=0.5, frozen_fraction=0.0, seed=1)
+    x = torch.randn(16, 4, 6)
+    y = torch.randint(0, 3, (16,))
+    delta = pgd(model, x, y, radius, steps=7, step_size=step_size, norm=norm) - x
+    assert delta.abs().max() > 0  # the attack did move the inputs
+    if norm == "l2":
+        assert (delta.flatten(1).norm(dim=1) <= radius * (1 + 1e-5)).all()
+    else:
+        assert delta.abs().max() <= radius + 1e-6
+
+
+@pytest.mark.parametrize(("norm", "radius"), [("l2", 0.6), ("linf", 0.05)])
+def test_pgd_finds_the_worst_case_of_a_linear_model(norm, radius):
+    """On a 2-class linear model PGD reaches the closed-form optimum and its loss."""
+    generator = torch.Generator().manual_seed(3)
+    n, patches, d = 12, 3, 5
+    weight = torch.randn(2, patches * d, generator=generator, dtype=torch.float64)
+    x = torch.randn(n, patches, d, generator=generator, dtype=torch.float64)
+    y = torch.randint(0, 2, (n,), generator=generator)
+    model = Linear(weight)
+
+    x_adv = pgd(model, x, y, radius, steps=20, step_size=0.25, norm=norm)
+
+    # Cross-entropy of 2 classes is log(1 + exp(-margin)), margin = <w_y - w_other, x>: it is maximised by
+    # lowering the margin as far as the ball allows, i.e. moving x against v = w_y - w_other.
+    w = weight.numpy()
+    v = w[y.numpy()] - w[1 - y.numpy()]  # (n, patches * d)
+    if norm == "l2":
+        optimum = -radius * v / np.linalg.norm(v, axis=1, keepdims=True)
+    else:
+        optimum = -radius * np.sign(v)
+    np.testing.assert_allclose((x_adv - x).flatten(1).numpy(), optimum, atol=1e-9)
+
+    margin = (v * x.flatten(1).numpy()).sum(axis=1)
+    dual_norm = np.linalg.norm(v, axis=1) if norm == "l2" else np.abs(v).sum(axis=1)  # <v, optimum> = -r ||v||_*
+    worst_loss = np.logaddexp(0.0, -(margin - radius * dual_norm))
+    with torch.no_grad():
+        loss = nn.functional.cross_entropy(model(x_adv), y, reduction="none").numpy()
+    np.testing.assert_allclose(loss, worst_loss, rtol=1e-9)
+    assert (worst_loss > np.logaddexp(0.0, -margin)).all()  # the attack hurts
+
+
+# ---------------------------------------------------------------------------------------------
+# Group means
+
+
+def test_group_means_weight_subpopulations_by_frequency_not_test_counts():
+    """Class means weight subpopulations by p_{c,s}; 'all' averages classes; p = 0 is skipped."""
+    groups = {  # (class, subpopulation): per-example values, unequal counts
+        (0, 0): [1.0, 2.0, 3.0],  # mean 2
+        (0, 1): [10.0, 20.0, 30.0, 40.0, 50.0],  # mean 30
+        (1, 0): [4.0, 6.0],  # mean 5
+        (1, 1): [1000.0, 2000.0],  # frequency 0: must not count
+    }
+    frequencies = np.array([[0.75, 0.25], [1.0, 0.0]])
+    labels = np.concatenate([[c] * len(v) for (c, _), v in groups.items()])
+    subpops = np.concatenate([[s] * len(v) for (_, s), v in groups.items()])
+    values = np.concatenate(list(groups.values()))
+    order = np.random.default_rng(0).permutation(len(values))
+
+    means = group_means(values[order], labels[order], subpops[order], frequencies)
+
+    class0 = 0.75 * 2 + 0.25 * 30  # 9; the naive mean of its 8 examples would be 19.5
+    class1 = 5.0
+    expected = {"class0/head": 2.0, "class0/tail": 30.0, "class0": class0, "class1/head": 5.0, "class1": class1,
+                "all": (class0 + class1) / 2}
+    assert means.keys() == expected.keys()
+    for group, value in expected.items():
+        assert means[group] == pytest.approx(value), group
+
+
+def test_group_means_without_subpopulations_balance_the_classes():
+    """With one subpopulation there are no subgroup keys and 'all' is the mean of class means."""
+    values = np.array([1.0, 3.0, 10.0, 0.0, 0.0, 0.0, 6.0])
+    labels = np.array([0, 0, 1, 2, 2, 2, 2])
+    means = group_means(values, labels, np.zeros(7, dtype=int), np.ones((3, 1)))
+    expected = {"class0": 2.0, "class1": 10.0, "class2": 1.5, "all": (2.0 + 10.0 + 1.5) / 3}  # not 20/7
+    assert means.keys() == expected.keys()
+    for group, value in expected.items():
+        assert means[group] == pytest.approx(value), group
+
+
+# ---------------------------------------------------------------------------------------------
+# FNR
+
+# Three classes, one subpopulation, d = 9: u_c on coordinates 0-2, public directions spanning coordinates 3-5,
+# so k = 6 and the noise lives on coordinates 6-8 (d - k = 3). Large weights on 3-5 must not count in sigma_w.
+FEATURES = np.zeros((3, 1, 9))
+FEATURES[0, 0, 0], FEATURES[1, 0, 1], FEATURES[2, 0, 2] = 2.0, 3.0, 1.0
+PUBLIC = np.zeros((3, 1, 9))
+PUBLIC[0, 0, 3] = 2.0
+PUBLIC[1, 0, [3, 4]] = [1.0, 1.0]
+PUBLIC[2, 0, [4, 5]] = [1.0, -3.0]  # not orthonormal, but spanning coordinates 3-5
+BANK = torch.tensor([  # (classes, width, d): feature coordinates | public coordinates | free coordinates
+    [[1.0, 0.5, 0.0, 5.0, -5.0, 0.0, 1.0, 0.0, 0.0],
+     [-1.0, 0.0, 1.0, 0.0, 5.0, 5.0, 0.0, 2.0, 0.0]],
+    [[0.2, 1.0, 0.5, -5.0, 5.0, 5.0, 0.0, 0.0, -2.0],
+     [0.4, -1.0, 0.0, 5.0, 5.0, -5.0, 1.0, 1.0, 0.0]],
+    [[0.8, 0.0, 2.0, 5.0, 0.0, 5.0, 0.0, 0.0, 1.0],
+     [0.0, 2.0, -1.0, -5.0, -5.0, 5.0, 1.0, 0.0, 1.0]],
+])
+
+
+@pytest.mark.parametrize("frozen_fraction", [0.0, 0.5])
+def test_measured_fnr_matches_a_hand_computation(frozen_fraction):
+    """Measured FNR = filter-averaged ReLU margin / (sigma_p sqrt(d - k) sigma_w), frozen filters included."""
+    model = patch_cnn(9, 3, width=2, init_std=0.5, frozen_fraction=frozen_fraction, seed=0)
+    set_filter_bank(model, BANK)
+    span = np.concatenate([FEATURES, PUBLIC], axis=1)
+
+    fnr = measured_fnr(model, FEATURES, span, noise_std=0.5)
+
+    # Mean over the 2 filters of ReLU(<w_{c',r}, u_c>) per class c' (own class first):
+    #   u_0 = 2 e_0: class 0 (2 + 0)/2 = 1,   class 1 (0.4 + 0.8)/2 = 0.6, class 2 (1.6 + 0)/2 = 0.8 -> margin 0.2
+    #   u_1 = 3 e_1: class 1 (3 + 0)/2 = 1.5, class 0 (1.5 + 0)/2 = 0.75, class 2 (0 + 6)/2 = 3   -> margin -1.5
+    #   u_2 = 1 e_2: class 2 (2 + 0)/2 = 1,   class 0 (0 + 1)/2 = 0.5,   class 1 (0.5 + 0)/2 = 0.25 -> margin 0.5
+    # Coordinates 6-8: squares 1 + 4 + 4 + 2 + 1 + 2 = 14 over 6 filters x 3 coordinates: sigma_w^2 = 14/18 = 7/9.
+    # Denominator: 0.5 * sqrt(3) * sqrt(7)/3 = sqrt(21)/6.
+    expected = {(0, 0): 0.2, (1, 0): -1.5, (2, 0): 0.5}
+    assert fnr.keys() == expected.keys()
+    for group, margin in expected.items():
+        assert fnr[group] == pytest.approx(6 * margin / math.sqrt(21), rel=1e-6), group
+
+
+DATA = {"num_classes": 2, "noise_std": 0.5, "dimension": 20}
+MODEL = {"width": 4, "init_std": 0.1}
+TRAINING = {"batch_size": 16, "steps": 50, "learning_rate": 0.1, "clip_norm": 1.35}
+GROUP_COUNTS = np.array([[30], [10]])
+NORMS = np.array([[2.0], [1.0]])
+
+
+def test_predicted_fnr_matches_a_hand_computation():
+    """Predicted FNR, private and non-private, follows the documented formula step by step."""
+    # Common: shares n_{c,s}/n = 30/40, 10/40; lr T = 5; k = 2 K S = 4, so sigma_p sqrt(d - k) = 0.5 * 4 = 2.
+    # Non-private: push = ||u||/m = 0.5 and 0.25; sigma_w = sigma_0 = 0.1.
+    #   signal (0,0) = 5 * 0.75 * 0.5 * 2 = 3.75, signal (1,0) = 5 * 0.25 * 0.25 * 1 = 0.3125.
+    nonprivate = predicted_fnr(DATA, MODEL, TRAINING, GROUP_COUNTS, NORMS, noise_multiplier=0.0)
+    assert nonprivate.keys() == {(0, 0), (1, 0)}
+    assert nonprivate[(0, 0)] == pytest.approx(3.75 / (2 * 0.1))
+    assert nonprivate[(1, 0)] == pytest.approx(0.3125 / (2 * 0.1))
+
+    # Private, sigma_dp = 1.6: sigma_p^2 d = 5.
+    #   (0,0): sqrt(K m (4 + 5) / 2) = sqrt(36) = 6, clipped push 1.35 * 2 / 6 = 0.45 < 0.5 -> signal 3.375.
+    #   (1,0): sqrt(K m (1 + 5) / 2) = sqrt(24), 1.35 / sqrt(24) = 0.276 > 0.25 -> push 0.25, signal 0.3125.
+    #   DP noise per step lr sigma_dp C / B = 0.1 * 1.6 * 1.35 / 16 = 0.0135: sigma_w^2 = 0.01 + 50 * 0.0135^2.
+    private = predicted_fnr(DATA, MODEL, TRAINING, GROUP_COUNTS, NORMS, noise_multiplier=1.6)
+    sigma_w = math.sqrt(0.01 + 50 * 0.0135**2)
+    assert private.keys() == {(0, 0), (1, 0)}
+    assert private[(0, 0)] == pytest.approx(3.375 / (2 * sigma_w))
+    assert private[(1, 0)] == pytest.approx(0.3125 / (2 * sigma_w))
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables
+
+LABELS = ["sweep", "feature_norm", "epsilon"]
+
+
+def tidy(rows: list[dict]) -> pd.DataFrame:
+    """Rows in the evaluation-table layout; identity columns not given take fixed values."""
+    defaults = {"experiment": "c1", "dataset": "synthetic", "epsilon_spent": 0.0, "delta": 1e-5,
+                "accountant": "rdp", "sweep": "feature_norm", "attack_radius": math.nan}
+    full = []
+    for row in rows:
+        private = math.isfinite(row["epsilon"])
+        row = {**defaults, "epsilon_spent": row["epsilon"] if private else math.inf,
+               "noise_multiplier": 1.0 if private else 0.0,
+               "condition": f"feature_norm__feature_norm={row['feature_norm']:g}__epsilon={row['epsilon']:g}", **row}
+        full.append(row)
+    return pd.DataFrame(full, columns=KEY_COLUMNS + ["sweep", "feature_norm"] + ROW_COLUMNS)
+
+
+INF = math.inf
+RUNS = tidy([
+    # baselines: feature norm 1 and 2, seed 0
+    {"seed": 0, "epsilon": INF, "feature_norm": 1.0, "group": "all", "metric": "test_loss", "value": 0.5},
+    {"seed": 0, "epsilon": INF, "feature_norm": 1.0, "group": "all", "metric": "test_accuracy", "value": 0.875},
+    {"seed": 0, "epsilon": INF, "feature_norm": 1.0, "group": "class0", "metric": "test_loss", "value": 0.25},
+    {"seed": 0, "epsilon": INF, "feature_norm": 2.0, "group": "all", "metric": "test_loss", "value": 0.125},
+    {"seed": 0, "epsilon": INF, "feature_norm": 1.0, "group": "all", "metric": "adversarial_loss",
+     "attack_radius": 0.5, "value": 2.0},
+    # private runs with a baseline
+    {"seed": 0, "epsilon": 1.0, "feature_norm": 1.0, "group": "all", "metric": "test_loss", "value": 0.75},
+    {"seed": 0, "epsilon": 1.0, "feature_norm": 1.0, "group": "all", "metric": "test_accuracy", "value": 0.625},
+    {"seed": 0, "epsilon": 1.0, "feature_norm": 1.0, "group": "class0", "metric": "test_loss", "value": 1.0},
+    {"seed": 0, "epsilon": 4.0, "feature_norm": 2.0, "group": "all", "metric": "test_loss", "value": 0.625},
+    {"seed": 0, "epsilon": 1.0, "feature_norm": 1.0, "group": "all", "metric": "adversarial_loss",
+     "attack_radius": 0.5, "value": 3.0},
+    # private runs without a baseline: another seed, another feature norm, another group
+    {"seed": 1, "epsilon": 1.0, "feature_norm": 1.0, "group": "all", "metric": "test_loss", "value": 9.0},
+    {"seed": 0, "epsilon": 1.0, "feature_norm": 4.0, "group": "all", "metric": "test_loss", "value": 9.0},
+    {"seed": 0, "epsilon": 1.0, "feature_norm": 1.0, "group": "class1", "metric": "test_loss", "value": 9.0},
+])
+# (seed, epsilon, feature_norm, group, change metric) -> private minus non-private
+EXPECTED_CHANGES = {
+    (0, 1.0, 1.0, "all", "test_loss_change"): 0.75 - 0.5,
+    (0, 1.0, 1.0, "all", "test_accuracy_change"): 0.625 - 0.875,
+    (0, 1.0, 1.0, "class0", "test_loss_change"): 1.0 - 0.25,
+    (0, 4.0, 2.0, "all", "test_loss_change"): 0.625 - 0.125,
+}
+
+
+def change_values(frame: pd.DataFrame) -> dict:
+    keys = zip(frame["seed"], frame["epsilon"], frame["feature_norm"], frame["group"], frame["metric"],
+               strict=True)
+    return dict(zip(keys, frame["value"], strict=True))
+
+
+def test_dp_changes_subtract_the_matching_nonprivate_run():
+    """Changes are private minus non-private on the same seed, group and labels; unmatched rows yield none."""
+    changes = dp_changes(RUNS, LABELS)
+    assert list(changes.columns) == list(RUNS.columns)
+    assert len(changes) == len(EXPECTED_CHANGES)
+    assert change_values(changes) == pytest.approx(EXPECTED_CHANGES)
+    assert np.isfinite(changes["epsilon"]).all()
+    assert (changes["noise_multiplier"] == 1.0).all()  # identity of the private run
+    assert changes["condition"].str.endswith("__epsilon=1").sum() == 3
+    assert changes["attack_radius"].isna().all()
+
+
+def test_dp_changes_without_any_nonprivate_run_are_empty():
+    """A table without an epsilon = inf run has no changes (and keeps its columns)."""
+    changes = dp_changes(RUNS[np.isfinite(RUNS["epsilon"])], LABELS)
+    assert changes.empty
+    assert list(changes.columns) == list(RUNS.columns)
+
+
+def test_aggregate_appends_the_changes_and_sorts(tmp_path):
+    """Two evaluation CSVs concatenate, gain their dp-change rows and come out sorted."""
+    paths = []
+    for i, part in enumerate([RUNS.iloc[::2], RUNS.iloc[1::2]]):  # split so that baselines sit in both files
+        paths.append(tmp_path / f"evaluation{i}.csv")
+        part.iloc[::-1].to_csv(paths[-1], index=False)
+
+    table = aggregate([str(p) for p in paths], LABELS)
+
+    assert len(table) == len(RUNS) + len(EXPECTED_CHANGES)
+    changes = table[table["metric"].str.endswith("_change")]
+    assert change_values(changes) == pytest.approx(EXPECTED_CHANGES)
+    assert math.inf in set(table["epsilon"])  # 'inf' survives the CSV round trip
+    keys = [(c, s, m, g, math.inf if math.isnan(r) else r)  # NaN radii sort last
+            for c, s, m, g, r in zip(table["condition"], table["seed"], table["metric"], table["group"],
+                                     table["attack_radius"], strict=True)]
+    assert keys == sorted(keys)
+
+
+def test_aggregate_rejects_a_table_without_label_columns(tmp_path):
+    """An evaluation CSV lacking a label column is reported as corrupt."""
+    path = tmp_path / "evaluation.csv"
+    RUNS.drop(columns=["feature_norm"]).to_csv(path, index=False)
+    with pytest.raises(CorruptFileError, match="feature_norm"):
+        aggregate([str(path)], LABELS)
+
+
+def test_fnr_transition_pivots_one_row_per_run_and_group():
+    """Synthetic runs become one row per run and group with an FNR; other groups and datasets are dropped."""
+    index = ["experiment", "sweep", "condition", "seed", "epsilon", "group"]
+    expected = pd.DataFrame([
+        ["c1", "width", "width__width=4__epsilon=inf", 0, INF, "class0", 3.0, 4.0, 0.125, 1.0],
+        ["c1", "width", "width__width=4__epsilon=inf", 0, INF, "class1", 2.5, 3.5, 0.25, 0.875],
+        ["c1", "width", "width__width=4__epsilon=1", 0, 1.0, "class0", 0.5, 1.5, 0.75, 0.5],
+        ["c1", "width", "width__width=4__epsilon=1", 0, 1.0, "class1", 0.25, 1.25, 1.0, 0.375],
+    ], columns=index + ["fnr_measured", "fnr_predicted", "test_loss", "test_accuracy"])
+    long = expected.melt(id_vars=index, var_name="metric", value_name="value").assign(attack_radius=math.nan)
+    runs = expected[index[:-1]].drop_duplicates()
+    extra = pd.concat([
+        runs.assign(group="all", metric="test_loss", value=0.5, attack_radius=math.nan),  # no FNR: dropped
+        runs.assign(group="all", metric="adversarial_loss", value=5.0, attack_radius=0.5),  # not a transition metric
+        runs.assign(group="class0", metric="test_loss", value=7.0, attack_radius=0.5),  # an attacked row
+    ])
+    synthetic = pd.concat([long, extra], ignore_index=True).sample(frac=1.0, random_state=0).assign(dataset="synthetic")
+    images = long.assign(experiment="real_c2", dataset="mnist")  # non-synthetic: dropped even with an FNR
+
+    wide = fnr_transition([synthetic, images])
+
+    assert list(wide.columns) == list(expected.columns)
+    wide = wide.sort_values(["epsilon", "group"], ascending=[False, True], ignore_index=True)
+    pd.testing.assert_frame_equal(wide, expected, check_dtype=False)
+
+
+def test_transition_threshold_is_the_geometric_mean_around_the_cut():
+    """Sorted separable labels give sqrt(fnr below * fnr above) at the cut, in any input order."""
+    fnr = np.array([0.5, 1.0, 4.0, 8.0, 16.0])
+    accurate = np.array([False, False, True, True, True])
+    assert transition_threshold(fnr, accurate) == pytest.approx(2.0)  # sqrt(1 * 4)
+    for seed in range(5):
+        order = np.random.default_rng(seed).permutation(len(fnr))
+        assert transition_threshold(fnr[order], accurate[order]) == pytest.approx(2.0)
+
+
+def test_transition_threshold_edge_cases():
+    """All accurate: the smallest FNR; none accurate: the largest."""
+    fnr = np.array([3.0, 0.5, 16.0, 2.0])
+    assert transition_threshold(fnr, np.ones(4, dtype=bool)) == pytest.approx(0.5)
+    assert transition_threshold(fnr, np.zeros(4, dtype=bool)) == pytest.approx(16.0)
+
+
+def test_transition_threshold_minimises_the_misclassified_groups():
+    """With overlapping labels the cut minimises the errors of a brute-force count over every cut."""
+    fnr = np.array([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0])
+    accurate = np.array([0, 0, 1, 0, 0, 1, 1], dtype=bool)
+
+    def errors(cut: int) -> int:  # accurate below the cut + inaccurate at or above it
+        return int(accurate[:cut].sum() + (~accurate[cut:]).sum())
+
+    best = min(range(len(fnr) + 1), key=errors)  # cut 5, one error (the accurate group at FNR 4)
+    assert best == 5 and errors(best) == 1
+    order = np.random.default_rng(1).permutation(len(fnr))
+    assert transition_threshold(fnr[order], accurate[order]) == pytest.approx(math.sqrt(fnr[best - 1] * fnr[best]))
