@@ -44,8 +44,7 @@ def timed(seconds: float, *command: str) -> list[str]:
 
 
 def run(*command: str, timeout: float = 60, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
-    result = subprocess.run(timed(timeout, *command), capture_output=True, text=True, env=env,
-                            timeout=timeout + 20)
+    result = subprocess.run(timed(timeout, *command), capture_output=True, text=True, env=env, timeout=timeout + 20)
     if check and result.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}{result.stderr}")
     return result
@@ -117,10 +116,7 @@ class SlurmCluster:
             f" >> {self.task_env_log}\n"
         )
         prolog.chmod(0o755)
-        (self.state / "gres.conf").write_text(
-            "AutoDetect=off\n"
-            "NodeName=localhost Name=gpu File=/dev/null\n"
-        )
+        (self.state / "gres.conf").write_text("AutoDetect=off\nNodeName=localhost Name=gpu File=/dev/null\n")
         state = self.state
         self.conf.write_text(f"""\
 # Written by tests/slurm_cluster.py for a throw-away test cluster.
@@ -177,7 +173,10 @@ PartitionName={self.partition} Nodes=localhost Default=YES MaxTime=INFINITE Stat
     def start_daemon(self, name: str, *command: str) -> None:
         log = open(self.state / f"{name}.out", "wb")
         self.processes[name] = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             env={**os.environ, "SLURM_CONF": str(self.conf)},
         )
         log.close()
@@ -188,14 +187,23 @@ PartitionName={self.partition} Nodes=localhost Default=YES MaxTime=INFINITE Stat
     def start(self) -> None:
         munge = self.state / "munge"
         self.start_daemon(
-            "munged", "munged", "-F", "--force", f"--socket={munge / 'munge.socket'}",
-            f"--key-file={munge / 'munge.key'}", f"--pid-file={munge / 'munged.pid'}",
-            f"--seed-file={munge / 'munged.seed'}", f"--log-file={munge / 'munged.log'}",
+            "munged",
+            "munged",
+            "-F",
+            "--force",
+            f"--socket={munge / 'munge.socket'}",
+            f"--key-file={munge / 'munge.key'}",
+            f"--pid-file={munge / 'munged.pid'}",
+            f"--seed-file={munge / 'munged.seed'}",
+            f"--log-file={munge / 'munged.log'}",
         )
         self.wait_for(lambda: (munge / "munge.socket").exists(), 20, "munged's socket")
         self.start_daemon("slurmctld", "slurmctld", "-D", "-f", str(self.conf))
-        self.wait_for(lambda: "UP" in self.command("scontrol", "ping", check=False).stdout, 30,
-                      "slurmctld to answer `scontrol ping`")
+        self.wait_for(
+            lambda: "UP" in self.command("scontrol", "ping", check=False).stdout,
+            30,
+            "slurmctld to answer `scontrol ping`",
+        )
         self.start_daemon("slurmd", "slurmd", "-D", "-N", "localhost", "-f", str(self.conf))
         self.wait_for(lambda: self.node_state() == "idle", 60, "node localhost to be idle")
 
@@ -239,7 +247,9 @@ PartitionName={self.partition} Nodes=localhost Default=YES MaxTime=INFINITE Stat
 
     def log_tails(self, lines: int = 30) -> str:
         parts = []
-        for path in sorted(self.state.glob("*.log")) + sorted(self.state.glob("*.out")) + [self.state / "munge" / "munged.log"]:
+        for path in (
+            sorted(self.state.glob("*.log")) + sorted(self.state.glob("*.out")) + [self.state / "munge" / "munged.log"]
+        ):
             if path.exists() and path != self.task_env_log:
                 tail = path.read_text(errors="replace").splitlines()[-lines:]
                 parts.append(f"--- {path.name}\n" + "\n".join(tail))
@@ -254,8 +264,10 @@ PartitionName={self.partition} Nodes=localhost Default=YES MaxTime=INFINITE Stat
             return
         self.command("scancel", *queued, check=False)
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and self.command(
-                "squeue", "-h", "-t", "PD,R,CG,S", "-o", "%i", check=False).stdout.strip():
+        while (
+            time.monotonic() < deadline
+            and self.command("squeue", "-h", "-t", "PD,R,CG,S", "-o", "%i", check=False).stdout.strip()
+        ):
             time.sleep(0.5)
 
     def stop(self) -> None:

@@ -9,9 +9,22 @@ import pytest
 from dpharm.audit import epsilon_lower_bound, run_audit
 from dpharm.claims import NOT_REPRODUCED, REPRODUCED, audit_tests
 
-AUDIT = dict(dimension=20, n_train=10, feature_norm=4.0, width=4, init_std=0.5, steps=1, epsilon=1.0, delta=1e-5,
-             clip_norm=1.0, learning_rate=1.0, canary_scale=1000.0, trials=200, confidence=0.95,
-             mechanisms=["dp-sgd", "no-noise", "no-clipping"])
+AUDIT = dict(
+    dimension=20,
+    n_train=10,
+    feature_norm=4.0,
+    width=4,
+    init_std=0.5,
+    steps=1,
+    epsilon=1.0,
+    delta=1e-5,
+    clip_norm=1.0,
+    learning_rate=1.0,
+    canary_scale=1000.0,
+    trials=200,
+    confidence=0.95,
+    mechanisms=["dp-sgd", "no-noise", "no-clipping"],
+)
 
 
 def test_separated_scores_give_the_clopper_pearson_bound():
@@ -42,6 +55,15 @@ def test_audit_is_sound_for_dp_sgd_and_catches_broken_mechanisms():
 
 
 def test_an_audit_beating_the_accountant_is_not_reproduced():
-    table = pd.DataFrame([{"mechanism": "dp-sgd", "epsilon_accountant": 1.0, "epsilon_lower_bound": 1.3,
-                           "confidence": 0.95, "n_trials": 400}])
+    table = pd.DataFrame(
+        [
+            {
+                "mechanism": "dp-sgd",
+                "epsilon_accountant": 1.0,
+                "epsilon_lower_bound": 1.3,
+                "confidence": 0.95,
+                "n_trials": 400,
+            }
+        ]
+    )
     assert audit_tests(table, min_power=1.0)["verdict"].tolist() == [NOT_REPRODUCED]

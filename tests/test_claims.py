@@ -6,8 +6,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dpharm.claims import (CLAIM_STATEMENTS, INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, combine, interval,
-                           run_tests, summarise, verdict)
+from dpharm.claims import (
+    CLAIM_STATEMENTS,
+    INCONCLUSIVE,
+    NOT_REPRODUCED,
+    REPRODUCED,
+    combine,
+    interval,
+    run_tests,
+    summarise,
+    verdict,
+)
 
 SEEDS = range(5)
 
@@ -17,9 +26,20 @@ def imbalance_table(majority_change, minority_change) -> pd.DataFrame:
     rows = []
     for seed in SEEDS:
         for group, changes in (("class0", majority_change), ("class1", minority_change)):
-            rows.append({"experiment": "class_imbalance", "dataset": "synthetic", "sweep": "main", "seed": seed,
-                         "epsilon": 2.0, "imbalance_ratio": 9.0, "group": group,
-                         "metric": "test_accuracy_change", "attack_radius": math.nan, "value": changes[seed]})
+            rows.append(
+                {
+                    "experiment": "class_imbalance",
+                    "dataset": "synthetic",
+                    "sweep": "main",
+                    "seed": seed,
+                    "epsilon": 2.0,
+                    "imbalance_ratio": 9.0,
+                    "group": group,
+                    "metric": "test_accuracy_change",
+                    "attack_radius": math.nan,
+                    "value": changes[seed],
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -68,6 +88,16 @@ def test_interval_is_student_t():
 def test_summary_has_one_row_per_claim_and_dataset():
     tests = run_tests({"class_imbalance": imbalance_table([0.0] * 5, [-0.3] * 4 + [-0.29])}, {"minority": 0.02}, 0.95)
     claims = summarise(tests, CLAIM_STATEMENTS)
-    assert list(claims.columns) == ["claim", "experiment", "dataset", "statement", "metric", "effect", "ci_low",
-                                    "ci_high", "n_seeds", "verdict"]
+    assert list(claims.columns) == [
+        "claim",
+        "experiment",
+        "dataset",
+        "statement",
+        "metric",
+        "effect",
+        "ci_low",
+        "ci_high",
+        "n_seeds",
+        "verdict",
+    ]
     assert claims.iloc[0]["claim"] == "C2" and claims.iloc[0]["verdict"] == REPRODUCED

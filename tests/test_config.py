@@ -39,11 +39,23 @@ BAD = [
     ("training.accountant", "moments", "training.accountant"),
     ("training.init", "imagenet", "training.init"),
     ("training.learning_rat", 0.1, "training"),
-    ("experiments.utility_vs_noise.sweeps", {"s": {"training.epsilon": [-1.0]}}, "experiments.utility_vs_noise.sweeps.s.training.epsilon"),
-    ("experiments.utility_vs_noise.sweeps", {"s": {"training.epsilonn": [1.0]}}, "experiments.utility_vs_noise.sweeps.s.training.epsilonn"),
+    (
+        "experiments.utility_vs_noise.sweeps",
+        {"s": {"training.epsilon": [-1.0]}},
+        "experiments.utility_vs_noise.sweeps.s.training.epsilon",
+    ),
+    (
+        "experiments.utility_vs_noise.sweeps",
+        {"s": {"training.epsilonn": [1.0]}},
+        "experiments.utility_vs_noise.sweeps.s.training.epsilonn",
+    ),
     ("experiments.utility_vs_noise.sweeps", {"s": {"optimizer.lr": [1.0]}}, "experiments.utility_vs_noise.sweeps.s"),
     ("experiments.utility_vs_noise.sweeps", {}, "experiments.utility_vs_noise.sweeps"),
-    ("experiments.unknown_experiment", {"enabled": True, "claim": "C1", "sweeps": {"s": {"training.epsilon": [1.0]}}}, "experiments"),
+    (
+        "experiments.unknown_experiment",
+        {"enabled": True, "claim": "C1", "sweeps": {"s": {"training.epsilon": [1.0]}}},
+        "experiments",
+    ),
     ("model.frozen_fraction", 1.0, "model.frozen_fraction"),
     ("training.augmentation_multiplicity", 0, "training.augmentation_multiplicity"),
     ("claims.min_effect", {"noise": 0.1}, "claims.min_effect"),
@@ -109,5 +121,6 @@ def test_conditions_that_differ_only_in_epsilon_form_one_training_job(default_co
         assert len(set(epsilons)) == len(epsilons)
         for c in conditions[1:]:
             assert {**c.params["training"], "epsilon": None} == {**conditions[0].params["training"], "epsilon": None}
-            assert {k: v for k, v in c.params.items() if k != "training"} == \
-                {k: v for k, v in conditions[0].params.items() if k != "training"}
+            assert {k: v for k, v in c.params.items() if k != "training"} == {
+                k: v for k, v in conditions[0].params.items() if k != "training"
+            }

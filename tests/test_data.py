@@ -5,8 +5,16 @@ import math
 import numpy as np
 import pytest
 
-from dpharm.data import (SyntheticData, feature_span_size, generate, load, private_features, public_features, save,
-                         synthetic_settings)
+from dpharm.data import (
+    SyntheticData,
+    feature_span_size,
+    generate,
+    load,
+    private_features,
+    public_features,
+    save,
+    synthetic_settings,
+)
 from dpharm.io import CorruptFileError
 
 
@@ -15,8 +23,14 @@ def spec(data_params, **overrides) -> SyntheticData:
 
 
 def test_features_are_orthogonal_with_configured_norms(data_params):
-    s = spec(data_params, num_classes=3, feature_norm=5.0, minority_feature_norm=2.0,
-             tail_frequency=0.2, tail_feature_norm=1.5)
+    s = spec(
+        data_params,
+        num_classes=3,
+        feature_norm=5.0,
+        minority_feature_norm=2.0,
+        tail_frequency=0.2,
+        tail_feature_norm=1.5,
+    )
     u = private_features(s).reshape(-1, s.dimension)
     gram = u @ u.T
     assert np.allclose(gram - np.diag(np.diag(gram)), 0.0)

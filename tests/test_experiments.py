@@ -31,11 +31,16 @@ def toy_effect(table):
 @pytest.fixture()
 def toy_experiment():
     """The README recipe, followed once: register an experiment, then remove it again."""
-    experiment = register(Experiment(
-        name="toy_accuracy", claim="C1", figure=f"{__name__}:toy_figure", caption="A toy experiment.",
-        tests=(ClaimTest("C1", "toy_accuracy", "toy", "accuracy stays positive", "test_accuracy", toy_effect),),
-        shown_keys={ANY_SWEEP: frozenset({"data.feature_norm"})},
-    ))
+    experiment = register(
+        Experiment(
+            name="toy_accuracy",
+            claim="C1",
+            figure=f"{__name__}:toy_figure",
+            caption="A toy experiment.",
+            tests=(ClaimTest("C1", "toy_accuracy", "toy", "accuracy stays positive", "test_accuracy", toy_effect),),
+            shown_keys={ANY_SWEEP: frozenset({"data.feature_norm"})},
+        )
+    )
     yield experiment
     del experiments.REGISTRY[experiment.name]
 
@@ -45,14 +50,31 @@ def toy_block(sweep: dict) -> dict:
 
 
 def test_a_registered_experiment_is_planned_judged_and_drawn(default_config, toy_experiment, tmp_path):
-    config = {**default_config, "experiments": {"toy_accuracy": toy_block(
-        {"data.feature_norm": [4.0, 8.0], "training.epsilon": [math.inf, 2.0]})}}
+    config = {
+        **default_config,
+        "experiments": {
+            "toy_accuracy": toy_block({"data.feature_norm": [4.0, 8.0], "training.epsilon": [math.inf, 2.0]})
+        },
+    }
     validate_config(config)
     plan = Plan(config)
     assert len(plan.conditions) == 4 and "results/figures/toy_accuracy.png" in plan.final_targets()
-    table = pd.DataFrame([{"experiment": "toy_accuracy", "dataset": "synthetic", "seed": seed, "epsilon": eps,
-                           "group": "all", "metric": "test_accuracy", "attack_radius": math.nan, "value": 0.5 + 0.01 * seed}
-                          for seed in range(3) for eps in (math.inf, 2.0)])
+    table = pd.DataFrame(
+        [
+            {
+                "experiment": "toy_accuracy",
+                "dataset": "synthetic",
+                "seed": seed,
+                "epsilon": eps,
+                "group": "all",
+                "metric": "test_accuracy",
+                "attack_radius": math.nan,
+                "value": 0.5 + 0.01 * seed,
+            }
+            for seed in range(3)
+            for eps in (math.inf, 2.0)
+        ]
+    )
     (row,) = run_tests({"toy_accuracy": table}, {"toy": 0.1}, 0.95).itertuples()
     assert row.test == "toy" and row.effect == pytest.approx(0.51) and row.verdict == "reproduced"
     draw("toy_accuracy", table, tmp_path / "toy.pdf", tmp_path / "toy.png", 0.95)
@@ -66,8 +88,14 @@ def test_an_unregistered_experiment_name_is_refused(default_config):
 
 
 def test_a_sweep_the_figure_cannot_show_is_refused_before_any_job(default_config, toy_experiment):
-    config = {**default_config, "experiments": {"toy_accuracy": toy_block(
-        {"data.feature_norm": [4.0], "data.n_train": [50, 100], "training.epsilon": [2.0]})}}
+    config = {
+        **default_config,
+        "experiments": {
+            "toy_accuracy": toy_block(
+                {"data.feature_norm": [4.0], "data.n_train": [50, 100], "training.epsilon": [2.0]}
+            )
+        },
+    }
     with pytest.raises(ConfigError, match="cannot show a sweep over 'data.n_train'"):
         validate_config(config)
 
@@ -77,8 +105,10 @@ def test_a_paper_panel_sweep_under_another_name_is_refused(default_config):
     config = dict(default_config)
     sweeps = dict(config["experiments"]["utility_vs_noise"]["sweeps"])
     sweeps["depth"] = {"model.width": [5], "training.epsilon": [2.0]}
-    config["experiments"] = {**config["experiments"],
-                             "utility_vs_noise": {**config["experiments"]["utility_vs_noise"], "sweeps": sweeps}}
+    config["experiments"] = {
+        **config["experiments"],
+        "utility_vs_noise": {**config["experiments"]["utility_vs_noise"], "sweeps": sweeps},
+    }
     with pytest.raises(ConfigError, match="no panel for a sweep named 'depth'"):
         validate_config(config)
 

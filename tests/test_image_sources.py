@@ -131,9 +131,7 @@ def test_registry_pins_original_files():
     for name in ("mnist", "fashion_mnist"):
         assert [f.name for f in DOWNLOADS[name]] == [n for pair in IDX_NAMES.values() for n in pair]
     assert DOWNLOADS["mnist"][0].url.startswith("https://ossci-datasets.s3.amazonaws.com/mnist/")
-    assert [f.url for f in DOWNLOADS["cifar10"]] == [
-        "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
-    ]
+    assert [f.url for f in DOWNLOADS["cifar10"]] == ["https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"]
     digests = [f.sha256 for files in DOWNLOADS.values() for f in files]
     assert len(set(digests)) == 9
     assert all(len(d) == 64 and set(d) <= set("0123456789abcdef") for d in digests)
@@ -280,6 +278,7 @@ def test_load_digits_images():
 
 # --- the workflow's raw_images rule against the local server --------------------------------
 
+
 @pytest.mark.slow
 def test_raw_images_rule_downloads_verifies_and_parses(server, tmp_path):
     import yaml
@@ -291,8 +290,9 @@ def test_raw_images_rule_downloads_verifies_and_parses(server, tmp_path):
     raw = write_idx_dataset(served, np.random.default_rng(7))
     names = [name for pair in IDX_NAMES.values() for name in pair]
     workdir = copy_workflow(tmp_path / "workflow")
-    overlay = {"downloads": {"mirror": f"{base_url}/rule-mnist/",
-                             "sha256": {name: sha256(served / name) for name in names}}}
+    overlay = {
+        "downloads": {"mirror": f"{base_url}/rule-mnist/", "sha256": {name: sha256(served / name) for name in names}}
+    }
     (workdir / "mirror.yaml").write_text(yaml.safe_dump(overlay))
 
     result = snakemake(workdir, "results/raw/mnist.npz", "--configfile", "mirror.yaml")

@@ -5,8 +5,15 @@ import pytest
 
 from dpharm.image_splits import patchify, real_splits
 
-DIGITS = dict(classes=[1, 0, 2, 8], tail_source=7, minority_fraction=0.25, tail_frequency=0.2,
-              public_fraction=0.3, shift_angle=0.0, patch_size=4)
+DIGITS = dict(
+    classes=[1, 0, 2, 8],
+    tail_source=7,
+    minority_fraction=0.25,
+    tail_frequency=0.2,
+    public_fraction=0.3,
+    shift_angle=0.0,
+    patch_size=4,
+)
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,9 @@ from dpharm.plots import transition_threshold
 from dpharm.tables import KEY_COLUMNS, ROW_COLUMNS, aggregate, dp_changes, fnr_transition
 
 
-def patch_cnn(dimension: int, num_classes: int, *, width: int, init_std: float, frozen_fraction: float,
-              seed: int) -> TwoLayerPatchCNN:
+def patch_cnn(
+    dimension: int, num_classes: int, *, width: int, init_std: float, frozen_fraction: float, seed: int
+) -> TwoLayerPatchCNN:
     """`build_model` from a model section: a ModelSettings where the package has them, else the dict."""
     section = {"width": width, "init_std": init_std, "frozen_fraction": frozen_fraction}
     try:
@@ -114,8 +115,14 @@ def test_group_means_weight_subpopulations_by_frequency_not_test_counts():
 
     class0 = 0.75 * 2 + 0.25 * 30  # 9; the naive mean of its 8 examples would be 19.5
     class1 = 5.0
-    expected = {"class0/head": 2.0, "class0/tail": 30.0, "class0": class0, "class1/head": 5.0, "class1": class1,
-                "all": (class0 + class1) / 2}
+    expected = {
+        "class0/head": 2.0,
+        "class0/tail": 30.0,
+        "class0": class0,
+        "class1/head": 5.0,
+        "class1": class1,
+        "all": (class0 + class1) / 2,
+    }
     assert means.keys() == expected.keys()
     for group, value in expected.items():
         assert means[group] == pytest.approx(value), group
@@ -143,14 +150,13 @@ PUBLIC = np.zeros((3, 1, 9))
 PUBLIC[0, 0, 3] = 2.0
 PUBLIC[1, 0, [3, 4]] = [1.0, 1.0]
 PUBLIC[2, 0, [4, 5]] = [1.0, -3.0]  # not orthonormal, but spanning coordinates 3-5
-BANK = torch.tensor([  # (classes, width, d): feature coordinates | public coordinates | free coordinates
-    [[1.0, 0.5, 0.0, 5.0, -5.0, 0.0, 1.0, 0.0, 0.0],
-     [-1.0, 0.0, 1.0, 0.0, 5.0, 5.0, 0.0, 2.0, 0.0]],
-    [[0.2, 1.0, 0.5, -5.0, 5.0, 5.0, 0.0, 0.0, -2.0],
-     [0.4, -1.0, 0.0, 5.0, 5.0, -5.0, 1.0, 1.0, 0.0]],
-    [[0.8, 0.0, 2.0, 5.0, 0.0, 5.0, 0.0, 0.0, 1.0],
-     [0.0, 2.0, -1.0, -5.0, -5.0, 5.0, 1.0, 0.0, 1.0]],
-])
+BANK = torch.tensor(
+    [  # (classes, width, d): feature coordinates | public coordinates | free coordinates
+        [[1.0, 0.5, 0.0, 5.0, -5.0, 0.0, 1.0, 0.0, 0.0], [-1.0, 0.0, 1.0, 0.0, 5.0, 5.0, 0.0, 2.0, 0.0]],
+        [[0.2, 1.0, 0.5, -5.0, 5.0, 5.0, 0.0, 0.0, -2.0], [0.4, -1.0, 0.0, 5.0, 5.0, -5.0, 1.0, 1.0, 0.0]],
+        [[0.8, 0.0, 2.0, 5.0, 0.0, 5.0, 0.0, 0.0, 1.0], [0.0, 2.0, -1.0, -5.0, -5.0, 5.0, 1.0, 0.0, 1.0]],
+    ]
+)
 
 
 @pytest.mark.parametrize("frozen_fraction", [0.0, 0.5])
@@ -210,39 +216,66 @@ LABELS = ["sweep", "feature_norm", "epsilon"]
 
 def tidy(rows: list[dict]) -> pd.DataFrame:
     """Rows in the evaluation-table layout; identity columns not given take fixed values."""
-    defaults = {"experiment": "c1", "dataset": "synthetic", "epsilon_spent": 0.0, "delta": 1e-5,
-                "accountant": "rdp", "sweep": "feature_norm", "attack_radius": math.nan}
+    defaults = {
+        "experiment": "c1",
+        "dataset": "synthetic",
+        "epsilon_spent": 0.0,
+        "delta": 1e-5,
+        "accountant": "rdp",
+        "sweep": "feature_norm",
+        "attack_radius": math.nan,
+    }
     full = []
     for row in rows:
         private = math.isfinite(row["epsilon"])
-        row = {**defaults, "epsilon_spent": row["epsilon"] if private else math.inf,
-               "noise_multiplier": 1.0 if private else 0.0,
-               "condition": f"feature_norm__feature_norm={row['feature_norm']:g}__epsilon={row['epsilon']:g}", **row}
+        row = {
+            **defaults,
+            "epsilon_spent": row["epsilon"] if private else math.inf,
+            "noise_multiplier": 1.0 if private else 0.0,
+            "condition": f"feature_norm__feature_norm={row['feature_norm']:g}__epsilon={row['epsilon']:g}",
+            **row,
+        }
         full.append(row)
     return pd.DataFrame(full, columns=KEY_COLUMNS + ["sweep", "feature_norm"] + ROW_COLUMNS)
 
 
 INF = math.inf
-RUNS = tidy([
-    # baselines: feature norm 1 and 2, seed 0
-    {"seed": 0, "epsilon": INF, "feature_norm": 1.0, "group": "all", "metric": "test_loss", "value": 0.5},
-    {"seed": 0, "epsilon": INF, "feature_norm": 1.0, "group": "all", "metric": "test_accuracy", "value": 0.875},
-    {"seed": 0, "epsilon": INF, "feature_norm": 1.0, "group": "class0", "metric": "test_loss", "value": 0.25},
-    {"seed": 0, "epsilon": INF, "feature_norm": 2.0, "group": "all", "metric": "test_loss", "value": 0.125},
-    {"seed": 0, "epsilon": INF, "feature_norm": 1.0, "group": "all", "metric": "adversarial_loss",
-     "attack_radius": 0.5, "value": 2.0},
-    # private runs with a baseline
-    {"seed": 0, "epsilon": 1.0, "feature_norm": 1.0, "group": "all", "metric": "test_loss", "value": 0.75},
-    {"seed": 0, "epsilon": 1.0, "feature_norm": 1.0, "group": "all", "metric": "test_accuracy", "value": 0.625},
-    {"seed": 0, "epsilon": 1.0, "feature_norm": 1.0, "group": "class0", "metric": "test_loss", "value": 1.0},
-    {"seed": 0, "epsilon": 4.0, "feature_norm": 2.0, "group": "all", "metric": "test_loss", "value": 0.625},
-    {"seed": 0, "epsilon": 1.0, "feature_norm": 1.0, "group": "all", "metric": "adversarial_loss",
-     "attack_radius": 0.5, "value": 3.0},
-    # private runs without a baseline: another seed, another feature norm, another group
-    {"seed": 1, "epsilon": 1.0, "feature_norm": 1.0, "group": "all", "metric": "test_loss", "value": 9.0},
-    {"seed": 0, "epsilon": 1.0, "feature_norm": 4.0, "group": "all", "metric": "test_loss", "value": 9.0},
-    {"seed": 0, "epsilon": 1.0, "feature_norm": 1.0, "group": "class1", "metric": "test_loss", "value": 9.0},
-])
+RUNS = tidy(
+    [
+        # baselines: feature norm 1 and 2, seed 0
+        {"seed": 0, "epsilon": INF, "feature_norm": 1.0, "group": "all", "metric": "test_loss", "value": 0.5},
+        {"seed": 0, "epsilon": INF, "feature_norm": 1.0, "group": "all", "metric": "test_accuracy", "value": 0.875},
+        {"seed": 0, "epsilon": INF, "feature_norm": 1.0, "group": "class0", "metric": "test_loss", "value": 0.25},
+        {"seed": 0, "epsilon": INF, "feature_norm": 2.0, "group": "all", "metric": "test_loss", "value": 0.125},
+        {
+            "seed": 0,
+            "epsilon": INF,
+            "feature_norm": 1.0,
+            "group": "all",
+            "metric": "adversarial_loss",
+            "attack_radius": 0.5,
+            "value": 2.0,
+        },
+        # private runs with a baseline
+        {"seed": 0, "epsilon": 1.0, "feature_norm": 1.0, "group": "all", "metric": "test_loss", "value": 0.75},
+        {"seed": 0, "epsilon": 1.0, "feature_norm": 1.0, "group": "all", "metric": "test_accuracy", "value": 0.625},
+        {"seed": 0, "epsilon": 1.0, "feature_norm": 1.0, "group": "class0", "metric": "test_loss", "value": 1.0},
+        {"seed": 0, "epsilon": 4.0, "feature_norm": 2.0, "group": "all", "metric": "test_loss", "value": 0.625},
+        {
+            "seed": 0,
+            "epsilon": 1.0,
+            "feature_norm": 1.0,
+            "group": "all",
+            "metric": "adversarial_loss",
+            "attack_radius": 0.5,
+            "value": 3.0,
+        },
+        # private runs without a baseline: another seed, another feature norm, another group
+        {"seed": 1, "epsilon": 1.0, "feature_norm": 1.0, "group": "all", "metric": "test_loss", "value": 9.0},
+        {"seed": 0, "epsilon": 1.0, "feature_norm": 4.0, "group": "all", "metric": "test_loss", "value": 9.0},
+        {"seed": 0, "epsilon": 1.0, "feature_norm": 1.0, "group": "class1", "metric": "test_loss", "value": 9.0},
+    ]
+)
 # (seed, epsilon, feature_norm, group, change metric) -> private minus non-private
 EXPECTED_CHANGES = {
     (0, 1.0, 1.0, "all", "test_loss_change"): 0.75 - 0.5,
@@ -253,8 +286,7 @@ EXPECTED_CHANGES = {
 
 
 def change_values(frame: pd.DataFrame) -> dict:
-    keys = zip(frame["seed"], frame["epsilon"], frame["feature_norm"], frame["group"], frame["metric"],
-               strict=True)
+    keys = zip(frame["seed"], frame["epsilon"], frame["feature_norm"], frame["group"], frame["metric"], strict=True)
     return dict(zip(keys, frame["value"], strict=True))
 
 
@@ -290,9 +322,12 @@ def test_aggregate_appends_the_changes_and_sorts(tmp_path):
     changes = table[table["metric"].str.endswith("_change")]
     assert change_values(changes) == pytest.approx(EXPECTED_CHANGES)
     assert math.inf in set(table["epsilon"])  # 'inf' survives the CSV round trip
-    keys = [(c, s, m, g, math.inf if math.isnan(r) else r)  # NaN radii sort last
-            for c, s, m, g, r in zip(table["condition"], table["seed"], table["metric"], table["group"],
-                                     table["attack_radius"], strict=True)]
+    keys = [
+        (c, s, m, g, math.inf if math.isnan(r) else r)  # NaN radii sort last
+        for c, s, m, g, r in zip(
+            table["condition"], table["seed"], table["metric"], table["group"], table["attack_radius"], strict=True
+        )
+    ]
     assert keys == sorted(keys)
 
 
@@ -307,19 +342,26 @@ def test_aggregate_rejects_a_table_without_label_columns(tmp_path):
 def test_fnr_transition_pivots_one_row_per_run_and_group():
     """Synthetic runs become one row per run and group with an FNR; other groups and datasets are dropped."""
     index = ["experiment", "sweep", "condition", "seed", "epsilon", "group"]
-    expected = pd.DataFrame([
-        ["c1", "width", "width__width=4__epsilon=inf", 0, INF, "class0", 3.0, 4.0, 0.125, 1.0],
-        ["c1", "width", "width__width=4__epsilon=inf", 0, INF, "class1", 2.5, 3.5, 0.25, 0.875],
-        ["c1", "width", "width__width=4__epsilon=1", 0, 1.0, "class0", 0.5, 1.5, 0.75, 0.5],
-        ["c1", "width", "width__width=4__epsilon=1", 0, 1.0, "class1", 0.25, 1.25, 1.0, 0.375],
-    ], columns=index + ["fnr_measured", "fnr_predicted", "test_loss", "test_accuracy"])
+    expected = pd.DataFrame(
+        [
+            ["c1", "width", "width__width=4__epsilon=inf", 0, INF, "class0", 3.0, 4.0, 0.125, 1.0],
+            ["c1", "width", "width__width=4__epsilon=inf", 0, INF, "class1", 2.5, 3.5, 0.25, 0.875],
+            ["c1", "width", "width__width=4__epsilon=1", 0, 1.0, "class0", 0.5, 1.5, 0.75, 0.5],
+            ["c1", "width", "width__width=4__epsilon=1", 0, 1.0, "class1", 0.25, 1.25, 1.0, 0.375],
+        ],
+        columns=index + ["fnr_measured", "fnr_predicted", "test_loss", "test_accuracy"],
+    )
     long = expected.melt(id_vars=index, var_name="metric", value_name="value").assign(attack_radius=math.nan)
     runs = expected[index[:-1]].drop_duplicates()
-    extra = pd.concat([
-        runs.assign(group="all", metric="test_loss", value=0.5, attack_radius=math.nan),  # no FNR: dropped
-        runs.assign(group="all", metric="adversarial_loss", value=5.0, attack_radius=0.5),  # not a transition metric
-        runs.assign(group="class0", metric="test_loss", value=7.0, attack_radius=0.5),  # an attacked row
-    ])
+    extra = pd.concat(
+        [
+            runs.assign(group="all", metric="test_loss", value=0.5, attack_radius=math.nan),  # no FNR: dropped
+            runs.assign(
+                group="all", metric="adversarial_loss", value=5.0, attack_radius=0.5
+            ),  # not a transition metric
+            runs.assign(group="class0", metric="test_loss", value=7.0, attack_radius=0.5),  # an attacked row
+        ]
+    )
     synthetic = pd.concat([long, extra], ignore_index=True).sample(frac=1.0, random_state=0).assign(dataset="synthetic")
     images = long.assign(experiment="real_c2", dataset="mnist")  # non-synthetic: dropped even with an FNR
 

@@ -7,9 +7,9 @@ import torch
 
 from dpharm.augment import synthetic_views
 from dpharm.members import Member
-from dpharm.stacked import Batch, stack_gradients
-from dpharm.settings import ModelSettings, TrainingSettings
 from dpharm.model import build_model
+from dpharm.settings import ModelSettings, TrainingSettings
+from dpharm.stacked import Batch, stack_gradients
 from dpharm.train import _loss, make_private, train_members
 
 CPU = torch.device("cpu")
@@ -28,7 +28,7 @@ def test_views_are_averaged_then_clipped_as_one_example(training_params, mode):
     clip = 0.5
     model = build_model(ModelSettings.from_config(MODEL), 20, 2, seed=0)
     expected = torch.zeros_like(model.filters.weight)
-    for example, label in zip(views, y):
+    for example, label in zip(views, y, strict=False):
         model.zero_grad()
         torch.nn.functional.cross_entropy(model(example), label.repeat(4)).backward()  # mean over views
         expected += clipped(model.filters.weight.grad.clone(), clip)
@@ -36,13 +36,16 @@ def test_views_are_averaged_then_clipped_as_one_example(training_params, mode):
 
     if mode == "fast":
         batch = Batch(views.reshape(1, 3, 8, 20), y[None], torch.ones(1, 3), [3], None)
-        total = stack_gradients(model.filters.weight.detach()[None], None, batch, num_classes=2, width=4, patches=2,
-                                clip_norm=clip)[0]
+        total = stack_gradients(
+            model.filters.weight.detach()[None], None, batch, num_classes=2, width=4, patches=2, clip_norm=clip
+        )[0]
         torch.testing.assert_close(total / len(y), expected, rtol=1e-4, atol=1e-7)
         return
     training = {**training_params, "learning_rate": 1.0, "clip_norm": clip, "batch_size": 3, "grad_sample_mode": mode}
     before = model.filters.weight.detach().clone()
-    private = make_private(model, views[:, 0], y, training=TrainingSettings.from_config(training), noise_multiplier=0.0, seed=0, device=CPU)
+    private = make_private(
+        model, views[:, 0], y, training=TrainingSettings.from_config(training), noise_multiplier=0.0, seed=0, device=CPU
+    )
     private.optimizer.zero_grad()
     _loss(private.criterion, private.model(views), y, ghost=mode == "ghost").backward()
     private.optimizer.step()
@@ -72,9 +75,19 @@ def test_augmentation_is_accounted_as_one_example(training_params, mode):
     signal_patch = torch.zeros(40, dtype=torch.long)
     training = {**training_params, "epsilon": 4.0, "steps": 20, "batch_size": 10, "grad_sample_mode": mode}
     make_views = functools.partial(synthetic_views, views=4, noise_std=1.0, feature_span=8)
-    (plain,) = train_members([Member(build_model(ModelSettings.from_config(MODEL), 20, 2, 0), x, y, 0)], [4.0], training=TrainingSettings.from_config(training), device=CPU)
-    (augmented,) = train_members([Member(build_model(ModelSettings.from_config(MODEL), 20, 2, 0), x, y, 0, signal_patch)], [4.0],
-                                 training=TrainingSettings.from_config(training), device=CPU, make_views=make_views)
+    (plain,) = train_members(
+        [Member(build_model(ModelSettings.from_config(MODEL), 20, 2, 0), x, y, 0)],
+        [4.0],
+        training=TrainingSettings.from_config(training),
+        device=CPU,
+    )
+    (augmented,) = train_members(
+        [Member(build_model(ModelSettings.from_config(MODEL), 20, 2, 0), x, y, 0, signal_patch)],
+        [4.0],
+        training=TrainingSettings.from_config(training),
+        device=CPU,
+        make_views=make_views,
+    )
     for key in ("sample_rate", "noise_multiplier", "epsilon_spent", "expected_batch_size"):
         assert getattr(augmented, key) == getattr(plain, key)
 
@@ -95,5 +108,7 @@ def test_frozen_filters_stay_bit_identical(training_params, epsilon, mode):
 
 def test_freezing_does_not_change_the_initialisation():
     full = build_model(ModelSettings.from_config({**MODEL, "width": 10}), 20, 2, seed=3).filter_bank()
-    frozen = build_model(ModelSettings.from_config({**MODEL, "width": 10, "frozen_fraction": 0.3}), 20, 2, seed=3).filter_bank()
+    frozen = build_model(
+        ModelSettings.from_config({**MODEL, "width": 10, "frozen_fraction": 0.3}), 20, 2, seed=3
+    ).filter_bank()
     assert torch.equal(full, frozen)

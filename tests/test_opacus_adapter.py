@@ -15,7 +15,8 @@ def test_private_opacus_function_keeps_the_parameters_we_pass(name):
     assert function is not None, f"opacus.optimizers.optimizer.{name} is gone: update dpharm/opacus_adapter.py"
     parameters = tuple(inspect.signature(function).parameters)
     assert parameters[: len(PRIVATE_FUNCTIONS[name])] == PRIVATE_FUNCTIONS[name], (
-        f"opacus.optimizers.optimizer.{name} now takes {parameters}: update dpharm/opacus_adapter.py")
+        f"opacus.optimizers.optimizer.{name} now takes {parameters}: update dpharm/opacus_adapter.py"
+    )
 
 
 def test_processed_flag_refuses_a_second_noise_draw():
@@ -37,8 +38,13 @@ def test_generated_noise_has_the_requested_scale_and_shape():
 def test_summed_gradient_optimizer_adds_the_seeded_noise_of_a_plain_normal_draw():
     """Our in-place noise equals one torch.normal draw from the same seeded generator."""
     weight = torch.nn.Parameter(torch.zeros(4, 5))
-    optimizer = SummedGradientDPOptimizer(torch.optim.SGD([weight], lr=1.0), noise_multiplier=1.5, max_grad_norm=0.1,
-                                          expected_batch_size=2, generator=torch.Generator().manual_seed(3))
+    optimizer = SummedGradientDPOptimizer(
+        torch.optim.SGD([weight], lr=1.0),
+        noise_multiplier=1.5,
+        max_grad_norm=0.1,
+        expected_batch_size=2,
+        generator=torch.Generator().manual_seed(3),
+    )
     weight.grad = torch.ones(4, 5)
     optimizer.step()
     noise = torch.normal(mean=0, std=0.15, size=(4, 5), generator=torch.Generator().manual_seed(3))

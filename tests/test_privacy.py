@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from dpharm.members import Member
-from dpharm.stacked import train_stack
-from dpharm.settings import ModelSettings, TrainingSettings
 from dpharm.model import TwoLayerPatchCNN, build_model
 from dpharm.privacy import epsilon_spent, noise_multiplier_for, poisson_sample_rate
+from dpharm.settings import ModelSettings, TrainingSettings
+from dpharm.stacked import train_stack
 from dpharm.train import make_private, train_members
 
 CPU = torch.device("cpu")
@@ -24,10 +24,21 @@ def one_step_update(model, x, y, training, noise_multiplier, seed=0) -> torch.Te
     """The parameter change of one DP-SGD step (lr 1) on the whole set (Poisson rate 1)."""
     before = model.filters.weight.detach().clone()
     if training["grad_sample_mode"] == "fast":
-        train_stack([Member(model, x, y, seed, noise_multiplier=noise_multiplier)], training=TrainingSettings.from_config({**training, "steps": 1}),
-                    device=CPU)
+        train_stack(
+            [Member(model, x, y, seed, noise_multiplier=noise_multiplier)],
+            training=TrainingSettings.from_config({**training, "steps": 1}),
+            device=CPU,
+        )
         return model.filters.weight.detach() - before
-    private = make_private(model, x, y, training=TrainingSettings.from_config(training), noise_multiplier=noise_multiplier, seed=seed, device=CPU)
+    private = make_private(
+        model,
+        x,
+        y,
+        training=TrainingSettings.from_config(training),
+        noise_multiplier=noise_multiplier,
+        seed=seed,
+        device=CPU,
+    )
     xb, yb = next(iter(private.loader))
     assert len(yb) == len(y), "rate-1 Poisson sampling takes every example"
     private.optimizer.zero_grad()
@@ -40,7 +51,7 @@ def one_step_update(model, x, y, training, noise_multiplier, seed=0) -> torch.Te
 def manual_clipped_sum(model: TwoLayerPatchCNN, x, y, clip: float) -> torch.Tensor:
     """Sum over examples of each example's gradient scaled to norm at most `clip`."""
     total = torch.zeros_like(model.filters.weight)
-    for xi, yi in zip(x, y):
+    for xi, yi in zip(x, y, strict=False):
         model.zero_grad()
         torch.nn.functional.cross_entropy(model(xi[None]), yi[None]).backward()
         g = model.filters.weight.grad
@@ -81,10 +92,21 @@ def test_noise_std_is_multiplier_times_clip_over_batch(training_params, mode):
     x = torch.zeros(n, 2, 50)  # zero inputs give zero gradients: the update is the noise alone
     y = torch.randint(0, 2, (n,))
     training = tiny_training(training_params, batch_size=n, clip_norm=clip, grad_sample_mode=mode)
-    draws = torch.cat([
-        one_step_update(build_model(ModelSettings.from_config({"width": 10, "init_std": 0.1, "frozen_fraction": 0.0}), 50, 2, seed=s), x, y, training, sigma, seed=s).flatten()
-        for s in range(20)
-    ])  # 20 x 1000 draws
+    draws = torch.cat(
+        [
+            one_step_update(
+                build_model(
+                    ModelSettings.from_config({"width": 10, "init_std": 0.1, "frozen_fraction": 0.0}), 50, 2, seed=s
+                ),
+                x,
+                y,
+                training,
+                sigma,
+                seed=s,
+            ).flatten()
+            for s in range(20)
+        ]
+    )  # 20 x 1000 draws
     expected = sigma * clip / n
     assert draws.mean().abs().item() < 4 * expected / len(draws) ** 0.5
     assert draws.std().item() == pytest.approx(expected, rel=0.03)
@@ -95,10 +117,18 @@ def test_noise_std_is_multiplier_times_clip_over_batch(training_params, mode):
 def test_recorded_epsilon_equals_the_accountants(training_params, accountant, mode):
     torch.manual_seed(2)
     x, y = torch.randn(40, 2, 20), torch.randint(0, 2, (40,))
-    training = {**training_params, "epsilon": 3.0, "steps": 30, "batch_size": 10, "accountant": accountant,
-                "grad_sample_mode": mode}
+    training = {
+        **training_params,
+        "epsilon": 3.0,
+        "steps": 30,
+        "batch_size": 10,
+        "accountant": accountant,
+        "grad_sample_mode": mode,
+    }
     model = build_model(ModelSettings.from_config({"width": 4, "init_std": 0.1, "frozen_fraction": 0.0}), 20, 2, seed=0)
-    (record,) = train_members([Member(model, x, y, 0)], [training["epsilon"]], training=TrainingSettings.from_config(training), device=CPU)
+    (record,) = train_members(
+        [Member(model, x, y, 0)], [training["epsilon"]], training=TrainingSettings.from_config(training), device=CPU
+    )
     q = poisson_sample_rate(40, 10)
     assert record.sample_rate == q == 0.25
     assert record.noise_multiplier == noise_multiplier_for(3.0, training["delta"], q, 30, accountant)
@@ -115,8 +145,12 @@ def test_same_seed_same_private_model(training_params, mode):
     training = {**training_params, "epsilon": 2.0, "steps": 10, "batch_size": 10, "grad_sample_mode": mode}
     weights = []
     for _ in range(2):
-        model = build_model(ModelSettings.from_config({"width": 4, "init_std": 0.1, "frozen_fraction": 0.0}), 20, 2, seed=5)
-        train_members([Member(model, x, y, 5)], [training["epsilon"]], training=TrainingSettings.from_config(training), device=CPU)
+        model = build_model(
+            ModelSettings.from_config({"width": 4, "init_std": 0.1, "frozen_fraction": 0.0}), 20, 2, seed=5
+        )
+        train_members(
+            [Member(model, x, y, 5)], [training["epsilon"]], training=TrainingSettings.from_config(training), device=CPU
+        )
         weights.append(model.filters.weight.detach().clone())
     assert torch.equal(weights[0], weights[1])
 
@@ -131,11 +165,18 @@ def test_one_job_trains_every_noise_level_as_it_would_alone(training_params, mod
     seeds = [0, 0, 0, 1, 1, 1]
 
     def member(seed):
-        return Member(build_model(ModelSettings.from_config({"width": 4, "init_std": 0.1, "frozen_fraction": 0.0}), 20, 2, seed=seed), x, y, seed)
+        return Member(
+            build_model(
+                ModelSettings.from_config({"width": 4, "init_std": 0.1, "frozen_fraction": 0.0}), 20, 2, seed=seed
+            ),
+            x,
+            y,
+            seed,
+        )
 
     together = [member(seed) for seed in seeds]
     records = train_members(together, epsilons, training=TrainingSettings.from_config(training), device=CPU)
-    for model, record, epsilon, seed in zip(together, records, epsilons, seeds):
+    for model, record, epsilon, seed in zip(together, records, epsilons, seeds, strict=False):
         alone = member(seed)
         (expected,) = train_members([alone], [epsilon], training=TrainingSettings.from_config(training), device=CPU)
         torch.testing.assert_close(model.model.filters.weight, alone.model.filters.weight, rtol=1e-4, atol=1e-6)

@@ -21,36 +21,80 @@ def long_table() -> pd.DataFrame:
     for epsilon, spent, sigma, accountant in [(INF, INF, 0.0, "none"), (1.0, 0.98, 1.2, "rdp")]:
         for group in ["class0", "class1"]:
             base = 0.1 if group == "class0" else 0.2
-            metrics = [("test_loss", NAN, 0.5 + base + (0 if math.isinf(epsilon) else 0.3)),
-                       ("test_accuracy", NAN, 0.9 - base),
-                       ("fnr_measured", NAN, base),
-                       ("adversarial_loss", 0.1, 1.0 + base), ("adversarial_loss", 0.2, 1.5 + base),
-                       ("adversarial_accuracy", 0.1, 0.5 - base)]
-            rows += [{"experiment": "width", "dataset": "synthetic", "condition": f"eps{epsilon}", "seed": 0,
-                      "epsilon": epsilon, "epsilon_spent": spent, "delta": 1e-5, "accountant": accountant,
-                      "noise_multiplier": sigma, "sweep": "width", "width": 64, "group": group,
-                      "metric": metric, "attack_radius": radius, "value": value}
-                     for metric, radius, value in metrics]
+            metrics = [
+                ("test_loss", NAN, 0.5 + base + (0 if math.isinf(epsilon) else 0.3)),
+                ("test_accuracy", NAN, 0.9 - base),
+                ("fnr_measured", NAN, base),
+                ("adversarial_loss", 0.1, 1.0 + base),
+                ("adversarial_loss", 0.2, 1.5 + base),
+                ("adversarial_accuracy", 0.1, 0.5 - base),
+            ]
+            rows += [
+                {
+                    "experiment": "width",
+                    "dataset": "synthetic",
+                    "condition": f"eps{epsilon}",
+                    "seed": 0,
+                    "epsilon": epsilon,
+                    "epsilon_spent": spent,
+                    "delta": 1e-5,
+                    "accountant": accountant,
+                    "noise_multiplier": sigma,
+                    "sweep": "width",
+                    "width": 64,
+                    "group": group,
+                    "metric": metric,
+                    "attack_radius": radius,
+                    "value": value,
+                }
+                for metric, radius, value in metrics
+            ]
     return pd.DataFrame(rows)
 
 
 def claims_table() -> pd.DataFrame:
-    return pd.DataFrame([
-        {"claim": "C1", "experiment": "width", "dataset": "synthetic", "statement": "DP raises the loss",
-         "metric": "loss_gap: test_loss change", "effect": 0.3, "ci_low": 0.25, "ci_high": 0.35, "n_seeds": 3,
-         "verdict": "reproduced"},
-        {"claim": "C2", "experiment": "width", "dataset": "synthetic", "statement": "DP hurts robustness",
-         "metric": "adv_gap: adversarial loss", "effect": 0.01, "ci_low": -0.02, "ci_high": 0.04, "n_seeds": 3,
-         "verdict": "inconclusive"},
-    ])
+    return pd.DataFrame(
+        [
+            {
+                "claim": "C1",
+                "experiment": "width",
+                "dataset": "synthetic",
+                "statement": "DP raises the loss",
+                "metric": "loss_gap: test_loss change",
+                "effect": 0.3,
+                "ci_low": 0.25,
+                "ci_high": 0.35,
+                "n_seeds": 3,
+                "verdict": "reproduced",
+            },
+            {
+                "claim": "C2",
+                "experiment": "width",
+                "dataset": "synthetic",
+                "statement": "DP hurts robustness",
+                "metric": "adv_gap: adversarial loss",
+                "effect": 0.01,
+                "ci_low": -0.02,
+                "ci_high": 0.04,
+                "n_seeds": 3,
+                "verdict": "inconclusive",
+            },
+        ]
+    )
 
 
 def write_results(folder: Path) -> Path:
     (folder / "tables").mkdir(parents=True)
     long_table().to_csv(folder / "tables" / "width.csv", index=False, float_format="%.10g")
-    pd.DataFrame({"mechanism": ["dp-sgd", "no-noise"], "epsilon_accountant": [1.0, 1.0],
-                  "epsilon_lower_bound": [0.4, 3.2], "confidence": [0.95, 0.95], "n_trials": [200, 200]}
-                 ).to_csv(folder / "tables" / "privacy_audit.csv", index=False)
+    pd.DataFrame(
+        {
+            "mechanism": ["dp-sgd", "no-noise"],
+            "epsilon_accountant": [1.0, 1.0],
+            "epsilon_lower_bound": [0.4, 3.2],
+            "confidence": [0.95, 0.95],
+            "n_trials": [200, 200],
+        }
+    ).to_csv(folder / "tables" / "privacy_audit.csv", index=False)
     claims_table().to_csv(folder / "claims.csv", index=False)
     return folder
 
@@ -93,7 +137,7 @@ def test_change_beyond_tolerance_fails_that_metric_only(folders):
     edit_long(fresh, "test_loss", 0.01)
     checks = compare_results(fresh, reference)
     bad = failed(checks)
-    assert list(zip(bad["file"], bad["check"])) == [("tables/width.csv", "test_loss")]
+    assert list(zip(bad["file"], bad["check"], strict=False)) == [("tables/width.csv", "test_loss")]
     assert bad.iloc[0]["mismatches"] == 4
     assert bad.iloc[0]["max_abs_diff"] == pytest.approx(0.01)
 
@@ -116,7 +160,7 @@ def test_flipped_verdict_fails_even_when_numbers_match(folders):
     claims.to_csv(fresh / "claims.csv", index=False)
     checks = compare_results(fresh, reference, {"default": {"abs": 1e3, "rel": 1e3}})
     bad = failed(checks)
-    assert list(zip(bad["file"], bad["check"])) == [("claims.csv", "verdict")]
+    assert list(zip(bad["file"], bad["check"], strict=False)) == [("claims.csv", "verdict")]
     assert bad.iloc[0]["mismatches"] == 1
 
 
@@ -133,7 +177,7 @@ def test_missing_table_fails(folders):
     fresh, reference = folders
     (fresh / "tables" / "privacy_audit.csv").unlink()
     bad = failed(compare_results(fresh, reference))
-    assert list(zip(bad["file"], bad["check"])) == [("tables/privacy_audit.csv", "file present")]
+    assert list(zip(bad["file"], bad["check"], strict=False)) == [("tables/privacy_audit.csv", "file present")]
 
 
 @pytest.mark.parametrize("side", ["fresh", "reference"])
@@ -145,8 +189,9 @@ def test_row_on_one_side_only_fails(folders, side):
     pd.concat([table, extra]).to_csv(path, index=False, float_format="%.10g")
     bad = failed(compare_results(fresh, reference))
     assert len(bad) == 1
-    assert bad.iloc[0]["check"] == (f"rows aligned (only fresh {int(side == 'fresh')}, "
-                                    f"only reference {int(side == 'reference')})")
+    assert bad.iloc[0]["check"] == (
+        f"rows aligned (only fresh {int(side == 'fresh')}, only reference {int(side == 'reference')})"
+    )
     assert bad.iloc[0]["mismatches"] == 1
 
 

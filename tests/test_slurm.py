@@ -29,14 +29,32 @@ from slurm_cluster import SlurmUnavailable, slurm_cluster, timed
 
 pytestmark = pytest.mark.slurm
 
-STAGES = {"raw_images", "dataset", "pretrain", "train", "evaluate", "privacy_audit", "aggregate", "fnr_transition",
-          "claims", "figure", "provenance"}
+STAGES = {
+    "raw_images",
+    "dataset",
+    "pretrain",
+    "train",
+    "evaluate",
+    "privacy_audit",
+    "aggregate",
+    "fnr_transition",
+    "claims",
+    "figure",
+    "provenance",
+}
 GPU_RULES = {"train", "pretrain"}
 SMALL = ("--configfile", "config/small.yaml")  # last: --configfile takes several values
 # No accounting database here, so the plugin must poll squeue, not sacct; poll early, as the
 # jobs are short; keep the SLURM logs of successful jobs to look at them.
-SLURM = ("--workflow-profile", "profiles/slurm", "--slurm-status-command", "squeue",
-         "--slurm-init-seconds-before-status-checks", "1", "--slurm-keep-successful-logs")
+SLURM = (
+    "--workflow-profile",
+    "profiles/slurm",
+    "--slurm-status-command",
+    "squeue",
+    "--slurm-init-seconds-before-status-checks",
+    "1",
+    "--slurm-keep-successful-logs",
+)
 
 
 def snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
@@ -51,9 +69,14 @@ def snakemake_in_background(workdir: Path, *args: str, timeout: int = 900):
     Killed (its whole process group) if the block exits before it has finished."""
     log = workdir / "snakemake.out"
     with open(log, "w") as output:
-        process = subprocess.Popen(timed(timeout, sys.executable, "-m", "snakemake", "--cores", "2", *args),
-                                   cwd=workdir, stdout=output, stderr=subprocess.STDOUT, text=True,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            timed(timeout, sys.executable, "-m", "snakemake", "--cores", "2", *args),
+            cwd=workdir,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
 
     def result() -> tuple[int, str]:
         return process.wait(timeout=timeout + 30), log.read_text()
@@ -165,9 +188,10 @@ def test_small_configuration_through_slurm_matches_a_local_run(cluster, tmp_path
     seen = cluster.task_env()
     for job, rule in rules.items():
         assert seen.get(job) == ({"0"} if rule in GPU_RULES else {"unset"}), (rule, seen.get(job))
-    gpu_spans = sorted((seconds(jobs[j]["StartTime"]), seconds(jobs[j]["EndTime"])) for j, r in rules.items()
-                       if r in GPU_RULES)
-    assert all(end <= next_start for (_, end), (next_start, _) in zip(gpu_spans, gpu_spans[1:]))
+    gpu_spans = sorted(
+        (seconds(jobs[j]["StartTime"]), seconds(jobs[j]["EndTime"])) for j, r in rules.items() if r in GPU_RULES
+    )
+    assert all(end <= next_start for (_, end), (next_start, _) in zip(gpu_spans, gpu_spans[1:], strict=False))
     assert list((remote / ".snakemake" / "slurm_logs" / "rule_train").rglob("*.log"))
 
     # The pipeline is deterministic on the CPU: the same tables, byte for byte.

@@ -8,9 +8,9 @@ from opacus.grad_sample import GradSampleModule, GradSampleModuleFastGradientCli
 
 from dpharm.augment import synthetic_views
 from dpharm.members import Member
-from dpharm.stacked import Batch, Stack, gram, per_example_gradient_norms, stack_gradients, train_stack
-from dpharm.settings import ModelSettings, TrainingSettings
 from dpharm.model import PatchFilters, build_model
+from dpharm.settings import ModelSettings, TrainingSettings
+from dpharm.stacked import Batch, Stack, gram, per_example_gradient_norms, stack_gradients, train_stack
 from dpharm.train import make_private
 
 CPU = torch.device("cpu")
@@ -36,13 +36,17 @@ def test_opacus_uses_the_closed_forms_registered_for_the_patch_layer():
 
 def opacus_clipped_sum(model, x, y, clip, mode) -> torch.Tensor:
     """Opacus's sum of clipped per-example gradients (before noise and averaging)."""
-    training = TrainingSettings(steps=1, learning_rate=1.0, batch_size=len(y), clip_norm=clip, delta=1e-5,
-                                grad_sample_mode=mode)
+    training = TrainingSettings(
+        steps=1, learning_rate=1.0, batch_size=len(y), clip_norm=clip, delta=1e-5, grad_sample_mode=mode
+    )
     private = make_private(model, x, y, training=training, noise_multiplier=0.0, seed=0, device=CPU)
     private.optimizer.zero_grad()
     logits = private.model(x)
-    loss = (torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.repeat_interleave(x.shape[1]))
-            if x.dim() == 4 else torch.nn.functional.cross_entropy(logits, y))
+    loss = (
+        torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.repeat_interleave(x.shape[1]))
+        if x.dim() == 4
+        else torch.nn.functional.cross_entropy(logits, y)
+    )
     loss.backward()
     private.optimizer.clip_and_accumulate()
     total = model.filters.weight.summed_grad.clone()
@@ -51,16 +55,20 @@ def opacus_clipped_sum(model, x, y, clip, mode) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("mode", ["hooks", "functorch"])
-@pytest.mark.parametrize("shape", [(2, 0.0, 1), (5, 0.0, 1), (3, 0.5, 1), (2, 0.0, 4)], ids=["T2", "T5", "frozen", "views"])
+@pytest.mark.parametrize(
+    "shape", [(2, 0.0, 1), (5, 0.0, 1), (3, 0.5, 1), (2, 0.0, 4)], ids=["T2", "T5", "frozen", "views"]
+)
 def test_clipped_sum_equals_opacus(mode, shape):
     """Random inputs, some examples clipped and some not; functorch mode does not use our samplers."""
     patches, frozen_fraction, views = shape
     generator = torch.Generator().manual_seed(patches)
     scale = torch.linspace(0.05, 5, 24).view(-1, 1, 1, 1)
-    x = (torch.randn(24, views, patches, 40, generator=generator) * scale)
+    x = torch.randn(24, views, patches, 40, generator=generator) * scale
     y = torch.randint(0, 3, (24,), generator=generator)
     x = x if views > 1 else x[:, 0]
-    model = build_model(ModelSettings.from_config(model_params(width=6, frozen_fraction=frozen_fraction)), 40, 3, seed=1)
+    model = build_model(
+        ModelSettings.from_config(model_params(width=6, frozen_fraction=frozen_fraction)), 40, 3, seed=1
+    )
     flat = x.reshape(1, 24, views * patches, 40)
     frozen = model.frozen_filters.weight.detach()[None] if model.frozen else None
     shape = {"num_classes": 3, "width": 6, "patches": patches}
@@ -81,9 +89,16 @@ def members(count, n=30, patches=2, dimension=16, views=False, frozen_fraction=0
     generator = torch.Generator().manual_seed(42)
     noise = noise if isinstance(noise, list) else [noise] * count
     return [
-        Member(build_model(ModelSettings.from_config(model_params(frozen_fraction=frozen_fraction)), dimension, 2, seed=seed),
-               torch.randn(n, patches, dimension, generator=generator) * 3, torch.randint(0, 2, (n,), generator=generator),
-               seed, torch.randint(0, patches, (n,), generator=generator) if views else None, noise[seed])
+        Member(
+            build_model(
+                ModelSettings.from_config(model_params(frozen_fraction=frozen_fraction)), dimension, 2, seed=seed
+            ),
+            torch.randn(n, patches, dimension, generator=generator) * 3,
+            torch.randint(0, 2, (n,), generator=generator),
+            seed,
+            torch.randint(0, patches, (n,), generator=generator) if views else None,
+            noise[seed],
+        )
         for seed in range(count)
     ]
 
@@ -96,8 +111,9 @@ def test_a_stack_trains_each_model_exactly_as_alone(case):
     """Poisson rate 8/30 gives different batch sizes per model, so padding is exercised."""
     noise = {"sgd": None, "dp-noise-levels": [0.6, 1.3, 2.5, 5.0]}.get(case, 1.3)
     views = functools.partial(synthetic_views, views=3, noise_std=1.0, feature_span=4) if case == "dp-views" else None
-    build = functools.partial(members, 4, views=views is not None, frozen_fraction=0.5 if case == "dp-frozen" else 0.0,
-                              noise=noise)
+    build = functools.partial(
+        members, 4, views=views is not None, frozen_fraction=0.5 if case == "dp-frozen" else 0.0, noise=noise
+    )
     stack = build()
     records = train_stack(stack, training=TrainingSettings.from_config(TRAINING), device=CPU, make_views=views)
     for index, alone in enumerate(build()):
@@ -128,8 +144,17 @@ def test_empty_poisson_batches_are_noise_only_and_stack_like_alone():
 
 def test_noise_levels_of_one_data_set_share_its_input_grams():
     (first, other) = members(2, noise=1.0)
-    levels = [first, Member(build_model(ModelSettings.from_config(model_params()), 16, 2, seed=0), first.x, first.y, 0, noise_multiplier=3.0),
-              other]
+    levels = [
+        first,
+        Member(
+            build_model(ModelSettings.from_config(model_params()), 16, 2, seed=0),
+            first.x,
+            first.y,
+            0,
+            noise_multiplier=3.0,
+        ),
+        other,
+    ]
     grams = Stack(levels, training=TrainingSettings.from_config(TRAINING), device=CPU).input_grams
     assert grams[0] is grams[1] and grams[0] is not grams[2]
     torch.testing.assert_close(grams[2], gram(other.x))
@@ -137,7 +162,11 @@ def test_noise_levels_of_one_data_set_share_its_input_grams():
 
 def test_a_stack_refuses_mixed_shapes_and_mixed_privacy():
     with pytest.raises(ValueError, match="one shape"):
-        train_stack(members(1, noise=1.0) + members(1, n=20, noise=1.0), training=TrainingSettings.from_config(TRAINING), device=CPU)
+        train_stack(
+            members(1, noise=1.0) + members(1, n=20, noise=1.0),
+            training=TrainingSettings.from_config(TRAINING),
+            device=CPU,
+        )
     with pytest.raises(ValueError, match="only private"):
         train_stack(members(2, noise=[1.0, None]), training=TrainingSettings.from_config(TRAINING), device=CPU)
 
@@ -151,8 +180,13 @@ def test_the_noise_is_opacus_own_draw():
     updates = []
     for optimizer_class in (SummedGradientDPOptimizer, DPOptimizerFastGradientClipping):
         weight = torch.nn.Parameter(torch.zeros(30, 7))
-        optimizer = optimizer_class(torch.optim.SGD([weight], lr=1.0), noise_multiplier=2.0, max_grad_norm=0.5,
-                                    expected_batch_size=4, generator=torch.Generator().manual_seed(3))
+        optimizer = optimizer_class(
+            torch.optim.SGD([weight], lr=1.0),
+            noise_multiplier=2.0,
+            max_grad_norm=0.5,
+            expected_batch_size=4,
+            generator=torch.Generator().manual_seed(3),
+        )
         for _ in range(3):
             optimizer.zero_grad(set_to_none=True)
             weight.grad = torch.ones(30, 7)

@@ -44,12 +44,16 @@ UNCLIPPED = 1e6  # "no clipping": the clipping bound is this many times the nomi
 
 @dataclass(frozen=True)
 class AuditSetting:
+    """What one audited mechanism trains with: its noise multiplier and clipping bound."""
+
     mechanism: str
     noise_multiplier: float
     clip_norm: float
 
 
 def setting(mechanism: str, audit: dict) -> AuditSetting:
+    """dp-sgd at the noise multiplier solved for the audit's epsilon (full batch: sample rate 1), or a
+    broken control (module docstring)."""
     sigma = noise_multiplier_for(audit["epsilon"], audit["delta"], 1.0, audit["steps"], "rdp")
     clip = audit["clip_norm"]
     if mechanism == "dp-sgd":
@@ -102,29 +106,47 @@ def _model(audit: dict, dimension: int) -> nn.Module:
 
 
 def audit_base(audit: dict) -> AuditBase:
+    """Seed 0's base data and canary, and the canary direction at the init every trial starts from."""
     x, y, canary = audit_data(audit, seed=0)
     return AuditBase(x, y, canary, canary_direction(_model(audit, x.shape[-1]), canary))
 
 
-def trial_statistics(audit: dict, base: AuditBase, chosen: AuditSetting, include_canary: bool,
-                     trials: int) -> np.ndarray:
+def trial_statistics(
+    audit: dict, base: AuditBase, chosen: AuditSetting, include_canary: bool, trials: int
+) -> np.ndarray:
     """Train `trials` models (with or without the canary), each with its own sampling and noise,
     as one stack of the pipeline's DP-SGD; return each one's move along the canary direction."""
     x, y = base.x, base.y
     if include_canary:
         x, y = torch.cat([x, base.canary]), torch.cat([y, torch.tensor([1])])
-    members = [Member(_model(audit, x.shape[-1]), x, y, derive_seed(trial, f"audit-{include_canary}"),
-                      noise_multiplier=chosen.noise_multiplier, epsilon=audit["epsilon"]) for trial in range(trials)]
+    members = [
+        Member(
+            _model(audit, x.shape[-1]),
+            x,
+            y,
+            derive_seed(trial, f"audit-{include_canary}"),
+            noise_multiplier=chosen.noise_multiplier,
+            epsilon=audit["epsilon"],
+        )
+        for trial in range(trials)
+    ]
     start = members[0].model.filters.weight.detach().clone()  # every trial starts from the same init
-    training = TrainingSettings(steps=audit["steps"], learning_rate=audit["learning_rate"], batch_size=len(y),
-                                clip_norm=chosen.clip_norm, delta=audit["delta"], accountant="rdp")
+    training = TrainingSettings(
+        steps=audit["steps"],
+        learning_rate=audit["learning_rate"],
+        batch_size=len(y),
+        clip_norm=chosen.clip_norm,
+        delta=audit["delta"],
+        accountant="rdp",
+    )
     train_stack(members, training=training, device=torch.device("cpu"))
     moved = torch.stack([member.model.filters.weight.detach() for member in members]) - start
     return (moved * base.direction).sum(dim=(1, 2)).numpy()
 
 
-def epsilon_lower_bound(scores_out: np.ndarray, scores_in: np.ndarray, delta: float,
-                        confidence: float) -> tuple[float, float, float]:
+def epsilon_lower_bound(
+    scores_out: np.ndarray, scores_in: np.ndarray, delta: float, confidence: float
+) -> tuple[float, float, float]:
     """Split-half audit bound; returns (epsilon lower bound, FPR upper bound, FNR upper bound)."""
     half_out, half_in = len(scores_out) // 2, len(scores_in) // 2
     alpha = (1 - confidence) / 2
@@ -174,13 +196,24 @@ def run_audit(audit: dict, progress: bool = False) -> list[dict]:
     rows = []
     for mechanism in audit["mechanisms"]:
         chosen = setting(mechanism, audit)
-        scores = {flag: trial_statistics(audit, base, chosen, flag, audit["trials"])
-                  for flag in tqdm((False, True), desc=mechanism, disable=not progress)}
+        scores = {
+            flag: trial_statistics(audit, base, chosen, flag, audit["trials"])
+            for flag in tqdm((False, True), desc=mechanism, disable=not progress)
+        }
         bound, fpr, fnr = epsilon_lower_bound(scores[False], scores[True], audit["delta"], audit["confidence"])
-        rows.append({
-            "mechanism": mechanism, "epsilon_accountant": claimed, "epsilon_lower_bound": bound,
-            "confidence": audit["confidence"], "n_trials": 2 * audit["trials"], "delta": audit["delta"],
-            "noise_multiplier": chosen.noise_multiplier, "clip_norm": chosen.clip_norm, "steps": audit["steps"],
-            "fpr_upper": fpr, "fnr_upper": fnr,
-        })
+        rows.append(
+            {
+                "mechanism": mechanism,
+                "epsilon_accountant": claimed,
+                "epsilon_lower_bound": bound,
+                "confidence": audit["confidence"],
+                "n_trials": 2 * audit["trials"],
+                "delta": audit["delta"],
+                "noise_multiplier": chosen.noise_multiplier,
+                "clip_norm": chosen.clip_norm,
+                "steps": audit["steps"],
+                "fpr_upper": fpr,
+                "fnr_upper": fnr,
+            }
+        )
     return rows

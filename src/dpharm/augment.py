@@ -16,8 +16,15 @@ from dpharm.data import SyntheticData, feature_span_size, synthetic_settings
 from dpharm.members import ViewMaker
 
 
-def synthetic_views(x: torch.Tensor, signal_patch: torch.Tensor, generator: torch.Generator, *,
-                    views: int, noise_std: float, feature_span: int) -> torch.Tensor:
+def synthetic_views(
+    x: torch.Tensor,
+    signal_patch: torch.Tensor,
+    generator: torch.Generator,
+    *,
+    views: int,
+    noise_std: float,
+    feature_span: int,
+) -> torch.Tensor:
     """(batch, patches, d) -> (batch, views, patches, d)."""
     batch, patches, dimension = x.shape
     signal = x[torch.arange(batch), signal_patch]  # (batch, d)
@@ -34,6 +41,8 @@ def view_maker(params: dict) -> ViewMaker | None:
     if views == 1:
         return None
     return functools.partial(
-        synthetic_views, views=views, noise_std=params["data"]["noise_std"],
+        synthetic_views,
+        views=views,
+        noise_std=params["data"]["noise_std"],
         feature_span=feature_span_size(SyntheticData(**synthetic_settings(params["data"]))),
     )

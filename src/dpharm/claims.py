@@ -2,7 +2,8 @@
 
 Each claim is checked by one or more tests. A test computes a per-seed effect (runs with the
 same seed share data and initialisation, so effects are paired), oriented so that a positive
-effect is what the claim predicts. With a 95% Student-t interval over seeds:
+effect is what the claim predicts. With a Student-t interval over seeds (`claims.confidence`,
+95% by default):
 
 - reproduced:     the interval excludes 0 and the mean effect is at least `min_effect`;
 - not reproduced: the whole interval lies below `min_effect` (too small, or the other way);
@@ -48,6 +49,7 @@ def interval(effects: pd.Series, confidence: float) -> tuple[float, float, float
 
 
 def verdict(mean: float, low: float, high: float, min_effect: float) -> str:
+    """One test's verdict by the module docstring's rule; a NaN (e.g. fewer than two seeds) is inconclusive."""
     if any(math.isnan(v) for v in (mean, low, high)):
         return INCONCLUSIVE
     if low > 0 and mean >= min_effect:
@@ -58,6 +60,7 @@ def verdict(mean: float, low: float, high: float, min_effect: float) -> str:
 
 
 def combine(verdicts: list[str]) -> str:
+    """A claim's verdict from its tests' (module docstring); a claim without tests is inconclusive."""
     if verdicts and all(v == REPRODUCED for v in verdicts):
         return REPRODUCED
     if NOT_REPRODUCED in verdicts:
@@ -67,7 +70,9 @@ def combine(verdicts: list[str]) -> str:
 
 # --- selection helpers -----------------------------------------------------------------
 
+
 def strongest_privacy(table: pd.DataFrame) -> float:
+    """The smallest finite target epsilon of the table: where every test compares."""
     return float(table.loc[np.isfinite(table["epsilon"]), "epsilon"].min())
 
 
@@ -101,43 +106,52 @@ def _extreme(table: pd.DataFrame, column: str, which: str) -> float:
 
 # --- the tests ---------------------------------------------------------------------------
 
+
 def _between_extremes(rows: pd.DataFrame, column: str, metric: str, group: str, worse_end: str) -> pd.Series:
     """At the smallest epsilon: the metric at the end of `column` the claim calls worse, minus the other end."""
     eps = strongest_privacy(rows)
     better_end = "max" if worse_end == "min" else "min"
 
     def at(end: str) -> pd.Series:
+        """The metric per seed at one end ('min' or 'max') of `column`, at the smallest epsilon."""
         return per_seed(rows, metric, group, **{column: _extreme(rows, column, end)}, epsilon=eps)
 
     return at(worse_end) - at(better_end)
 
 
 def _head_minus_tail(rows: pd.DataFrame, column: str) -> pd.Series:
-    """Accuracy lost by class 0's head minus by its tail, at the smallest value of `column` and epsilon."""
+    """Accuracy change of class 0's head minus its tail's (positive when the tail loses more), at the
+    smallest value of `column` and epsilon."""
     where = {column: float(rows[column].min()), "epsilon": strongest_privacy(rows)}
-    return (per_seed(rows, "test_accuracy_change", "class0/head", **where)
-            - per_seed(rows, "test_accuracy_change", "class0/tail", **where))
+    return per_seed(rows, "test_accuracy_change", "class0/head", **where) - per_seed(
+        rows, "test_accuracy_change", "class0/tail", **where
+    )
 
 
 def c1_noise(table):
+    """The DP change of the test loss at the weakest feature norm and the smallest epsilon."""
     rows = _sweep(table, "feature_norm")
     norm = float(rows["feature_norm"].min())
     return per_seed(rows, "test_loss_change", "all", feature_norm=norm, epsilon=strongest_privacy(rows))
 
 
 def c1_weak_features(table):
+    """Test loss change at the weakest feature norm minus at the strongest."""
     return _between_extremes(_sweep(table, "feature_norm"), "feature_norm", "test_loss_change", "all", "min")
 
 
 def c1_width(table):
+    """Test loss change at the largest width minus at the smallest."""
     return _between_extremes(_sweep(table, "width"), "width", "test_loss_change", "all", "max")
 
 
 def c1_data_size(table):
+    """Test loss change at the smallest n_train minus at the largest."""
     return _between_extremes(_sweep(table, "n_train"), "n_train", "test_loss_change", "all", "min")
 
 
 def c2_minority(table):
+    """At the largest imbalance ratio: the majority's accuracy change minus the minority's."""
     rho = float(table["imbalance_ratio"].max())
     eps = strongest_privacy(table)
     majority = per_seed(table, "test_accuracy_change", "class0", imbalance_ratio=rho, epsilon=eps)
@@ -146,10 +160,12 @@ def c2_minority(table):
 
 
 def c3_tail(table):
+    """`_head_minus_tail` in the rare_tail sweep, at its rarest tail."""
     return _head_minus_tail(_sweep(table, "rare_tail"), "tail_frequency")
 
 
 def c3_weak_tail(table):
+    """`_head_minus_tail` in the weak_tail sweep, at its weakest tail feature."""
     return _head_minus_tail(_sweep(table, "weak_tail"), "tail_feature_norm")
 
 
@@ -159,20 +175,26 @@ def _adversarial_excess(table: pd.DataFrame, metric: str) -> pd.Series:
     radii = sorted(r for r in table.loc[table["metric"] == metric, "attack_radius"].unique() if r > 0)
     radius = float(radii[len(radii) // 2])  # the middle budget of the grid
     adversarial = per_seed(table, metric, "all", radius, epsilon=eps) - per_seed(
-        table, metric, "all", radius, epsilon=math.inf)
+        table, metric, "all", radius, epsilon=math.inf
+    )
     return adversarial - per_seed(table, "test_loss_change", "all", epsilon=eps)
 
 
 def c4_adversarial(table):
+    """`_adversarial_excess` of the PGD-l2 loss (synthetic and image experiments)."""
     return _adversarial_excess(table, "adversarial_loss")
 
 
 def c5_shift(table):
+    """Pre-training's accuracy gain over scratch at the smallest shift angle minus at the largest."""
     eps = strongest_privacy(table)
+
     def gain(theta):
+        """Pre-trained minus scratch test accuracy per seed at shift `theta` and the smallest epsilon."""
         pre = per_seed(table, "test_accuracy", "all", shift_angle=theta, init="pretrained", epsilon=eps)
         scratch = per_seed(table, "test_accuracy", "all", shift_angle=theta, init="scratch", epsilon=eps)
         return pre - scratch
+
     return gain(_extreme(table, "shift_angle", "min")) - gain(_extreme(table, "shift_angle", "max"))
 
 
@@ -181,45 +203,54 @@ def _mitigation(table, sweep, column, metric):
     rows = _sweep(table, sweep)
     if metric == "test_loss":
         return _between_extremes(rows, column, "test_loss", "all", "min")
-    low_over_high = _between_extremes(rows.assign(value=np.log(rows["value"].where(rows["value"] > 0))),
-                                      column, "fnr_measured", "class0", "min")
+    low_over_high = _between_extremes(
+        rows.assign(value=np.log(rows["value"].where(rows["value"] > 0))), column, "fnr_measured", "class0", "min"
+    )
     return -low_over_high
 
 
 def real_minority(table):
+    """At the smallest minority fraction: the other classes' mean accuracy change minus the reduced
+    (last) class's."""
     fraction = float(table["minority_fraction"].min())
     eps = strongest_privacy(table)
-    groups = sorted((g for g in table["group"].unique() if g.startswith("class") and "/" not in g),
-                    key=lambda g: int(g.removeprefix("class")))
+    groups = sorted(
+        (g for g in table["group"].unique() if g.startswith("class") and "/" not in g),
+        key=lambda g: int(g.removeprefix("class")),
+    )
     minority, majority = groups[-1], groups[:-1]  # the reduced class is the last one
     changes = {g: per_seed(table, "test_accuracy_change", g, minority_fraction=fraction, epsilon=eps) for g in groups}
     return sum(changes[g] for g in majority) / len(majority) - changes[minority]
 
 
 def real_tail(table):
+    """`_head_minus_tail` over the whole table (the image experiment's sweeps may have any name)."""
     return _head_minus_tail(table, "tail_frequency")
 
 
 def c4_adversarial_linf(table):
+    """`_adversarial_excess` of the PGD-linf loss (image experiments)."""
     return _adversarial_excess(table, "adversarial_loss_linf")
 
 
 def augmentation_loss(table):
+    """Test loss at the smallest augmentation multiplicity minus at the largest."""
     return _mitigation(table, "augmentation", "augmentation_multiplicity", "test_loss")
 
 
 def augmentation_fnr(table):
+    """log of class 0's measured FNR at the largest augmentation multiplicity over at the smallest."""
     return _mitigation(table, "augmentation", "augmentation_multiplicity", "fnr_measured")
 
 
 def freezing_loss(table):
+    """Test loss at the smallest frozen fraction minus at the largest."""
     return _mitigation(table, "freezing", "frozen_fraction", "test_loss")
 
 
 def freezing_fnr(table):
+    """log of class 0's measured FNR at the largest frozen fraction over at the smallest."""
     return _mitigation(table, "freezing", "frozen_fraction", "fnr_measured")
-
-
 
 
 def run_tests(tables: dict[str, pd.DataFrame], min_effect: dict[str, float], confidence: float) -> pd.DataFrame:
@@ -238,12 +269,23 @@ def run_tests(tables: dict[str, pd.DataFrame], min_effect: dict[str, float], con
             effects, note = pd.Series(dtype=float), f"cannot compute: {err}"
         mean, low, high = interval(effects, confidence)
         threshold = min_effect[test.name]
-        rows.append({
-            "claim": test.claim, "experiment": test.experiment, "dataset": table["dataset"].iloc[0],
-            "test": test.name, "statement": test.statement, "metric": test.metric,
-            "effect": mean, "ci_low": low, "ci_high": high, "n_seeds": int(effects.notna().sum()),
-            "min_effect": threshold, "verdict": verdict(mean, low, high, threshold), "note": note,
-        })
+        rows.append(
+            {
+                "claim": test.claim,
+                "experiment": test.experiment,
+                "dataset": table["dataset"].iloc[0],
+                "test": test.name,
+                "statement": test.statement,
+                "metric": test.metric,
+                "effect": mean,
+                "ci_low": low,
+                "ci_high": high,
+                "n_seeds": int(effects.notna().sum()),
+                "min_effect": threshold,
+                "verdict": verdict(mean, low, high, threshold),
+                "note": note,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -257,18 +299,33 @@ def audit_tests(audit: pd.DataFrame, min_power: float) -> pd.DataFrame:
     rows = []
     for row in audit.itertuples():
         sound = row.mechanism == "dp-sgd"
-        effect = row.epsilon_accountant - row.epsilon_lower_bound if sound else row.epsilon_lower_bound - row.epsilon_accountant
+        effect = (
+            row.epsilon_accountant - row.epsilon_lower_bound
+            if sound
+            else row.epsilon_lower_bound - row.epsilon_accountant
+        )
         threshold = 0.0 if sound else min_power
-        rows.append({
-            "claim": "privacy", "experiment": "privacy_audit", "dataset": "synthetic",
-            "test": f"audit_{row.mechanism}",
-            "statement": ("the empirical lower bound does not exceed the accountant's epsilon" if sound
-                          else f"the audit catches the broken '{row.mechanism}' mechanism"),
-            "metric": "accountant epsilon - lower bound" if sound else "lower bound - claimed epsilon",
-            "effect": effect, "ci_low": math.nan, "ci_high": math.nan, "n_seeds": 1, "min_effect": threshold,
-            "verdict": REPRODUCED if effect >= threshold else NOT_REPRODUCED,
-            "note": f"bound at {row.confidence:.0%} confidence over {row.n_trials} trainings",
-        })
+        rows.append(
+            {
+                "claim": "privacy",
+                "experiment": "privacy_audit",
+                "dataset": "synthetic",
+                "test": f"audit_{row.mechanism}",
+                "statement": (
+                    "the empirical lower bound does not exceed the accountant's epsilon"
+                    if sound
+                    else f"the audit catches the broken '{row.mechanism}' mechanism"
+                ),
+                "metric": "accountant epsilon - lower bound" if sound else "lower bound - claimed epsilon",
+                "effect": effect,
+                "ci_low": math.nan,
+                "ci_high": math.nan,
+                "n_seeds": 1,
+                "min_effect": threshold,
+                "verdict": REPRODUCED if effect >= threshold else NOT_REPRODUCED,
+                "note": f"bound at {row.confidence:.0%} confidence over {row.n_trials} trainings",
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -287,24 +344,43 @@ def summarise(tests: pd.DataFrame, statements: dict[str, str]) -> pd.DataFrame:
     rows = []
     for (claim, dataset), group in tests.groupby(["claim", "dataset"], sort=False):
         primary = group.iloc[0]
-        rows.append({
-            "claim": claim, "experiment": primary["experiment"], "dataset": dataset,
-            "statement": statements[claim], "metric": f"{primary['test']}: {primary['metric']}",
-            "effect": primary["effect"], "ci_low": primary["ci_low"], "ci_high": primary["ci_high"],
-            "n_seeds": primary["n_seeds"], "verdict": combine(list(group["verdict"])),
-        })
+        rows.append(
+            {
+                "claim": claim,
+                "experiment": primary["experiment"],
+                "dataset": dataset,
+                "statement": statements[claim],
+                "metric": f"{primary['test']}: {primary['metric']}",
+                "effect": primary["effect"],
+                "ci_low": primary["ci_low"],
+                "ci_high": primary["ci_high"],
+                "n_seeds": primary["n_seeds"],
+                "verdict": combine(list(group["verdict"])),
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def render_markdown(claims: pd.DataFrame, tests: pd.DataFrame, confidence: float) -> str:
-    lines = ["# Claims: verdicts computed from results/tables/", "",
-             f"Effects are means over seeds with {confidence:.0%} Student-t intervals; a positive "
-             "effect is what the claim predicts. Rules: `src/dpharm/claims.py`; thresholds: "
-             "`claims.min_effect` in the config.", "",
-             "| claim | dataset | statement | verdict |", "|---|---|---|---|"]
+    """results/claims.md: the claim verdicts, then every test's effect, interval and threshold."""
+    lines = [
+        "# Claims: verdicts computed from results/tables/",
+        "",
+        f"Effects are means over seeds with {confidence:.0%} Student-t intervals; a positive "
+        "effect is what the claim predicts. Rules: `src/dpharm/claims.py`; thresholds: "
+        "`claims.min_effect` in the config.",
+        "",
+        "| claim | dataset | statement | verdict |",
+        "|---|---|---|---|",
+    ]
     lines += [f"| {r.claim} | {r.dataset} | {r.statement} | **{r.verdict}** |" for r in claims.itertuples()]
-    lines += ["", "## Tests", "", "| claim | test | what is compared | effect | 95% CI | min effect | seeds | verdict |",
-              "|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Tests",
+        "",
+        f"| claim | test | what is compared | effect | {confidence:.0%} CI | min effect | seeds | verdict |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     lines += [
         f"| {r.claim} | {r.test} | {r.statement} | {r.effect:.4g} | "
         f"{'-' if math.isnan(r.ci_low) else f'[{r.ci_low:.4g}, {r.ci_high:.4g}]'} "

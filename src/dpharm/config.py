@@ -24,6 +24,7 @@ class ConfigError(ValueError):
 
 
 def load_schema(path: Path = SCHEMA_PATH) -> dict:
+    """The JSON schema, stored as YAML (workflow/schemas/config.schema.yaml)."""
     return yaml.safe_load(path.read_text())
 
 
@@ -66,14 +67,14 @@ def _format(error: jsonschema.ValidationError) -> str:
 
 def _schema_errors(config: dict, schema: dict) -> list[str]:
     validator = jsonschema.Draft202012Validator(schema)
-    return [_format(err) for err in sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path).__repr__())]
+    return [
+        _format(err) for err in sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path).__repr__())
+    ]
 
 
 def resolve_sections(config: dict, experiment: dict) -> dict[str, dict]:
     """Base sections with the experiment's overrides applied (before the grid)."""
-    return {
-        section: {**config[section], **experiment.get(section, {})} for section in SECTIONS
-    }
+    return {section: {**config[section], **experiment.get(section, {})} for section in SECTIONS}
 
 
 def _grid_errors(name: str, sweep: str, grid: dict, base: dict, defs: dict) -> Iterable[str]:
@@ -92,13 +93,21 @@ def _grid_errors(name: str, sweep: str, grid: dict, base: dict, defs: dict) -> I
 def _image_errors(name: str, base: dict, swept: dict) -> Iterable[str]:
     """Constraints of image experiments: no synthetic-only mechanisms, a tail from outside the classes."""
     data = base["data"]
-    if any(k > 1 for k in swept.get("training.augmentation_multiplicity", [base["training"]["augmentation_multiplicity"]])):
-        yield (f"config key 'experiments.{name}.training.augmentation_multiplicity': images support no augmentation "
-               "views yet (allowed: 1)")
+    if any(
+        k > 1 for k in swept.get("training.augmentation_multiplicity", [base["training"]["augmentation_multiplicity"]])
+    ):
+        yield (
+            f"config key 'experiments.{name}.training.augmentation_multiplicity': images support no augmentation "
+            "views yet (allowed: 1)"
+        )
     if data["tail_source"] is not None and data["tail_source"] in data["classes"]:
-        yield (f"config key 'experiments.{name}.data.tail_source': {data['tail_source']} is already one of the classes "
-               f"{data['classes']} (allowed: a label outside them, or null)")
-    if data["tail_source"] is not None and any(f == 0 for f in swept.get("data.tail_frequency", [data["tail_frequency"]])):
+        yield (
+            f"config key 'experiments.{name}.data.tail_source': {data['tail_source']} is already one of the classes "
+            f"{data['classes']} (allowed: a label outside them, or null)"
+        )
+    if data["tail_source"] is not None and any(
+        f == 0 for f in swept.get("data.tail_frequency", [data["tail_frequency"]])
+    ):
         yield f"config key 'experiments.{name}.data.tail_frequency': must be above 0 when tail_source is set"
 
 
@@ -131,7 +140,11 @@ def _semantic_errors(config: dict, schema: dict) -> Iterable[str]:
         model = base["model"]
         for width in swept.get("model.width", [model["width"]]):
             for fraction in swept.get("model.frozen_fraction", [model["frozen_fraction"]]):
-                if isinstance(width, int) and isinstance(fraction, (int, float)) and width - round(fraction * width) < 1:
+                if (
+                    isinstance(width, int)
+                    and isinstance(fraction, (int, float))
+                    and width - round(fraction * width) < 1
+                ):
                     yield (
                         f"config key 'experiments.{name}.model.frozen_fraction': {fraction} of width {width} "
                         "freezes every filter (allowed: leave at least one trainable filter per class)"
@@ -150,7 +163,8 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
 
 
 def config_hash(config: dict) -> str:
-    """sha256 of the configuration in canonical JSON (sorted keys; inf written as a string)."""
+    """sha256 of the configuration in canonical JSON (sorted keys; inf written as JSON's non-standard
+    `Infinity`, other values JSON cannot hold as their str())."""
     import hashlib
     import json
 

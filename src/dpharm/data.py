@@ -1,4 +1,4 @@
-"""The synthetic signal-patch / noise-patch data model (SPEC section 2).
+"""The synthetic signal-patch / noise-patch data model (docs/model.md, the data model).
 
 Features are axis-aligned: u_{c,s} = ||u_{c,s}|| e_{c*S+s} and the public shift direction
 u'_{c,s} = ||u_{c,s}|| e_{K*S+c*S+s}. The network, its isotropic initialisation and the
@@ -40,6 +40,7 @@ class SyntheticData:
 
     @property
     def subpopulations(self) -> int:
+        """S: 2 (head and tail) when `tail_frequency` > 0, else 1."""
         return 2 if self.tail_frequency > 0 else 1
 
     def feature_norms(self) -> np.ndarray:
@@ -105,9 +106,7 @@ def sample_examples(
 ) -> dict[str, np.ndarray]:
     """Draw examples with the given (class, subpopulation) counts, in random order."""
     labels = np.repeat(np.arange(spec.num_classes), counts.sum(axis=1))
-    subpops = np.concatenate(
-        [np.repeat(np.arange(spec.subpopulations), counts[c]) for c in range(spec.num_classes)]
-    )
+    subpops = np.concatenate([np.repeat(np.arange(spec.subpopulations), counts[c]) for c in range(spec.num_classes)])
     order = rng.permutation(len(labels))
     labels, subpops = labels[order], subpops[order]
     n = len(labels)
@@ -146,9 +145,11 @@ def generate(spec: SyntheticData, seed: int) -> dict[str, np.ndarray]:
 
 # Arrays every dataset file holds, synthetic or images; synthetic files add the features
 # (`features`, `public_features`) and the signal positions (`<split>_signal_patch`).
-REQUIRED_ARRAYS = tuple(
-    f"{split}_{key}" for split in SPLITS for key in ("x", "y", "subpopulation")
-) + ("subpopulation_frequencies", "train_group_counts", "spec")
+REQUIRED_ARRAYS = tuple(f"{split}_{key}" for split in SPLITS for key in ("x", "y", "subpopulation")) + (
+    "subpopulation_frequencies",
+    "train_group_counts",
+    "spec",
+)
 
 
 def synthetic_settings(data_params: dict) -> dict:
@@ -157,14 +158,17 @@ def synthetic_settings(data_params: dict) -> dict:
 
 
 def num_classes(arrays: dict[str, np.ndarray]) -> int:
+    """K of a dataset file, synthetic or images (read off its (classes, subpopulations) frequencies)."""
     return arrays["subpopulation_frequencies"].shape[0]
 
 
 def save(path, arrays: dict[str, np.ndarray]) -> None:
+    """Write a dataset file atomically (`dpharm.io.write_npz`)."""
     write_npz(path, arrays)
 
 
 def load(path) -> dict[str, np.ndarray]:
+    """A dataset file's arrays; a truncated file or one lacking `REQUIRED_ARRAYS` raises CorruptFileError."""
     return read_npz(path, REQUIRED_ARRAYS)
 
 

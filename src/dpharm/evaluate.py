@@ -1,8 +1,10 @@
-"""Test-time measurements (SPEC section 5): per-group loss and accuracy, FNR, PGD attacks.
+"""Test-time measurements (docs/model.md, measurements): per-group loss and accuracy, FNR, PGD attacks.
 
 Groups: every (class, subpopulation) pair ('class1/tail'), every class ('class1': its
 subpopulations weighted by their within-class frequency) and 'all' (classes weighted
-equally, i.e. balanced). The test set holds equally many examples of every group.
+equally, i.e. balanced). A synthetic test set holds equally many examples of every group; an
+image test set is its source's whole test split, whose group sizes differ, which these
+weighted means do not depend on.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ def _loss_and_correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tup
     return loss.cpu().numpy(), correct.cpu().numpy().astype(float)
 
 
-def group_means(values: np.ndarray, labels: np.ndarray, subpops: np.ndarray, frequencies: np.ndarray) -> dict[str, float]:
+def group_means(
+    values: np.ndarray, labels: np.ndarray, subpops: np.ndarray, frequencies: np.ndarray
+) -> dict[str, float]:
     """Mean of a per-example quantity for every group (see module docstring)."""
     num_classes, num_subpops = frequencies.shape
     means: dict[str, float] = {}
@@ -42,7 +46,9 @@ def group_means(values: np.ndarray, labels: np.ndarray, subpops: np.ndarray, fre
     return means
 
 
-def measured_fnr(model: TwoLayerPatchCNN, features: np.ndarray, span: np.ndarray, noise_std: float) -> dict[tuple[int, int], float]:
+def measured_fnr(
+    model: TwoLayerPatchCNN, features: np.ndarray, span: np.ndarray, noise_std: float
+) -> dict[tuple[int, int], float]:
     """Learned feature-to-noise ratio of every (class, subpopulation).
 
     Signal: the expected signal-patch margin (1/m) sum_r ReLU(<w_{c,r}, u_{c,s}>) minus the
@@ -66,8 +72,9 @@ def measured_fnr(model: TwoLayerPatchCNN, features: np.ndarray, span: np.ndarray
     return result
 
 
-def predicted_fnr(data: dict, model: dict, training: dict, group_counts: np.ndarray, norms: np.ndarray,
-                  noise_multiplier: float) -> dict[tuple[int, int], float]:
+def predicted_fnr(
+    data: dict, model: dict, training: dict, group_counts: np.ndarray, norms: np.ndarray, noise_multiplier: float
+) -> dict[tuple[int, int], float]:
     """A-priori FNR from the hyper-parameters (an upper-bound style estimate; docs/measurements.md).
 
     Push: one example moves a filter along u_{c,s} by at most ||u||/m; once clipped, its whole
@@ -99,8 +106,9 @@ def _flat_norm(t: torch.Tensor) -> torch.Tensor:
     return t.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *([1] * (t.dim() - 1)))
 
 
-def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, radius: float, steps: int, step_size: float,
-        norm: str = "l2") -> torch.Tensor:
+def pgd(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, radius: float, steps: int, step_size: float, norm: str = "l2"
+) -> torch.Tensor:
     """Projected gradient ascent on the cross-entropy within an l2 or l_inf ball (all patches)."""
     delta = torch.zeros_like(x)
     for _ in range(steps):
@@ -116,7 +124,9 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, radius: float, steps
     return (x + delta).detach()
 
 
-def evaluate(model: TwoLayerPatchCNN, arrays: dict[str, np.ndarray], params: dict, noise_multiplier: float) -> list[dict]:
+def evaluate(
+    model: TwoLayerPatchCNN, arrays: dict[str, np.ndarray], params: dict, noise_multiplier: float
+) -> list[dict]:
     """Rows (group, metric, attack_radius, value) for one trained model."""
     model.eval()
     for p in model.parameters():
@@ -128,6 +138,7 @@ def evaluate(model: TwoLayerPatchCNN, arrays: dict[str, np.ndarray], params: dic
     rows = []
 
     def add(metric: str, values: np.ndarray, radius: float = math.nan) -> None:
+        """Append one row per group (`group_means`) of a per-example quantity."""
         for group, value in group_means(values, labels, subpops, frequencies).items():
             rows.append({"group": group, "metric": metric, "attack_radius": radius, "value": value})
 
@@ -136,10 +147,15 @@ def evaluate(model: TwoLayerPatchCNN, arrays: dict[str, np.ndarray], params: dic
     add("test_accuracy", correct)
     evaluation, synthetic = params["evaluation"], params["data"]["source"] == "synthetic"
     unit = params["data"]["feature_norm"] if synthetic else 1.0  # synthetic budgets scale with ||u||
-    attacks = [("", "l2", r) for r in evaluation["attack_radii"]] + [("_linf", "linf", r) for r in evaluation["linf_radii"]]
+    attacks = [("", "l2", r) for r in evaluation["attack_radii"]] + [
+        ("_linf", "linf", r) for r in evaluation["linf_radii"]
+    ]
     for suffix, norm, radius in attacks:
-        x_adv = x if radius == 0 else pgd(model, x, y, radius * unit, evaluation["pgd_steps"],
-                                          evaluation["pgd_step_size"], norm)
+        x_adv = (
+            x
+            if radius == 0
+            else pgd(model, x, y, radius * unit, evaluation["pgd_steps"], evaluation["pgd_step_size"], norm)
+        )
         adv_loss, adv_correct = _loss_and_correct(model, x_adv, y)
         add(f"adversarial_loss{suffix}", adv_loss, radius)
         add(f"adversarial_accuracy{suffix}", adv_correct, radius)
@@ -148,7 +164,11 @@ def evaluate(model: TwoLayerPatchCNN, arrays: dict[str, np.ndarray], params: dic
     return rows
 
 
-def fnr_rows(model: TwoLayerPatchCNN, arrays: dict[str, np.ndarray], params: dict, noise_multiplier: float) -> list[dict]:
+def fnr_rows(
+    model: TwoLayerPatchCNN, arrays: dict[str, np.ndarray], params: dict, noise_multiplier: float
+) -> list[dict]:
+    """`fnr_measured` and `fnr_predicted` rows of every (class, subpopulation) ('class<c>' when there
+    is no tail); only synthetic data has the `features` they need."""
     frequencies = arrays["subpopulation_frequencies"]
     span = np.concatenate([arrays["features"], arrays["public_features"]], axis=1)
     norms = np.linalg.norm(arrays["features"], axis=-1)
@@ -159,7 +179,12 @@ def fnr_rows(model: TwoLayerPatchCNN, arrays: dict[str, np.ndarray], params: dic
         ),
     }
     return [
-        {"group": group_name(c, s if frequencies.shape[1] > 1 else None), "metric": metric,
-         "attack_radius": math.nan, "value": value}
-        for metric, by_group in by_metric.items() for (c, s), value in by_group.items()
+        {
+            "group": group_name(c, s if frequencies.shape[1] > 1 else None),
+            "metric": metric,
+            "attack_radius": math.nan,
+            "value": value,
+        }
+        for metric, by_group in by_metric.items()
+        for (c, s), value in by_group.items()
     ]

@@ -62,6 +62,7 @@ class RemoteFile:
 
     @property
     def name(self) -> str:
+        """The last part of the URL: the file's name in the download folder and in `checksums` overrides."""
         return self.url.rsplit("/", 1)[-1]
 
 
@@ -119,12 +120,21 @@ def load_digits_splits() -> dict[str, np.ndarray]:
     images, labels = load_digits_images()
     order = np.random.default_rng(DIGITS_SPLIT_SEED).permutation(len(labels))
     cut = int(DIGITS_TRAIN_SHARE * len(labels))
-    return {"train_x": images[order[:cut]], "train_y": labels[order[:cut]],
-            "test_x": images[order[cut:]], "test_y": labels[order[cut:]]}
+    return {
+        "train_x": images[order[:cut]],
+        "train_y": labels[order[:cut]],
+        "test_x": images[order[cut:]],
+        "test_y": labels[order[cut:]],
+    }
 
 
-def parsed_images(source: str, download_folder: str | os.PathLike, *, mirror: str | None = None,
-                  checksums: Mapping[str, str] | None = None) -> dict[str, np.ndarray]:
+def parsed_images(
+    source: str,
+    download_folder: str | os.PathLike,
+    *,
+    mirror: str | None = None,
+    checksums: Mapping[str, str] | None = None,
+) -> dict[str, np.ndarray]:
     """Train and test arrays of an image source: the offline digits, or a verified download."""
     if source == "digits":
         return load_digits_splits()
@@ -158,14 +168,9 @@ def download(url: str, destination: str | os.PathLike, sha256: str, timeout: flo
             actual, received = _copy_hashing(response, out)
         # http.client returns a short body without complaint when the peer closes early.
         if announced is not None and received != int(announced):
-            raise DownloadError(
-                f"truncated download of {url}: expected {int(announced)} bytes, "
-                f"received {received}"
-            )
+            raise DownloadError(f"truncated download of {url}: expected {int(announced)} bytes, received {received}")
         if actual != sha256.lower():
-            raise DownloadError(
-                f"sha256 mismatch for {url}: expected {sha256.lower()}, got {actual}"
-            )
+            raise DownloadError(f"sha256 mismatch for {url}: expected {sha256.lower()}, got {actual}")
         os.replace(tmp, target)
     except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError) as e:
         raise DownloadError(f"download of {url} failed: {e}") from e
@@ -210,9 +215,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     dtype = _IDX_DTYPES[code]
     expected = int(np.prod(shape)) * dtype.itemsize
     if len(raw) - header != expected:
-        raise ValueError(
-            f"{path}: IDX header {shape} needs {expected} data bytes, file has {len(raw) - header}"
-        )
+        raise ValueError(f"{path}: IDX header {shape} needs {expected} data bytes, file has {len(raw) - header}")
     data = np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
     return data.astype(dtype.newbyteorder("="))
 
@@ -237,9 +240,7 @@ def load_idx_dataset(folder: str | os.PathLike) -> dict[str, np.ndarray]:
     """MNIST or Fashion-MNIST from the four original IDX files in `folder`."""
     arrays: dict[str, np.ndarray] = {}
     for split, (images_name, labels_name) in _IDX_FILES.items():
-        arrays[f"{split}_x"], arrays[f"{split}_y"] = _idx_split(
-            Path(folder), images_name, labels_name
-        )
+        arrays[f"{split}_x"], arrays[f"{split}_y"] = _idx_split(Path(folder), images_name, labels_name)
     return arrays
 
 
@@ -292,9 +293,7 @@ _PARSERS: dict[str, Callable[[Path], dict[str, np.ndarray]]] = {
 }
 
 
-def _resolve(
-    name: str, mirror: str | None, checksums: Mapping[str, str] | None
-) -> list[tuple[str, str, str]]:
+def _resolve(name: str, mirror: str | None, checksums: Mapping[str, str] | None) -> list[tuple[str, str, str]]:
     """(file name, url, sha256) for each file, with the mirror and checksum overrides applied."""
     if name not in DOWNLOADS:
         raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(SOURCES)}")
@@ -304,10 +303,7 @@ def _resolve(
     if unknown:  # a misspelt override would otherwise silently keep the pinned value
         raise ValueError(f"checksums given for files not in {name}: {', '.join(sorted(unknown))}")
     base = mirror.rstrip("/") + "/" if mirror is not None else None
-    return [
-        (f.name, f.url if base is None else base + f.name, overrides.get(f.name, f.sha256))
-        for f in files
-    ]
+    return [(f.name, f.url if base is None else base + f.name, overrides.get(f.name, f.sha256)) for f in files]
 
 
 def fetch_dataset(

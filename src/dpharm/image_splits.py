@@ -3,10 +3,10 @@
 Images become the two-layer CNN's input by cutting them into non-overlapping patches (a
 convolution whose kernel equals its stride), so the same Opacus-compatible model serves both.
 
-Splits (SPEC section 6): the minority (last) class keeps only `minority_fraction` of its
-training examples (as Bagdasaryan et al. 2019 did with MNIST digit 8); class 0 is made of two
-sources, its own digit (head) and `tail_source` (tail, a `tail_frequency` share); public data
-is a disjoint `public_fraction` of the training pool, rotated by `shift_angle` degrees.
+Splits (docs/model.md, the data model): the minority (last) class keeps only `minority_fraction`
+of its training examples (as Bagdasaryan et al. 2019 did with MNIST digit 8); class 0 is made of
+two sources, its own digit (head) and `tail_source` (tail, a `tail_frequency` share); public
+data is a disjoint `public_fraction` of the training pool, rotated by `shift_angle` degrees.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ def patchify(images: np.ndarray, patch: int) -> np.ndarray:
 
 
 def rotate(images: np.ndarray, degrees: float) -> np.ndarray:
+    """Rotate (n, C, H, W) images in the H-W plane, bilinearly, keeping their size (corners become 0)."""
     if degrees == 0:
         return images
     return ndimage.rotate(images, degrees, axes=PATCH_AXES, reshape=False, order=1, mode="constant")
@@ -59,8 +60,11 @@ def _arrays(images: np.ndarray, groups: list[list[np.ndarray]], patch: int, rng:
     labels = np.concatenate([np.full(len(m), c) for c, cls in enumerate(groups) for m in cls])
     subpops = np.concatenate([np.full(len(m), s) for cls in groups for s, m in enumerate(cls)])
     order = rng.permutation(len(index))
-    return {"x": patchify(images[index[order]], patch).astype(np.float32), "y": labels[order].astype(np.int64),
-            "subpopulation": subpops[order].astype(np.int64)}
+    return {
+        "x": patchify(images[index[order]], patch).astype(np.float32),
+        "y": labels[order].astype(np.int64),
+        "subpopulation": subpops[order].astype(np.int64),
+    }
 
 
 def real_splits(raw: dict[str, np.ndarray], data: dict, seed: int) -> dict[str, np.ndarray]:
@@ -71,8 +75,8 @@ def real_splits(raw: dict[str, np.ndarray], data: dict, seed: int) -> dict[str, 
     for cls in pool:
         shuffled = [rng.permutation(m) for m in cls]
         cut = [int(round(len(m) * data["public_fraction"])) for m in shuffled]
-        public.append([m[:k] for m, k in zip(shuffled, cut)])
-        private.append([m[k:] for m, k in zip(shuffled, cut)])
+        public.append([m[:k] for m, k in zip(shuffled, cut, strict=False)])
+        private.append([m[k:] for m, k in zip(shuffled, cut, strict=False)])
     train_groups = _training_groups(private, data, rng)
     splits = {
         "train": _arrays(raw["train_x"], train_groups, data["patch_size"], rng),

@@ -59,14 +59,14 @@ def _encode_special_floats(value: Any) -> Any:
 
 
 def write_json(path: str | os.PathLike, data: dict) -> None:
+    """Write `data` atomically as sorted, indented JSON; inf and nan become strings ('inf', 'nan'), numpy
+    scalars and paths plain values."""
     with atomic_path(path) as tmp:
-        tmp.write_text(
-            json.dumps(_encode_special_floats(data), indent=2, sort_keys=True, default=_json_default)
-            + "\n"
-        )
+        tmp.write_text(json.dumps(_encode_special_floats(data), indent=2, sort_keys=True, default=_json_default) + "\n")
 
 
 def read_json(path: str | os.PathLike) -> dict:
+    """Parse a JSON file, raising CorruptFileError if it is unreadable; 'inf' strings stay strings."""
     try:
         return json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as err:
@@ -74,6 +74,7 @@ def read_json(path: str | os.PathLike) -> dict:
 
 
 def write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
+    """Write the arrays atomically as an uncompressed .npz."""
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:
             np.savez(handle, **arrays)
@@ -93,5 +94,6 @@ def read_npz(path: str | os.PathLike, required: tuple[str, ...]) -> dict[str, np
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write `text` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)

@@ -22,15 +22,16 @@ class Member:
     budget `epsilon`, or plain SGD when `noise_multiplier` is None."""
 
     model: TwoLayerPatchCNN
-    x: torch.Tensor                            # (n, patches, d)
+    x: torch.Tensor  # (n, patches, d)
     y: torch.Tensor
     seed: int
-    signal_patch: torch.Tensor | None = None   # needed by view makers
+    signal_patch: torch.Tensor | None = None  # needed by view makers
     noise_multiplier: float | None = None
     epsilon: float = math.inf
 
     @property
     def private(self) -> bool:
+        """DP-SGD whenever a noise multiplier is set, even 0 (the audit's no-noise control still clips)."""
         return self.noise_multiplier is not None
 
 

@@ -36,8 +36,9 @@ class PatchFilters(nn.Linear):
         super().__init__(dimension, outputs, bias=False)
 
 
-def patch_logits(hidden: torch.Tensor, frozen_hidden: torch.Tensor | None, *, num_classes: int, width: int,
-                 patches: int) -> torch.Tensor:
+def patch_logits(
+    hidden: torch.Tensor, frozen_hidden: torch.Tensor | None, *, num_classes: int, width: int, patches: int
+) -> torch.Tensor:
     """The fixed second layer. hidden: first-layer outputs (N, views * patches, classes * trainable);
     frozen_hidden: the frozen filters' outputs or None -> logits (N, views, classes)."""
     n, tokens = hidden.shape[:2]
@@ -66,8 +67,9 @@ class TwoLayerPatchCNN(nn.Module):
         """
         flat = x.reshape(x.shape[0], -1, x.shape[-1])  # (batch, views * patches, d)
         frozen = self.frozen_filters(flat) if self.frozen_filters is not None else None
-        logits = patch_logits(self.filters(flat), frozen, num_classes=self.num_classes, width=self.width,
-                              patches=x.shape[-2])
+        logits = patch_logits(
+            self.filters(flat), frozen, num_classes=self.num_classes, width=self.width, patches=x.shape[-2]
+        )
         return logits if x.dim() == 4 else logits[:, 0]
 
     def filter_bank(self) -> torch.Tensor:
@@ -79,7 +81,9 @@ class TwoLayerPatchCNN(nn.Module):
 
 
 @torch.no_grad()
-def per_example_loss_and_correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def per_example_loss_and_correct(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Cross-entropy and 0/1 correctness of every example: the one routine behind the training
     records' loss and accuracy and the evaluation's per-group ones."""
     logits = model(x)
@@ -119,8 +123,10 @@ def save_checkpoint(path, models: dict[str, TwoLayerPatchCNN]) -> None:
     """Store each model's whole filter bank under its name (a training job's checkpoint holds
     every noise level of one seed), so a checkpoint loads into any frozen fraction."""
     with atomic_path(path) as tmp:
-        torch.save({"filter_banks": {name: model.filter_bank().detach().cpu().contiguous()
-                                     for name, model in models.items()}}, tmp)
+        torch.save(
+            {"filter_banks": {name: model.filter_bank().detach().cpu().contiguous() for name, model in models.items()}},
+            tmp,
+        )
 
 
 def load_checkpoint(path, model: TwoLayerPatchCNN, name: str) -> TwoLayerPatchCNN:

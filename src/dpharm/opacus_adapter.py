@@ -29,18 +29,28 @@ class SummedGradientDPOptimizer(DPOptimizerFastGradientClipping):
     minus the zero buffer it allocates and discards (about 5% of a step here)."""
 
     def accumulate(self):
+        """Add this step's clipped sum to `summed_grad`: the first sum becomes it (the parent deep-copies
+        it), later ones are added in place."""
         for p in self.params:
             p.summed_grad = p.grad if p.summed_grad is None else p.summed_grad.add_(p.grad)
 
     def add_noise(self):
+        """Add N(0, (noise_multiplier * max_grad_norm)^2) noise to the sum in place and make it `p.grad`."""
         std = self.noise_multiplier * self.max_grad_norm
         for p in self.params:
             _check_processed_flag(p.summed_grad)
             if self.secure_mode or std == 0:
-                noise = _generate_noise(std=std, reference=p.summed_grad, generator=self.generator,
-                                        secure_mode=self.secure_mode)
+                noise = _generate_noise(
+                    std=std, reference=p.summed_grad, generator=self.generator, secure_mode=self.secure_mode
+                )
             else:
-                noise = torch.normal(mean=0, std=std, size=p.summed_grad.shape, device=p.summed_grad.device,
-                                     generator=self.generator, dtype=p.summed_grad.dtype)
+                noise = torch.normal(
+                    mean=0,
+                    std=std,
+                    size=p.summed_grad.shape,
+                    device=p.summed_grad.device,
+                    generator=self.generator,
+                    dtype=p.summed_grad.dtype,
+                )
             p.grad = p.summed_grad.add_(noise).view_as(p)
             _mark_as_processed(p.summed_grad)

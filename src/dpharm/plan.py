@@ -64,6 +64,7 @@ class Condition:
 
     @property
     def uses_pretraining(self) -> bool:
+        """Whether training starts from a pre-trained checkpoint (`training.init: pretrained`)."""
         return self.params["training"]["init"] == "pretrained"
 
 
@@ -87,7 +88,7 @@ def expand_experiment(config: dict, name: str) -> list[Condition]:
     for sweep, grid in experiment["sweeps"].items():
         keys = list(grid)
         for values in itertools.product(*(grid[key] for key in keys)):
-            point = dict(zip(keys, values))
+            point = dict(zip(keys, values, strict=False))
             params = {section: dict(settings) for section, settings in base.items()}
             for key, value in point.items():
                 section, setting = key.split(".", 1)
@@ -120,19 +121,16 @@ class Plan:
         self.audit = config["privacy_audit"]["enabled"]
         self.experiments = [name for name, exp in config["experiments"].items() if exp["enabled"]]
         self.conditions = {
-            (name, cond.id): cond
-            for name in self.experiments
-            for cond in expand_experiment(config, name)
+            (name, cond.id): cond for name in self.experiments for cond in expand_experiment(config, name)
         }
         self.train_jobs: dict[tuple[str, str], list[Condition]] = {}
         for c in self.conditions.values():
             self.train_jobs.setdefault((c.experiment, c.train_id), []).append(c)
         self.data = {(c.experiment, c.data_id): c for c in self.conditions.values()}
-        self.pretrain = {
-            (c.experiment, c.pretrain_id): c for c in self.conditions.values() if c.uses_pretraining
-        }
+        self.pretrain = {(c.experiment, c.pretrain_id): c for c in self.conditions.values() if c.uses_pretraining}
 
     def of_experiment(self, experiment: str) -> list[Condition]:
+        """The experiment's conditions in grid order (sweeps in config order, each its product of values)."""
         return [c for c in self.conditions.values() if c.experiment == experiment]
 
     def label_columns(self, experiment: str) -> list[str]:
@@ -140,19 +138,26 @@ class Plan:
         return list(self.of_experiment(experiment)[0].labels)
 
     def data_files(self, experiment: str, data_id: str) -> list[str]:
+        """Per seed, the dataset file of one `data_id`, in seed order."""
         return [paths.fill(paths.DATASET, experiment=experiment, data_id=data_id, seed=s) for s in self.seeds]
 
     def pretrained_files(self, experiment: str, pretrain_id: str) -> list[str]:
-        return [paths.fill(paths.PRETRAINED, experiment=experiment, pretrain_id=pretrain_id, seed=s)
-                for s in self.seeds]
+        """Per seed, the pre-trained checkpoint of one `pretrain_id`, in seed order."""
+        return [
+            paths.fill(paths.PRETRAINED, experiment=experiment, pretrain_id=pretrain_id, seed=s) for s in self.seeds
+        ]
 
     def run_files(self, experiment: str, train_id: str, template: str) -> list[str]:
         """Per seed, a training job's file of `template` (paths.MODEL or paths.METRICS)."""
         return [paths.fill(template, experiment=experiment, train_id=train_id, seed=s) for s in self.seeds]
 
     def evaluation_files(self, experiment: str) -> list[str]:
-        return [paths.fill(paths.EVALUATION, experiment=name, train_id=train_id)
-                for name, train_id in self.train_jobs if name == experiment]
+        """One evaluation table per training job (`train_id`) of the experiment: its table's inputs."""
+        return [
+            paths.fill(paths.EVALUATION, experiment=name, train_id=train_id)
+            for name, train_id in self.train_jobs
+            if name == experiment
+        ]
 
     def table_files(self) -> list[str]:
         """Experiment tables, and the audit's when enabled: the inputs of the claims."""
@@ -161,14 +166,22 @@ class Plan:
 
     def synthetic_experiments(self) -> list[str]:
         """Experiments on the synthetic model: the ones with an FNR."""
-        return [name for name in self.experiments
-                if any(c.params["data"]["source"] == "synthetic" for c in self.of_experiment(name))]
+        return [
+            name
+            for name in self.experiments
+            if any(c.params["data"]["source"] == "synthetic" for c in self.of_experiment(name))
+        ]
 
     def figure_names(self) -> list[str]:
+        """One per enabled experiment, the pooled FNR figure when any is synthetic, the audit's when enabled."""
         pooled = [FNR_TRANSITION] if self.synthetic_experiments() else []
         return [*self.experiments, *pooled, *([PRIVACY_AUDIT] if self.audit else [])]
 
     def final_targets(self) -> list[str]:
-        figures = [paths.fill(template, name=name) for name in self.figure_names()
-                   for template in (paths.FIGURE_PDF, paths.FIGURE_PNG)]
+        """What a complete run produces: every figure as PDF and PNG, the verdicts and the provenance."""
+        figures = [
+            paths.fill(template, name=name)
+            for name in self.figure_names()
+            for template in (paths.FIGURE_PDF, paths.FIGURE_PNG)
+        ]
         return figures + [paths.CLAIMS, paths.CLAIMS_MARKDOWN, paths.PROVENANCE]

@@ -18,9 +18,7 @@ def poisson_sample_rate(n: int, batch_size: int) -> float:
     return 1.0 / math.ceil(n / min(batch_size, n))
 
 
-def noise_multiplier_for(
-    epsilon: float, delta: float, sample_rate: float, steps: int, accountant: str
-) -> float:
+def noise_multiplier_for(epsilon: float, delta: float, sample_rate: float, steps: int, accountant: str) -> float:
     """Smallest noise multiplier whose `accountant` epsilon after `steps` is at most `epsilon`."""
     return get_noise_multiplier(
         target_epsilon=epsilon,
@@ -40,9 +38,7 @@ def accountant_epsilon(accountant, name: str, delta: float) -> float:
     return float(accountant.get_epsilon(delta=delta, **EPSILON_OPTIONS[name]))
 
 
-def epsilon_spent(
-    noise_multiplier: float, sample_rate: float, steps: int, delta: float, accountant: str
-) -> float:
+def epsilon_spent(noise_multiplier: float, sample_rate: float, steps: int, delta: float, accountant: str) -> float:
     """Epsilon of `steps` Poisson-subsampled Gaussian steps, by a fresh accountant."""
     fresh = create_accountant(mechanism=accountant)
     fresh.history = [(noise_multiplier, sample_rate, steps)]

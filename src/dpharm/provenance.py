@@ -27,6 +27,7 @@ def git_state() -> dict:
 
 
 def package_versions() -> dict:
+    """Installed version of every package in PACKAGES; None for one that is not installed."""
     versions = {}
     for name in PACKAGES:
         try:
@@ -46,6 +47,8 @@ def device_description(device) -> str:
 
 
 def provenance(device, threads: int) -> dict:
+    """What a run records about its environment: code state, package versions, Python, device,
+    torch threads and the UTC time."""
     return {
         "git": git_state(),
         "packages": package_versions(),

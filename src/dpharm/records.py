@@ -56,6 +56,8 @@ class Run:
     record: TrainingRecord
 
     def to_json(self) -> dict:
+        """The run's entry in a metrics file: its identity beside the record's fields, flat, as
+        `SeedMetrics.read` expects it."""
         return {"condition": self.condition, "labels": self.labels, "params": self.params, **asdict(self.record)}
 
 
@@ -70,18 +72,32 @@ class SeedMetrics:
     runs: list[Run]
 
     def write(self, path: str | os.PathLike) -> None:
-        write_json(path, {"seed": self.seed, "data_file": self.data_file, "pretrained_from": self.pretrained_from,
-                          "provenance": self.provenance, "runs": [run.to_json() for run in self.runs]})
+        """Write the metrics file atomically (`dpharm.io.write_json`: inf becomes the string 'inf')."""
+        write_json(
+            path,
+            {
+                "seed": self.seed,
+                "data_file": self.data_file,
+                "pretrained_from": self.pretrained_from,
+                "provenance": self.provenance,
+                "runs": [run.to_json() for run in self.runs],
+            },
+        )
 
     @classmethod
     def read(cls, path: str | os.PathLike) -> SeedMetrics:
+        """Read a file that `write` made; any other content raises CorruptFileError naming `path`."""
         raw = read_json(path)
         try:
-            runs = [Run(entry["condition"], entry["labels"], entry["params"], TrainingRecord.from_json(entry))
-                    for entry in raw["runs"]]
+            runs = [
+                Run(entry["condition"], entry["labels"], entry["params"], TrainingRecord.from_json(entry))
+                for entry in raw["runs"]
+            ]
             return cls(raw["seed"], raw["data_file"], raw["pretrained_from"], raw["provenance"], runs)
         except (KeyError, TypeError, ValueError) as err:
-            raise CorruptFileError(f"{path}: not a metrics file of this pipeline ({err!r}); delete it and rerun") from err
+            raise CorruptFileError(
+                f"{path}: not a metrics file of this pipeline ({err!r}); delete it and rerun"
+            ) from err
 
     def record(self, condition: str, path: str | os.PathLike) -> TrainingRecord:
         """The record of `condition`; `path` names the file in the error if it is absent."""
@@ -103,9 +119,15 @@ class SeedFiles:
     metrics: str
 
     @classmethod
-    def per_seed(cls, seeds: list[int], *, dataset: list[str], model: list[str], metrics: list[str],
-                 pretrained: list[str] | None = None) -> list[SeedFiles]:
+    def per_seed(
+        cls,
+        seeds: list[int],
+        *,
+        dataset: list[str],
+        model: list[str],
+        metrics: list[str],
+        pretrained: list[str] | None = None,
+    ) -> list[SeedFiles]:
         """Zip Snakemake's per-seed file lists (all in seed order) into one record per seed."""
         starts = pretrained or [None] * len(seeds)
         return [cls(*files) for files in zip(seeds, dataset, starts, model, metrics, strict=True)]
-

@@ -24,7 +24,8 @@ def keep_freed_buffers() -> bool:
     except OSError:
         return False
     return bool(libc.mallopt(M_MMAP_THRESHOLD, LARGEST_MMAP_THRESHOLD)) and bool(
-        libc.mallopt(M_TRIM_THRESHOLD, 4 * LARGEST_MMAP_THRESHOLD))
+        libc.mallopt(M_TRIM_THRESHOLD, 4 * LARGEST_MMAP_THRESHOLD)
+    )
 
 
 def configure_torch(threads: int) -> None:

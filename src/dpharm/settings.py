@@ -23,6 +23,7 @@ class ModelSettings:
 
     @classmethod
     def from_config(cls, section: dict) -> ModelSettings:
+        """From the `model` section; its keys that are not fields here are ignored."""
         return cls(**_known(cls, section))
 
 

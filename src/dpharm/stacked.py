@@ -6,7 +6,7 @@ because a general network's per-example norms are known only after one. Here the
 trainable layer is the first, and its per-example gradient is G_i = sum_t g_it a_it^T (g: the
 gradient at the layer's output, a: its input, t over patches and views), so
 
-    ||G_i||^2 = sum_{t,s} <g_it, g_is> <a_it, a_is>      (T x T Gram matrices, T = patches)
+    ||G_i||^2 = sum_{t,s} <g_it, g_is> <a_it, a_is>      (T x T Gram matrices, T = views x patches)
 
 costs O(T^2 (K + d)) per example, and the clipped sum sum_i c_i G_i is one matrix product.
 One forward, a backward through the cheap fixed head only, the norms, one product: no
@@ -51,8 +51,9 @@ def gram(tensor: torch.Tensor) -> torch.Tensor:
     return tensor @ tensor.transpose(-1, -2)
 
 
-def per_example_gradient_norms(activations: torch.Tensor, backprops: torch.Tensor,
-                               input_gram: torch.Tensor | None = None) -> torch.Tensor:
+def per_example_gradient_norms(
+    activations: torch.Tensor, backprops: torch.Tensor, input_gram: torch.Tensor | None = None
+) -> torch.Tensor:
     """Norms of the per-example weight gradients of a patch-wise linear layer.
 
     activations (..., T, d), backprops (..., T, K) -> (...), without forming any (K, d) gradient.
@@ -63,6 +64,7 @@ def per_example_gradient_norms(activations: torch.Tensor, backprops: torch.Tenso
 
 
 def clip_factors(norms: torch.Tensor, clip_norm: float) -> torch.Tensor:
+    """Per-example scale min(1, C / (norm + NORM_EPSILON)), Opacus's own, in the shape of `norms`."""
     return (clip_norm / (norms + NORM_EPSILON)).clamp(max=1.0)
 
 
@@ -82,15 +84,23 @@ def _patch_norm_sampler(layer: PatchFilters, activations: list[torch.Tensor], ba
 class Batch:
     """Every model's batch, padded to the largest one."""
 
-    x: torch.Tensor                     # (S, B, T, d), T = views * patches
-    y: torch.Tensor                     # (S, B)
-    included: torch.Tensor              # (S, B): 1 for a sampled example, 0 for padding
-    sizes: list[int]                    # sampled examples per model
-    input_grams: torch.Tensor | None    # (S, B, T, T) when known in advance
+    x: torch.Tensor  # (S, B, T, d), T = views * patches
+    y: torch.Tensor  # (S, B)
+    included: torch.Tensor  # (S, B): 1 for a sampled example, 0 for padding
+    sizes: list[int]  # sampled examples per model
+    input_grams: torch.Tensor | None  # (S, B, T, T) when known in advance
 
 
-def stack_gradients(filters: torch.Tensor, frozen: torch.Tensor | None, batch: Batch, *, num_classes: int,
-                    width: int, patches: int, clip_norm: float | None) -> torch.Tensor:
+def stack_gradients(
+    filters: torch.Tensor,
+    frozen: torch.Tensor | None,
+    batch: Batch,
+    *,
+    num_classes: int,
+    width: int,
+    patches: int,
+    clip_norm: float | None,
+) -> torch.Tensor:
     """Sum over each model's batch of its examples' gradients, each clipped to `clip_norm`
     (None: not clipped).
 
@@ -104,13 +114,19 @@ def stack_gradients(filters: torch.Tensor, frozen: torch.Tensor | None, batch: B
     hidden = torch.bmm(inputs, filters.transpose(1, 2)).requires_grad_()
     frozen_hidden = torch.bmm(inputs, frozen.transpose(1, 2)) if frozen is not None else None
 
-    def flat(tensor):  # (S, B*T, K) -> (S*B, T, K)
+    def flat(tensor):
+        """(S, B*T, K) -> (S*B, T, K), a view: one row per example, as `patch_logits` expects."""
         return None if tensor is None else tensor.view(models * size, tokens, -1)
 
     logits = patch_logits(flat(hidden), flat(frozen_hidden), num_classes=num_classes, width=width, patches=patches)
     views = logits.shape[1]
-    losses = nn.functional.cross_entropy(logits.reshape(-1, num_classes), batch.y.reshape(-1).repeat_interleave(views),
-                                         reduction="none").view(models, size, views).mean(dim=-1)
+    losses = (
+        nn.functional.cross_entropy(
+            logits.reshape(-1, num_classes), batch.y.reshape(-1).repeat_interleave(views), reduction="none"
+        )
+        .view(models, size, views)
+        .mean(dim=-1)
+    )
     (backprops,) = torch.autograd.grad((losses * batch.included).sum(), hidden)
     if clip_norm is not None:
         norms = per_example_gradient_norms(batch.x, backprops.view(models, size, tokens, -1), batch.input_grams)
@@ -129,20 +145,28 @@ def _shuffled_batches(n: int, batch_size: int, generator: torch.Generator) -> It
         yield from torch.randperm(n, generator=generator).split(batch_size)
 
 
-def _padded_batch(members: list[Member], indices: list[torch.Tensor], view_generators: list,
-                  make_views: ViewMaker | None, input_grams: list[torch.Tensor] | None, device: torch.device) -> Batch:
+def _padded_batch(
+    members: list[Member],
+    indices: list[torch.Tensor],
+    view_generators: list,
+    make_views: ViewMaker | None,
+    input_grams: list[torch.Tensor] | None,
+    device: torch.device,
+) -> Batch:
     size = max(len(chosen) for chosen in indices)
     _, patches, dimension = members[0].x.shape
     views = 1
     if make_views is not None:
-        parts = [make_views(m.x[chosen], m.signal_patch[chosen], g) for m, chosen, g in
-                 zip(members, indices, view_generators)]
+        parts = [
+            make_views(m.x[chosen], m.signal_patch[chosen], g)
+            for m, chosen, g in zip(members, indices, view_generators, strict=False)
+        ]
         views = parts[0].shape[1]
     x = torch.empty(len(members), size, views * patches, dimension, dtype=members[0].x.dtype)
     y = torch.zeros(len(members), size, dtype=torch.long)
     included = torch.zeros(len(members), size, dtype=x.dtype)
     grams = torch.zeros(len(members), size, patches, patches, dtype=x.dtype) if input_grams is not None else None
-    for row, (member, chosen) in enumerate(zip(members, indices)):
+    for row, (member, chosen) in enumerate(zip(members, indices, strict=False)):
         taken = len(chosen)
         if make_views is not None:
             x[row, :taken] = parts[row].reshape(taken, -1, dimension)
@@ -152,8 +176,13 @@ def _padded_batch(members: list[Member], indices: list[torch.Tensor], view_gener
         y[row, :taken], included[row, :taken] = member.y[chosen], 1.0
         if grams is not None:
             grams[row, :taken] = input_grams[row][chosen]
-    return Batch(x.to(device), y.to(device), included.to(device), [len(chosen) for chosen in indices],
-                 None if grams is None else grams.to(device))
+    return Batch(
+        x.to(device),
+        y.to(device),
+        included.to(device),
+        [len(chosen) for chosen in indices],
+        None if grams is None else grams.to(device),
+    )
 
 
 def _check_stack(members: list[Member]) -> None:
@@ -174,11 +203,17 @@ def _input_grams(members: list[Member]) -> list[torch.Tensor]:
 
 class Stack:
     """S models that train together: one optimizer (and, for DP, one Opacus accountant and one
-    seeded noise generator at the model's own noise multiplier) per model, one Poisson sampler
-    per model, shared batched products."""
+    seeded noise generator at the model's own noise multiplier) per model, one seeded sampler
+    per model (Poisson for DP, shuffled epochs for SGD), shared batched products."""
 
-    def __init__(self, members: list[Member], *, training: TrainingSettings, device: torch.device,
-                 make_views: ViewMaker | None = None):
+    def __init__(
+        self,
+        members: list[Member],
+        *,
+        training: TrainingSettings,
+        device: torch.device,
+        make_views: ViewMaker | None = None,
+    ):
         _check_stack(members)
         self.members, self.training, self.device, self.make_views = members, training, device, make_views
         # Without views an example's patches never change: its input Gram matrix (for the
@@ -198,17 +233,23 @@ class Stack:
             # to an int, which loses up to one example (n = 49 at batch 1 gives 0 and a division
             # by zero); the exact expectation is used here.
             self.expected_batch_size = n * self.sample_rate
-            self.batches = [iter(UniformWithReplacementSampler(num_samples=n, sample_rate=self.sample_rate,
-                                                               generator=g, steps=training.steps))
-                            for g in samplers]
+            self.batches = [
+                iter(
+                    UniformWithReplacementSampler(
+                        num_samples=n, sample_rate=self.sample_rate, generator=g, steps=training.steps
+                    )
+                )
+                for g in samplers
+            ]
             self.accountants = [create_accountant(mechanism=training.accountant) for _ in members]
-            self.optimizers = [self._dp_optimizer(m, a) for m, a in zip(members, self.accountants)]
+            self.optimizers = [self._dp_optimizer(m, a) for m, a in zip(members, self.accountants, strict=False)]
         else:
             self.batches = [_shuffled_batches(n, min(training.batch_size, n), g) for g in samplers]
             self.optimizers = [torch.optim.SGD([m.model.filters.weight], lr=training.learning_rate) for m in members]
 
     @property
     def private(self) -> bool:
+        """DP-SGD or plain SGD for the whole stack: `_check_stack` refuses a mixed one."""
         return self.members[0].private
 
     def _dp_optimizer(self, member: Member, accountant) -> SummedGradientDPOptimizer:
@@ -216,7 +257,8 @@ class Stack:
         by the expected batch size, steps, and tells the accountant."""
         optimizer = SummedGradientDPOptimizer(
             torch.optim.SGD([member.model.filters.weight], lr=self.training.learning_rate),
-            noise_multiplier=member.noise_multiplier, max_grad_norm=self.training.clip_norm,
+            noise_multiplier=member.noise_multiplier,
+            max_grad_norm=self.training.clip_norm,
             expected_batch_size=self.expected_batch_size,
             generator=torch.Generator(device=self.device).manual_seed(derive_seed(member.seed, "dp-noise")),
         )
@@ -226,8 +268,9 @@ class Stack:
     def draw_batch(self) -> Batch:
         """Every model's next batch (Poisson or shuffled), with its views when augmenting."""
         indices = [torch.as_tensor(next(batch), dtype=torch.long) for batch in self.batches]
-        return _padded_batch(self.members, indices, self.view_generators, self.make_views, self.input_grams,
-                             self.device)
+        return _padded_batch(
+            self.members, indices, self.view_generators, self.make_views, self.input_grams, self.device
+        )
 
     def _weights(self, layer: str) -> torch.Tensor:
         """One layer of every model as (S, K, d); a view, not a copy, for a single model."""
@@ -237,10 +280,16 @@ class Stack:
     def step(self, batch: Batch) -> None:
         """One update of every model from its batch (clipped and noised when private)."""
         first = self.members[0].model
-        sums = stack_gradients(self._weights("filters"), self.frozen, batch, num_classes=first.num_classes,
-                               width=first.width, patches=self.members[0].x.shape[1],
-                               clip_norm=self.training.clip_norm if self.private else None)
-        for member, optimizer, total, size in zip(self.members, self.optimizers, sums, batch.sizes):
+        sums = stack_gradients(
+            self._weights("filters"),
+            self.frozen,
+            batch,
+            num_classes=first.num_classes,
+            width=first.width,
+            patches=self.members[0].x.shape[1],
+            clip_norm=self.training.clip_norm if self.private else None,
+        )
+        for member, optimizer, total, size in zip(self.members, self.optimizers, sums, batch.sizes, strict=False):
             optimizer.zero_grad(set_to_none=True)
             # DP: Opacus adds the noise and divides by the expected batch size; SGD: the batch mean.
             member.model.filters.weight.grad = total if self.private else total / size
@@ -254,21 +303,49 @@ class Stack:
     def _record(self, index: int, member: Member, seconds: float) -> TrainingRecord:
         loss, accuracy = loss_and_accuracy(member.model, member.x.to(self.device), member.y.to(self.device))
         training = self.training
-        shared = {"epsilon_target": float(member.epsilon), "delta": training.delta, "steps": training.steps,
-                  "train_loss": loss, "train_accuracy": accuracy, "train_seconds": seconds,
-                  "models_in_stack": len(self.members), "augmentation_multiplicity": training.augmentation_multiplicity}
+        shared = {
+            "epsilon_target": float(member.epsilon),
+            "delta": training.delta,
+            "steps": training.steps,
+            "train_loss": loss,
+            "train_accuracy": accuracy,
+            "train_seconds": seconds,
+            "models_in_stack": len(self.members),
+            "augmentation_multiplicity": training.augmentation_multiplicity,
+        }
         if not self.private:
-            return TrainingRecord(**shared, epsilon_spent=float("inf"), accountant=None, grad_sample_mode=None,
-                                  noise_multiplier=0.0, private=False, batch_size=min(training.batch_size, len(member.y)))
+            return TrainingRecord(
+                **shared,
+                epsilon_spent=float("inf"),
+                accountant=None,
+                grad_sample_mode=None,
+                noise_multiplier=0.0,
+                private=False,
+                batch_size=min(training.batch_size, len(member.y)),
+            )
         epsilon = accountant_epsilon(self.accountants[index], training.accountant, training.delta)
-        return TrainingRecord(**shared, epsilon_spent=epsilon, accountant=training.accountant, grad_sample_mode="fast",
-                              noise_multiplier=float(member.noise_multiplier), private=True,
-                              sample_rate=self.sample_rate, expected_batch_size=self.expected_batch_size,
-                              clip_norm=training.clip_norm)
+        return TrainingRecord(
+            **shared,
+            epsilon_spent=epsilon,
+            accountant=training.accountant,
+            grad_sample_mode="fast",
+            noise_multiplier=float(member.noise_multiplier),
+            private=True,
+            sample_rate=self.sample_rate,
+            expected_batch_size=self.expected_batch_size,
+            clip_norm=training.clip_norm,
+        )
 
 
-def train_stack(members: list[Member], *, training: TrainingSettings, device: torch.device, progress: bool = False,
-                description: str = "stack", make_views: ViewMaker | None = None) -> list[TrainingRecord]:
+def train_stack(
+    members: list[Member],
+    *,
+    training: TrainingSettings,
+    device: torch.device,
+    progress: bool = False,
+    description: str = "stack",
+    make_views: ViewMaker | None = None,
+) -> list[TrainingRecord]:
     """Train every member for `training.steps` steps: DP-SGD at its noise multiplier (Poisson
     sampling at rate 1/ceil(n/batch_size), clipping at C) or, when that is None, plain
     minibatch SGD. Returns one record per member."""

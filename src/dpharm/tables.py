@@ -8,14 +8,24 @@ import pandas as pd
 from dpharm.io import CorruptFileError, atomic_path
 from dpharm.records import TrainingRecord
 
-KEY_COLUMNS = ["experiment", "dataset", "condition", "seed", "epsilon", "epsilon_spent", "delta",
-               "accountant", "noise_multiplier"]
+KEY_COLUMNS = [
+    "experiment",
+    "dataset",
+    "condition",
+    "seed",
+    "epsilon",
+    "epsilon_spent",
+    "delta",
+    "accountant",
+    "noise_multiplier",
+]
 ROW_COLUMNS = ["group", "metric", "attack_radius", "value"]
 CHANGE_METRICS = {"test_loss": "test_loss_change", "test_accuracy": "test_accuracy_change"}
 
 
-def run_rows(rows: list[dict], *, experiment: str, condition: str, seed: int, record: TrainingRecord,
-             labels: dict, dataset: str) -> pd.DataFrame:
+def run_rows(
+    rows: list[dict], *, experiment: str, condition: str, seed: int, record: TrainingRecord, labels: dict, dataset: str
+) -> pd.DataFrame:
     """Evaluation rows of one run, labelled with its identity, sweep and swept settings."""
     frame = pd.DataFrame(rows, columns=ROW_COLUMNS)
     labels = {
@@ -49,6 +59,8 @@ def dp_changes(table: pd.DataFrame, label_columns: list[str]) -> pd.DataFrame:
 
 
 def aggregate(paths: list[str], label_columns: list[str]) -> pd.DataFrame:
+    """One experiment's evaluation CSVs as one table, plus the `dp_changes` rows, in a stable order;
+    an unreadable table or one lacking a column raises CorruptFileError."""
     try:
         frames = [pd.read_csv(path) for path in paths]
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
@@ -58,11 +70,13 @@ def aggregate(paths: list[str], label_columns: list[str]) -> pd.DataFrame:
     if missing:
         raise CorruptFileError(f"evaluation tables lack columns {sorted(missing)}; delete them and rerun")
     table = pd.concat([table, dp_changes(table, label_columns)], ignore_index=True)
-    return table.sort_values(["condition", "seed", "metric", "group", "attack_radius"], kind="stable",
-                             ignore_index=True)
+    return table.sort_values(
+        ["condition", "seed", "metric", "group", "attack_radius"], kind="stable", ignore_index=True
+    )
 
 
 def write_csv(path, frame: pd.DataFrame) -> None:
+    """Write `frame` atomically, without its index, floats at 10 significant digits."""
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False, float_format="%.10g")
 
@@ -73,7 +87,9 @@ TRANSITION_METRICS = ["fnr_measured", "fnr_predicted", "test_loss", "test_accura
 def fnr_transition(tables: list[pd.DataFrame]) -> pd.DataFrame:
     """One row per synthetic run and group that has an FNR: the FNRs beside its test loss and accuracy."""
     rows = pd.concat(tables, ignore_index=True)
-    rows = rows[rows["metric"].isin(TRANSITION_METRICS) & rows["attack_radius"].isna() & (rows["dataset"] == "synthetic")]
+    rows = rows[
+        rows["metric"].isin(TRANSITION_METRICS) & rows["attack_radius"].isna() & (rows["dataset"] == "synthetic")
+    ]
     index = ["experiment", "sweep", "condition", "seed", "epsilon", "group"]
     wide = rows.pivot(index=index, columns="metric", values="value").reset_index()
     wide.columns.name = None

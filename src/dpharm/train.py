@@ -33,13 +33,12 @@ def _forever(loader: DataLoader) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         yield from loader
 
 
-def _loader(x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int,
-            signal_patch: torch.Tensor | None = None) -> DataLoader:
+def _loader(
+    x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int, signal_patch: torch.Tensor | None = None
+) -> DataLoader:
     generator = torch.Generator().manual_seed(derive_seed(seed, "sampling"))
     tensors = (x, y) if signal_patch is None else (x, y, signal_patch)
-    return DataLoader(
-        TensorDataset(*tensors), batch_size=min(batch_size, len(y)), shuffle=True, generator=generator
-    )
+    return DataLoader(TensorDataset(*tensors), batch_size=min(batch_size, len(y)), shuffle=True, generator=generator)
 
 
 def _loss(criterion, logits: torch.Tensor, y: torch.Tensor, ghost: bool) -> torch.Tensor:
@@ -52,8 +51,20 @@ def _loss(criterion, logits: torch.Tensor, y: torch.Tensor, ghost: bool) -> torc
     return criterion(flat, targets, shape=(batch, views, classes)) if ghost else criterion(flat, targets)
 
 
-def _run_steps(model, optimizer, criterion, loader, steps, device, progress, description, *,
-               ghost: bool = False, make_views: ViewMaker | None = None, seed: int = 0) -> None:
+def _run_steps(
+    model,
+    optimizer,
+    criterion,
+    loader,
+    steps,
+    device,
+    progress,
+    description,
+    *,
+    ghost: bool = False,
+    make_views: ViewMaker | None = None,
+    seed: int = 0,
+) -> None:
     model.train()
     batches = _forever(loader)
     view_generator = torch.Generator().manual_seed(derive_seed(seed, "augmentation"))
@@ -84,9 +95,17 @@ class PrivateTraining:
     sample_rate: float
 
 
-def make_private(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, training: TrainingSettings,
-                 noise_multiplier: float, seed: int, device: torch.device,
-                 signal_patch: torch.Tensor | None = None) -> PrivateTraining:
+def make_private(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    training: TrainingSettings,
+    noise_multiplier: float,
+    seed: int,
+    device: torch.device,
+    signal_patch: torch.Tensor | None = None,
+) -> PrivateTraining:
     """Wrap model, SGD and a Poisson-sampling loader with Opacus (seeded noise and sampling)."""
     model.to(device)
     loader = _loader(x, y, training.batch_size, seed, signal_patch)
@@ -117,34 +136,74 @@ def make_private(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, training
     return PrivateTraining(engine, private_model, optimizer, criterion, private_loader, sample_rate)
 
 
-def train_with_opacus(member: Member, *, training: TrainingSettings, device: torch.device, progress: bool = False,
-                      description: str = "dp-sgd", make_views: ViewMaker | None = None) -> TrainingRecord:
+def train_with_opacus(
+    member: Member,
+    *,
+    training: TrainingSettings,
+    device: torch.device,
+    progress: bool = False,
+    description: str = "dp-sgd",
+    make_views: ViewMaker | None = None,
+) -> TrainingRecord:
     """DP-SGD of one model through Opacus's own make_private (its hooks, ghost, ew or
     functorch mode): Poisson sampling, per-example clipping at C, Gaussian noise."""
-    private = make_private(member.model, member.x, member.y, training=training,
-                           noise_multiplier=member.noise_multiplier, seed=member.seed, device=device,
-                           signal_patch=member.signal_patch)
+    private = make_private(
+        member.model,
+        member.x,
+        member.y,
+        training=training,
+        noise_multiplier=member.noise_multiplier,
+        seed=member.seed,
+        device=device,
+        signal_patch=member.signal_patch,
+    )
     started = time.perf_counter()
-    _run_steps(private.model, private.optimizer, private.criterion, private.loader, training.steps,
-               device, progress, description, ghost=training.grad_sample_mode == "ghost",
-               make_views=make_views, seed=member.seed)
+    _run_steps(
+        private.model,
+        private.optimizer,
+        private.criterion,
+        private.loader,
+        training.steps,
+        device,
+        progress,
+        description,
+        ghost=training.grad_sample_mode == "ghost",
+        make_views=make_views,
+        seed=member.seed,
+    )
     seconds = time.perf_counter() - started
     private.model.remove_hooks()  # leave a plain module behind for evaluation and saving
     loss, accuracy = loss_and_accuracy(member.model, member.x.to(device), member.y.to(device))
     return TrainingRecord(
-        epsilon_target=float(member.epsilon), delta=training.delta, steps=training.steps,
+        epsilon_target=float(member.epsilon),
+        delta=training.delta,
+        steps=training.steps,
         epsilon_spent=accountant_epsilon(private.engine.accountant, training.accountant, training.delta),
-        accountant=training.accountant, grad_sample_mode=training.grad_sample_mode,
-        noise_multiplier=float(member.noise_multiplier), private=True, train_loss=loss, train_accuracy=accuracy,
-        train_seconds=seconds, models_in_stack=1, augmentation_multiplicity=training.augmentation_multiplicity,
-        sample_rate=private.sample_rate, expected_batch_size=private.optimizer.expected_batch_size,
+        accountant=training.accountant,
+        grad_sample_mode=training.grad_sample_mode,
+        noise_multiplier=float(member.noise_multiplier),
+        private=True,
+        train_loss=loss,
+        train_accuracy=accuracy,
+        train_seconds=seconds,
+        models_in_stack=1,
+        augmentation_multiplicity=training.augmentation_multiplicity,
+        sample_rate=private.sample_rate,
+        expected_batch_size=private.optimizer.expected_batch_size,
         clip_norm=training.clip_norm,
     )
 
 
-def train_members(members: list[Member], epsilons: list[float], *, training: TrainingSettings, device: torch.device,
-                  progress: bool = False, description: str = "",
-                  make_views: ViewMaker | None = None) -> list[TrainingRecord]:
+def train_members(
+    members: list[Member],
+    epsilons: list[float],
+    *,
+    training: TrainingSettings,
+    device: torch.device,
+    progress: bool = False,
+    description: str = "",
+    make_views: ViewMaker | None = None,
+) -> list[TrainingRecord]:
     """Train every member at its own privacy budget; one record per member, in order.
 
     Epsilon inf is non-private SGD. A finite epsilon is DP-SGD at the noise multiplier solved for
@@ -158,10 +217,15 @@ def train_members(members: list[Member], epsilons: list[float], *, training: Tra
         raise ValueError(f"{len(members)} models but {len(epsilons)} epsilons")
     options = {"training": training, "device": device, "progress": progress, "make_views": make_views}
     sample_rate = poisson_sample_rate(len(members[0].y), training.batch_size)
-    noise = {epsilon: noise_multiplier_for(epsilon, training.delta, sample_rate, training.steps, training.accountant)
-             for epsilon in set(epsilons) if is_private(epsilon)}
-    budgeted = [replace(member, epsilon=float(epsilon), noise_multiplier=noise.get(epsilon))
-                for member, epsilon in zip(members, epsilons, strict=True)]
+    noise = {
+        epsilon: noise_multiplier_for(epsilon, training.delta, sample_rate, training.steps, training.accountant)
+        for epsilon in set(epsilons)
+        if is_private(epsilon)
+    }
+    budgeted = [
+        replace(member, epsilon=float(epsilon), noise_multiplier=noise.get(epsilon))
+        for member, epsilon in zip(members, epsilons, strict=True)
+    ]
     nonprivate = [index for index, member in enumerate(budgeted) if not member.private]
     private = [index for index, member in enumerate(budgeted) if member.private]
     records: dict[int, TrainingRecord] = {}

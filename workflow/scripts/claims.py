@@ -4,5 +4,10 @@ from dpharm.jobs import logging_to
 from dpharm.jobs.report import judge_claims
 
 with logging_to(snakemake.log[0]):
-    judge_claims(list(snakemake.input), snakemake.output.claims, snakemake.output.markdown,
-                 snakemake.output.tests, snakemake.params.settings)
+    judge_claims(
+        list(snakemake.input),
+        snakemake.output.claims,
+        snakemake.output.markdown,
+        snakemake.output.tests,
+        snakemake.params.settings,
+    )

@@ -5,7 +5,16 @@ from dpharm.jobs.evaluate import evaluate
 from dpharm.records import SeedFiles
 
 with logging_to(snakemake.log[0]):
-    files = SeedFiles.per_seed(snakemake.params.seeds, dataset=snakemake.input.data, model=snakemake.input.models,
-                               metrics=snakemake.input.metrics)
-    evaluate(files, snakemake.output[0], snakemake.params.conditions, snakemake.wildcards.experiment,
-             threads=snakemake.threads)
+    files = SeedFiles.per_seed(
+        snakemake.params.seeds,
+        dataset=snakemake.input.data,
+        model=snakemake.input.models,
+        metrics=snakemake.input.metrics,
+    )
+    evaluate(
+        files,
+        snakemake.output[0],
+        snakemake.params.conditions,
+        snakemake.wildcards.experiment,
+        threads=snakemake.threads,
+    )

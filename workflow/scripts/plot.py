@@ -4,5 +4,10 @@ from dpharm.jobs import logging_to
 from dpharm.jobs.report import figure
 
 with logging_to(snakemake.log[0]):
-    figure(snakemake.input[0], snakemake.wildcards.name, snakemake.output.pdf, snakemake.output.png,
-           snakemake.params.confidence)
+    figure(
+        snakemake.input[0],
+        snakemake.wildcards.name,
+        snakemake.output.pdf,
+        snakemake.output.png,
+        snakemake.params.confidence,
+    )

@@ -4,5 +4,12 @@ from dpharm.jobs import logging_to
 from dpharm.jobs.pretrain import pretrain
 
 with logging_to(snakemake.log[0]):
-    pretrain(list(snakemake.input), list(snakemake.output), snakemake.params.condition, snakemake.params.seeds,
-             threads=snakemake.threads, device=snakemake.params.device, progress=snakemake.params.progress)
+    pretrain(
+        list(snakemake.input),
+        list(snakemake.output),
+        snakemake.params.condition,
+        snakemake.params.seeds,
+        threads=snakemake.threads,
+        device=snakemake.params.device,
+        progress=snakemake.params.progress,
+    )

@@ -5,7 +5,18 @@ from dpharm.jobs.train import train
 from dpharm.records import SeedFiles
 
 with logging_to(snakemake.log[0]):
-    files = SeedFiles.per_seed(snakemake.params.seeds, dataset=snakemake.input.data, model=snakemake.output.models,
-                               metrics=snakemake.output.metrics, pretrained=list(snakemake.input.pretrained))
-    train(files, snakemake.params.conditions, threads=snakemake.threads, device=snakemake.params.device,
-          progress=snakemake.params.progress, description=f"{snakemake.wildcards.experiment}/{snakemake.wildcards.train_id}")
+    files = SeedFiles.per_seed(
+        snakemake.params.seeds,
+        dataset=snakemake.input.data,
+        model=snakemake.output.models,
+        metrics=snakemake.output.metrics,
+        pretrained=list(snakemake.input.pretrained),
+    )
+    train(
+        files,
+        snakemake.params.conditions,
+        threads=snakemake.threads,
+        device=snakemake.params.device,
+        progress=snakemake.params.progress,
+        description=f"{snakemake.wildcards.experiment}/{snakemake.wildcards.train_id}",
+    )

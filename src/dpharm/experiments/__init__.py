@@ -16,7 +16,7 @@ from typing import Mapping
 from dpharm.claims import ClaimTest
 
 EPSILON = "training.epsilon"  # every figure shows the privacy budget
-ANY_SWEEP = "*"               # a `shown_keys` entry that applies to a sweep of any name
+ANY_SWEEP = "*"  # a `shown_keys` entry that applies to a sweep of any name
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ class Experiment:
     configurable: bool = True
 
     def draw(self, table, errorbar):
+        """Import `figure` and draw it; `errorbar` is seaborn's (`dpharm.plots.interval_of`)."""
         module, function = self.figure.split(":")
         return getattr(importlib.import_module(module), function)(table, errorbar)
 
@@ -46,10 +47,14 @@ class Experiment:
         """Why a sweep of this experiment over `keys` cannot be shown (empty when it can)."""
         shown = self.shown_keys.get(sweep, self.shown_keys.get(ANY_SWEEP))
         if shown is None:
-            return [f"the {self.name} figure has no panel for a sweep named '{sweep}' "
-                    f"(allowed: {sorted(self.shown_keys)})"]
-        return [f"the {self.name} figure cannot show a sweep over '{key}' "
-                f"(allowed: {sorted({EPSILON, *shown})})" for key in keys if key != EPSILON and key not in shown]
+            return [
+                f"the {self.name} figure has no panel for a sweep named '{sweep}' (allowed: {sorted(self.shown_keys)})"
+            ]
+        return [
+            f"the {self.name} figure cannot show a sweep over '{key}' (allowed: {sorted({EPSILON, *shown})})"
+            for key in keys
+            if key != EPSILON and key not in shown
+        ]
 
 
 REGISTRY: dict[str, Experiment] = {}
@@ -77,6 +82,7 @@ def claim_tests() -> list[ClaimTest]:
 
 
 def caption(name: str) -> str:
+    """The figure caption of a registered experiment (KeyError for another name)."""
     return REGISTRY[name].caption
 
 

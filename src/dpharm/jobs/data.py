@@ -5,8 +5,9 @@ from __future__ import annotations
 import functools
 
 
-def raw_images(source: str, output: str, download_folder: str, *, mirror: str | None = None,
-               sha256: dict | None = None) -> None:
+def raw_images(
+    source: str, output: str, download_folder: str, *, mirror: str | None = None, sha256: dict | None = None
+) -> None:
     """Parse one image source (offline digits, or a download verified against pinned checksums)."""
     from dpharm.image_sources import parsed_images
     from dpharm.io import write_npz

@@ -24,10 +24,23 @@ def evaluate(files: list[SeedFiles], output: str, conditions: list[dict], experi
         metrics = SeedMetrics.read(seed_files.metrics)
         for condition in conditions:
             params, record = condition["params"], metrics.record(condition["id"], seed_files.metrics)
-            model = build_model(ModelSettings.from_config(params["model"]), arrays["test_x"].shape[-1],
-                                datasets.num_classes(arrays), seed_files.seed)
+            model = build_model(
+                ModelSettings.from_config(params["model"]),
+                arrays["test_x"].shape[-1],
+                datasets.num_classes(arrays),
+                seed_files.seed,
+            )
             load_checkpoint(seed_files.model, model, condition["id"])
             rows = measure(model, arrays, params, record.noise_multiplier)
-            frames.append(run_rows(rows, experiment=experiment, condition=condition["id"], seed=seed_files.seed,
-                                   record=record, labels=condition["labels"], dataset=params["data"]["source"]))
+            frames.append(
+                run_rows(
+                    rows,
+                    experiment=experiment,
+                    condition=condition["id"],
+                    seed=seed_files.seed,
+                    record=record,
+                    labels=condition["labels"],
+                    dataset=params["data"]["source"],
+                )
+            )
     write_csv(output, pd.concat(frames, ignore_index=True))

@@ -5,8 +5,16 @@ from __future__ import annotations
 from dataclasses import replace
 
 
-def pretrain(data_files: list[str], outputs: list[str], params: dict, seeds: list[int], *,
-             threads: int, device: str, progress: bool) -> None:
+def pretrain(
+    data_files: list[str],
+    outputs: list[str],
+    params: dict,
+    seeds: list[int],
+    *,
+    threads: int,
+    device: str,
+    progress: bool,
+) -> None:
     """Pre-train one model per seed; each checkpoint holds it under `model.PRETRAINED`."""
     import torch
 
@@ -27,7 +35,12 @@ def pretrain(data_files: list[str], outputs: list[str], params: dict, seeds: lis
         if len(y) == 0:
             raise ValueError(f"{data_file}: no public examples; set data.n_public > 0 to pre-train")
         members.append(Member(build_model(model_settings, x.shape[-1], datasets.num_classes(arrays), seed), x, y, seed))
-    train_stack(members, training=TrainingSettings.from_config(params["pretraining"]), device=pick_device(device),
-                progress=progress, description=f"pretrain seeds {seeds}")
+    train_stack(
+        members,
+        training=TrainingSettings.from_config(params["pretraining"]),
+        device=pick_device(device),
+        progress=progress,
+        description=f"pretrain seeds {seeds}",
+    )
     for member, path in zip(members, outputs, strict=True):
         save_checkpoint(path, {PRETRAINED: member.model})

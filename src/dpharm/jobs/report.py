@@ -52,5 +52,6 @@ def provenance(output: str, config_hash: str, git: dict, config: dict) -> None:
     from dpharm.provenance import provenance as record
     from dpharm.runtime import pick_device
 
-    write_json(output, {**record(pick_device(config["device"]), config["threads"]), "git": git,
-                        "config_sha256": config_hash})
+    write_json(
+        output, {**record(pick_device(config["device"]), config["threads"]), "git": git, "config_sha256": config_hash}
+    )

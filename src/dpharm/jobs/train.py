@@ -5,8 +5,9 @@ from __future__ import annotations
 from dpharm.records import SeedFiles
 
 
-def train(files: list[SeedFiles], conditions: list[dict], *, threads: int, device: str, progress: bool,
-          description: str) -> None:
+def train(
+    files: list[SeedFiles], conditions: list[dict], *, threads: int, device: str, progress: bool, description: str
+) -> None:
     """Train every seed at every condition. `conditions`: one dict per condition with its `id`,
     `params` and `labels`; they differ only in training.epsilon (the plan groups them so). Each
     seed's checkpoint holds its model of every condition, its metrics file one run per condition."""
@@ -38,12 +39,21 @@ def train(files: list[SeedFiles], conditions: list[dict], *, threads: int, devic
                 load_checkpoint(seed_files.pretrained, model, PRETRAINED)
             members.append(Member(model, x, y, seed_files.seed, signal_patch))
             epsilons.append(condition["params"]["training"]["epsilon"])
-    records = train_members(members, epsilons, training=TrainingSettings.from_config(shared["training"]),
-                            device=torch_device, progress=progress, description=description, make_views=make_views)
+    records = train_members(
+        members,
+        epsilons,
+        training=TrainingSettings.from_config(shared["training"]),
+        device=torch_device,
+        progress=progress,
+        description=description,
+        make_views=make_views,
+    )
     context = provenance(torch_device, threads)
     per_seed = len(conditions)
     for index, seed_files in enumerate(files):
         chunk = slice(index * per_seed, (index + 1) * per_seed)
         save_checkpoint(seed_files.model, {c["id"]: m.model for c, m in zip(conditions, members[chunk], strict=True)})
-        runs = [Run(c["id"], c["labels"], c["params"], record) for c, record in zip(conditions, records[chunk], strict=True)]
+        runs = [
+            Run(c["id"], c["labels"], c["params"], record) for c, record in zip(conditions, records[chunk], strict=True)
+        ]
         SeedMetrics(seed_files.seed, seed_files.dataset, seed_files.pretrained, context, runs).write(seed_files.metrics)

@@ -59,13 +59,22 @@ def _step_function(method: str, shape: dict):
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(shape["batch"], shape["patches"], shape["dimension"], generator=generator)
     y = torch.randint(0, shape["classes"], (shape["batch"],), generator=generator)
-    model = build_model(ModelSettings(width=shape["width"], init_std=0.01), shape["dimension"], shape["classes"], seed=0)
-    training = TrainingSettings(steps=10**9, learning_rate=LEARNING_RATE, batch_size=shape["batch"], clip_norm=CLIP,
-                                delta=1e-5, accountant="rdp")
+    model = build_model(
+        ModelSettings(width=shape["width"], init_std=0.01), shape["dimension"], shape["classes"], seed=0
+    )
+    training = TrainingSettings(
+        steps=10**9,
+        learning_rate=LEARNING_RATE,
+        batch_size=shape["batch"],
+        clip_norm=CLIP,
+        delta=1e-5,
+        accountant="rdp",
+    )
     if method == "nonprivate":
         optimizer = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE)
 
         def step():
+            """Plain SGD on the fixed batch."""
             optimizer.zero_grad(set_to_none=True)
             torch.nn.functional.cross_entropy(model(x), y).backward()
             optimizer.step()
@@ -75,16 +84,26 @@ def _step_function(method: str, shape: dict):
         batch = Batch(x[None], y[None], torch.ones(1, len(y)), [len(y)], stack.input_grams[0][None])
 
         def step():
+            """The stack's closed-form clipping, Opacus's noise and the update, on the fixed batch."""
             stack.step(batch)
     else:
         mode = method.removeprefix("opacus-")
-        private = make_private(model, x, y, training=replace(training, grad_sample_mode=mode), noise_multiplier=NOISE,
-                               seed=0, device=torch.device("cpu"))
+        private = make_private(
+            model,
+            x,
+            y,
+            training=replace(training, grad_sample_mode=mode),
+            noise_multiplier=NOISE,
+            seed=0,
+            device=torch.device("cpu"),
+        )
 
         def step():
+            """Opacus's per-example clipping (hooks or ghost), noise and update, on the fixed batch."""
             private.optimizer.zero_grad(set_to_none=True)
             private.criterion(private.model(x), y).backward()
             private.optimizer.step()
+
     return step
 
 
@@ -101,16 +120,25 @@ def measure_one(method: str, model: str, repetitions: int, steps: int) -> dict:
         for _ in range(steps):
             step()
         blocks.append((time.perf_counter() - started) / steps)
-    return {"model": model, "method": method, "d": shape["dimension"], "m": shape["width"],
-            "patches": shape["patches"], "classes": shape["classes"], "batch": shape["batch"],
-            "block_seconds": blocks, "peak_rss_mb": _peak_rss_mb(),
-            "step_memory_mb": max(0.0, _peak_rss_mb() - baseline)}
+    return {
+        "model": model,
+        "method": method,
+        "d": shape["dimension"],
+        "m": shape["width"],
+        "patches": shape["patches"],
+        "classes": shape["classes"],
+        "batch": shape["batch"],
+        "block_seconds": blocks,
+        "peak_rss_mb": _peak_rss_mb(),
+        "step_memory_mb": max(0.0, _peak_rss_mb() - baseline),
+    }
 
 
 def _child(arguments: list[str]) -> dict:
     """Run this module in a fresh interpreter and return the JSON it prints last."""
-    done = subprocess.run([sys.executable, "-m", "dpharm.bench", *arguments], capture_output=True, text=True,
-                          check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "dpharm.bench", *arguments], capture_output=True, text=True, check=True
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -125,17 +153,32 @@ def throughput_table(rounds: int, repetitions: int, steps: int, threads: int, de
         for model in MODELS:
             for method in METHODS:
                 run = _child(["--one", method, model, str(repetitions), str(steps), "--threads", str(threads)])
-                print(f"round {round_ + 1}/{rounds} {model:6s} {method:13s} "
-                      f"{1e3 * statistics.median(run['block_seconds']):8.2f} ms/step", flush=True)
+                print(
+                    f"round {round_ + 1}/{rounds} {model:6s} {method:13s} "
+                    f"{1e3 * statistics.median(run['block_seconds']):8.2f} ms/step",
+                    flush=True,
+                )
                 runs.append(run)
     rows = []
     for (model, method), group in pd.DataFrame(runs).groupby(["model", "method"], sort=False):
         seconds = statistics.median(block for blocks in group.block_seconds for block in blocks)
         first = group.iloc[0]
-        rows.append({"model": model, "method": method, "d": first.d, "m": first.m, "patches": first.patches,
-                     "classes": first.classes, "batch": first.batch, "step_ms": 1e3 * seconds,
-                     "examples_per_s": first.batch / seconds, "peak_rss_mb": group.peak_rss_mb.max(),
-                     "step_memory_mb": group.step_memory_mb.max(), "blocks": len(group) * repetitions})
+        rows.append(
+            {
+                "model": model,
+                "method": method,
+                "d": first.d,
+                "m": first.m,
+                "patches": first.patches,
+                "classes": first.classes,
+                "batch": first.batch,
+                "step_ms": 1e3 * seconds,
+                "examples_per_s": first.batch / seconds,
+                "peak_rss_mb": group.peak_rss_mb.max(),
+                "step_memory_mb": group.step_memory_mb.max(),
+                "blocks": len(group) * repetitions,
+            }
+        )
     table = pd.DataFrame(rows)
     base = table[table.method == "nonprivate"].set_index("model")
     table["ratio_to_nonprivate"] = table.step_ms / table.model.map(base.step_ms)
@@ -178,15 +221,25 @@ def grid_job(layout: str, epsilons: list[float], seeds: list[int]) -> None:
     if layout == "stack":
         train_members(members, levels, training=training, device=torch.device("cpu"))
     else:
-        for member, epsilon in zip(members, levels):
+        for member, epsilon in zip(members, levels, strict=False):
             train_members([member], [epsilon], training=training, device=torch.device("cpu"))
 
 
 def _timed_jobs(jobs: list[tuple[list[int], list[float]]], layout: str) -> float:
     started = time.perf_counter()
     for seeds, epsilons in jobs:
-        subprocess.run([sys.executable, "-m", "dpharm.bench", "--grid-job", layout, ",".join(map(str, epsilons)),
-                        *map(str, seeds)], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "dpharm.bench",
+                "--grid-job",
+                layout,
+                ",".join(map(str, epsilons)),
+                *map(str, seeds),
+            ],
+            check=True,
+        )
     return time.perf_counter() - started
 
 
@@ -223,8 +276,17 @@ def grid_table(seeds: int, repetitions: int, device: str):
         wall = statistics.median(_timed_jobs(split, layout) for _ in range(repetitions))
         levels = ",".join(f"{epsilon:g}" for epsilon in epsilons)
         print(f"{method:13s} {jobs:23s} {training:39s} epsilon {levels:6s} {wall:6.1f} s", flush=True)
-        rows.append({"method": method, "jobs": jobs, "training": training, "seeds": seeds, "epsilons": levels,
-                     "processes": len(split), "wall_s": wall})
+        rows.append(
+            {
+                "method": method,
+                "jobs": jobs,
+                "training": training,
+                "seeds": seeds,
+                "epsilons": levels,
+                "processes": len(split),
+                "wall_s": wall,
+            }
+        )
     table = pd.DataFrame(rows)
     # against the same models (seeds x noise levels) trained by our method in the most jobs
     ours = table[table.method == "ours"]
@@ -235,19 +297,31 @@ def grid_table(seeds: int, repetitions: int, device: str):
 
 
 def plot_throughput(table, path: Path) -> None:
+    """Examples per second of every method, one log-scale panel per model, as a PNG at `path`."""
     import matplotlib
 
     matplotlib.use("Agg")
     import seaborn as sns
 
-    grid = sns.catplot(data=table, x="method", y="examples_per_s", col="model", kind="bar", order=list(METHODS),
-                       height=3.2, aspect=1.2, sharey=False)
+    grid = sns.catplot(
+        data=table,
+        x="method",
+        y="examples_per_s",
+        col="model",
+        kind="bar",
+        order=list(METHODS),
+        height=3.2,
+        aspect=1.2,
+        sharey=False,
+    )
     grid.set(yscale="log", ylabel="training examples / s", xlabel="")
     grid.figure.suptitle("DP-SGD step throughput (fixed batch of 256, CPU)", y=1.03)
     grid.savefig(path, format="png", dpi=150, bbox_inches="tight")
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Write the throughput table and figure and the grid table; --one and --grid-job are the entry
+    points of the child processes that measure one method or run one grid job."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", default="results/benchmarks", help="folder for the tables and figure")
     parser.add_argument("--rounds", type=int, default=5, help="fresh processes per method, interleaved")
@@ -290,4 +364,3 @@ def main(argv: list[str] | None = None) -> None:
         grid = grid_table(args.grid_seeds, args.grid_repetitions, device).round(3)
         write_csv(output / "dpsgd_grid.csv", grid)
         print(grid.round(2).to_string(index=False))
-

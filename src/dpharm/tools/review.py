@@ -38,8 +38,21 @@ DEFAULT_TOLERANCE = {"abs": 1e-6, "rel": 1e-6}
 # Derived numbers of a long table: compared like values, but not part of a row's identity.
 DERIVED_COLUMNS = ["epsilon_spent", "noise_multiplier"]
 # Columns that identify a row of a wide table (those present are used).
-ID_COLUMNS = ["claim", "test", "mechanism", "experiment", "dataset", "sweep", "condition", "seed",
-              "epsilon", "delta", "accountant", "group", "attack_radius"]
+ID_COLUMNS = [
+    "claim",
+    "test",
+    "mechanism",
+    "experiment",
+    "dataset",
+    "sweep",
+    "condition",
+    "seed",
+    "epsilon",
+    "delta",
+    "accountant",
+    "group",
+    "attack_radius",
+]
 # claims.csv has one row per claim and dataset; its other columns are what is compared.
 CLAIMS_KEYS = ["claim", "dataset"]
 # Interval bounds are on the effect's scale, so they share its tolerance unless set.
@@ -54,6 +67,9 @@ class UsageError(Exception):
 
 @dataclass(frozen=True)
 class Tolerances:
+    """A parsed tolerance file: the default {abs, rel} and, per metric or column, only the bounds
+    it overrides."""
+
     default: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_TOLERANCE))
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
 
@@ -65,6 +81,7 @@ class Tolerances:
 
 
 # ---------------------------------------------------------------- tolerances
+
 
 def _bound_pair(raw: object, where: str, base: dict[str, float]) -> dict[str, float]:
     """Validate one {abs, rel} mapping; missing bounds come from `base`."""
@@ -107,7 +124,9 @@ def load_tolerances(path: Path) -> dict:
 
 # ---------------------------------------------------------------- comparison primitives
 
+
 def read_csv(path: Path) -> pd.DataFrame:
+    """A CSV as a DataFrame; a zero-byte file is an empty table rather than an error."""
     try:
         return pd.read_csv(path)
     except pd.errors.EmptyDataError:  # a zero-byte table is an empty table
@@ -139,7 +158,9 @@ def align(fresh: pd.DataFrame, reference: pd.DataFrame, keys: list[str]) -> tupl
     return merged[merged["_merge"] == "both"].drop(columns=["_merge", _OCCURRENCE]), only_fresh, only_ref
 
 
-def numeric_diff(fresh: pd.Series, reference: pd.Series, abs_tol: float, rel_tol: float) -> tuple[np.ndarray, np.ndarray]:
+def numeric_diff(
+    fresh: pd.Series, reference: pd.Series, abs_tol: float, rel_tol: float
+) -> tuple[np.ndarray, np.ndarray]:
     """(outside-tolerance mask, |diff|); NaN==NaN and equal infs count as exact, other NaN/inf as inf."""
     f = pd.to_numeric(fresh, errors="coerce").to_numpy(dtype=float)
     r = pd.to_numeric(reference, errors="coerce").to_numpy(dtype=float)
@@ -154,11 +175,18 @@ def numeric_diff(fresh: pd.Series, reference: pd.Series, abs_tol: float, rel_tol
 
 
 def _check(file: str, check: str, rows: int, mismatches: int, max_abs_diff: float = math.nan) -> dict:
-    return {"file": file, "check": check, "rows": rows, "mismatches": mismatches,
-            "max_abs_diff": max_abs_diff, "passed": mismatches == 0}
+    return {
+        "file": file,
+        "check": check,
+        "rows": rows,
+        "mismatches": mismatches,
+        "max_abs_diff": max_abs_diff,
+        "passed": mismatches == 0,
+    }
 
 
 def compare_numbers(file: str, check: str, fresh: pd.Series, reference: pd.Series, tol: tuple[float, float]) -> dict:
+    """One check of matched numbers within `tol` = (abs, rel); max_abs_diff is NaN without rows."""
     outside, diff = numeric_diff(fresh, reference, *tol)
     return _check(file, check, len(diff), int(outside.sum()), float(diff.max()) if len(diff) else math.nan)
 
@@ -171,7 +199,9 @@ def compare_text(file: str, check: str, fresh: pd.Series, reference: pd.Series) 
 
 # ---------------------------------------------------------------- tables
 
+
 def is_long(table: pd.DataFrame) -> bool:
+    """A tidy table: one row per metric, its number in `value`."""
     return {"metric", "value"} <= set(table.columns)
 
 
@@ -193,12 +223,14 @@ def column_checks(file: str, fresh: pd.DataFrame, reference: pd.DataFrame) -> tu
     if not missing and not extra:
         return [], list(reference.columns)
     what = "columns" + (f" missing {missing}" if missing else "") + (f" extra {extra}" if extra else "")
-    return [_check(file, what, len(reference.columns), len(missing) + len(extra))], \
-        [c for c in reference.columns if c in fresh.columns]
+    return [_check(file, what, len(reference.columns), len(missing) + len(extra))], [
+        c for c in reference.columns if c in fresh.columns
+    ]
 
 
-def value_checks(file: str, matched: pd.DataFrame, reference: pd.DataFrame, columns: list[str],
-                 tolerances: Tolerances) -> list[dict]:
+def value_checks(
+    file: str, matched: pd.DataFrame, reference: pd.DataFrame, columns: list[str], tolerances: Tolerances
+) -> list[dict]:
     """One check per compared column: numbers within the column's tolerance, text exactly."""
     checks = []
     for column in columns:
@@ -214,8 +246,9 @@ def long_checks(file: str, matched: pd.DataFrame, reference: pd.DataFrame, toler
     """Per metric for `value` (the metric's tolerance), plus the derived columns."""
     checks = []
     for metric, rows in matched.groupby("metric", sort=False):
-        checks.append(compare_numbers(file, str(metric), rows["value_fresh"], rows["value_ref"],
-                                      tolerances.bounds(str(metric))))
+        checks.append(
+            compare_numbers(file, str(metric), rows["value_fresh"], rows["value_ref"], tolerances.bounds(str(metric)))
+        )
     derived = [c for c in DERIVED_COLUMNS if f"{c}_ref" in matched.columns]
     return checks + value_checks(file, matched, reference, derived, tolerances)
 
@@ -226,14 +259,21 @@ def compare_table(file: str, fresh: pd.DataFrame, reference: pd.DataFrame, toler
     reference, fresh = reference[shared], fresh[shared]
     keys = key_columns(file, reference)
     matched, only_fresh, only_ref = align(fresh, reference, keys)
-    checks.append(_check(file, f"rows aligned (only fresh {only_fresh}, only reference {only_ref})",
-                         len(matched) + only_fresh + only_ref, only_fresh + only_ref))
+    checks.append(
+        _check(
+            file,
+            f"rows aligned (only fresh {only_fresh}, only reference {only_ref})",
+            len(matched) + only_fresh + only_ref,
+            only_fresh + only_ref,
+        )
+    )
     if file != "claims.csv" and is_long(reference):
         return checks + long_checks(file, matched, reference, tolerances)
     return checks + value_checks(file, matched, reference, [c for c in shared if c not in keys], tolerances)
 
 
 def compare_file(file: str, fresh_path: Path, reference_path: Path, tolerances: Tolerances) -> list[dict]:
+    """The checks of one CSV; a missing fresh file, or one side unreadable, is one failed check."""
     if not fresh_path.is_file():
         return [_check(file, "file present", 0, 1)]
     try:
@@ -265,20 +305,33 @@ def compare_results(fresh: Path, reference: Path, tolerances: dict | None = None
 
 # ---------------------------------------------------------------- report and CLI
 
+
 def _format_diff(value: float) -> str:
     return "-" if pd.isna(value) else f"{value:.3g}"
 
 
 def format_report(checks: pd.DataFrame) -> str:
     """Fixed-width table, one line per check, ending with `PASS` or `FAIL: n checks failed`."""
-    cells = [[str(r.file), str(r.check), str(r.rows), str(r.mismatches), _format_diff(r.max_abs_diff),
-              "PASS" if r.passed else "FAIL"] for r in checks.itertuples()]
+    cells = [
+        [
+            str(r.file),
+            str(r.check),
+            str(r.rows),
+            str(r.mismatches),
+            _format_diff(r.max_abs_diff),
+            "PASS" if r.passed else "FAIL",
+        ]
+        for r in checks.itertuples()
+    ]
     header = ["file", "check", "rows", "mismatches", "max |diff|", "result"]
     widths = [max(len(row[i]) for row in [header, *cells]) for i in range(len(header))]
     align_right = [False, False, True, True, True, False]
 
     def line(row: list[str]) -> str:
-        return "  ".join(c.rjust(w) if right else c.ljust(w) for c, w, right in zip(row, widths, align_right)).rstrip()
+        """One row padded to the column widths (counts and differences right-aligned)."""
+        return "  ".join(
+            c.rjust(w) if right else c.ljust(w) for c, w, right in zip(row, widths, align_right, strict=False)
+        ).rstrip()
 
     failed = int((~checks["passed"]).sum())
     lines = [line(header), line(["-" * w for w in widths]), *map(line, cells), ""]
@@ -287,14 +340,17 @@ def format_report(checks: pd.DataFrame) -> str:
 
 
 def format_tolerances(tolerances: Tolerances) -> str:
+    """One line of the tolerances in effect, printed above the report."""
     parts = [f"default abs={tolerances.default['abs']:g} rel={tolerances.default['rel']:g}"]
     parts += [f"{name} abs={a:g} rel={r:g}" for name in tolerances.metrics for a, r in [tolerances.bounds(name)]]
     return "tolerances: " + "; ".join(parts)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m dpharm.review",
-                                     description="Compare a fresh results/ folder with a reference one.")
+    """The command line (`sys.argv` when None); bad input or --help raises SystemExit."""
+    parser = argparse.ArgumentParser(
+        prog="python -m dpharm.review", description="Compare a fresh results/ folder with a reference one."
+    )
     parser.add_argument("fresh", type=Path, help="freshly produced results/ folder")
     parser.add_argument("reference", type=Path, help="reference results/ folder")
     parser.add_argument("--tolerances", type=Path, help="YAML: {default: {abs, rel}, metrics: {name: {abs, rel}}}")
@@ -302,6 +358,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Print the tolerances and the report; the exit status: 0 pass, 1 fail, 2 usage error."""
     try:
         args = parse_args(argv)
     except SystemExit as exit_:  # argparse already printed its message; keep 0 for --help
@@ -315,4 +372,3 @@ def main(argv: list[str] | None = None) -> int:
     print(format_tolerances(parse_tolerances(raw)))
     print(format_report(checks))
     return 0 if bool(checks["passed"].all()) else 1
-
