@@ -2,7 +2,8 @@
 
 import pandas as pd
 
-from dpharm.tools.bench import GRID_LAYOUTS, METHODS, MODELS, main
+from dpharm.tools.bench import METHODS, MODELS, main
+from dpharm.tools.bench_grid import GRID_LAYOUTS
 
 
 def test_benchmark_writes_its_tables_and_figure(tmp_path):

@@ -9,8 +9,9 @@ from opacus.grad_sample import GradSampleModule, GradSampleModuleFastGradientCli
 from dpharm.augment import synthetic_views
 from dpharm.members import Member
 from dpharm.model import PatchFilters, build_model
+from dpharm.patch_gradients import gram, per_example_gradient_norms
 from dpharm.settings import ModelSettings, TrainingSettings
-from dpharm.stacked import Batch, Stack, gram, per_example_gradient_norms, stack_gradients, train_stack
+from dpharm.stacked import Batch, Stack, stack_gradients, train_stack
 from dpharm.train import make_private
 
 CPU = torch.device("cpu")
@@ -28,7 +29,7 @@ def test_closed_form_norms_equal_the_norms_of_materialised_gradients():
 
 
 def test_opacus_uses_the_closed_forms_registered_for_the_patch_layer():
-    from dpharm.stacked import _patch_grad_sampler, _patch_norm_sampler
+    from dpharm.patch_gradients import _patch_grad_sampler, _patch_norm_sampler
 
     assert GradSampleModule.GRAD_SAMPLERS[PatchFilters] is _patch_grad_sampler
     assert GradSampleModuleFastGradientClipping.NORM_SAMPLERS[PatchFilters] is _patch_norm_sampler
@@ -175,7 +176,7 @@ def test_the_noise_is_opacus_own_draw():
     """The optimizer adds, in place, exactly the noise Opacus's ghost-clipping optimizer adds."""
     from opacus.optimizers import DPOptimizerFastGradientClipping
 
-    from dpharm.stacked import SummedGradientDPOptimizer
+    from dpharm.opacus_adapter import SummedGradientDPOptimizer
 
     updates = []
     for optimizer_class in (SummedGradientDPOptimizer, DPOptimizerFastGradientClipping):

@@ -12,13 +12,13 @@ costs O(T^2 (K + d)) per example, and the clipped sum sum_i c_i G_i is one matri
 One forward, a backward through the cheap fixed head only, the norms, one product: no
 per-example gradient is ever formed.
 
-These closed forms are registered with Opacus for `PatchFilters` (its hooks and ghost modes
-then use them), and `train_stack` keeps Opacus for everything else: its Poisson sampler, its
-DP optimizer (noise from a seeded generator, the 1/expected-batch scaling, the SGD step) and
-its accountant, one of each per model. A stack of S models (the seeds and noise levels of a
-grid point) shares every tensor operation as a batched product, while each model keeps its own
-data, initialisation, Poisson draws, view draws, noise multiplier, noise and accountant: it
-trains exactly as it would alone.
+These closed forms (`dpharm.patch_gradients`) are also registered with Opacus for
+`PatchFilters` (its hooks and ghost modes then use them), and `train_stack` keeps Opacus for
+everything else: its Poisson sampler, its DP optimizer (noise from a seeded generator, the
+1/expected-batch scaling, the SGD step) and its accountant, one of each per model. A stack of
+S models (the seeds and noise levels of a grid point) shares every tensor operation as a
+batched product, while each model keeps its own data, initialisation, Poisson draws, view
+draws, noise multiplier, noise and accountant: it trains exactly as it would alone.
 """
 
 from __future__ import annotations
@@ -29,55 +29,18 @@ from typing import Iterator
 
 import torch
 from opacus.accountants import create_accountant
-from opacus.grad_sample import register_grad_sampler, register_norm_sampler
 from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 from torch import nn
 from tqdm import tqdm
 
 from dpharm.members import Member, ViewMaker
-from dpharm.model import PatchFilters, loss_and_accuracy, patch_logits
+from dpharm.model import loss_and_accuracy, patch_logits
 from dpharm.opacus_adapter import SummedGradientDPOptimizer
+from dpharm.patch_gradients import clip_factors, gram, per_example_gradient_norms
 from dpharm.privacy import accountant_epsilon, poisson_sample_rate
 from dpharm.records import TrainingRecord
 from dpharm.seeds import derive_seed
 from dpharm.settings import TrainingSettings
-
-# Opacus's clipping factor, min(1, C / (norm + 1e-6)), so that both paths clip identically.
-NORM_EPSILON = 1e-6
-
-
-def gram(tensor: torch.Tensor) -> torch.Tensor:
-    """(..., T, k) -> (..., T, T) inner products between the T rows."""
-    return tensor @ tensor.transpose(-1, -2)
-
-
-def per_example_gradient_norms(
-    activations: torch.Tensor, backprops: torch.Tensor, input_gram: torch.Tensor | None = None
-) -> torch.Tensor:
-    """Norms of the per-example weight gradients of a patch-wise linear layer.
-
-    activations (..., T, d), backprops (..., T, K) -> (...), without forming any (K, d) gradient.
-    `input_gram`, gram(activations), may be given when known (it depends on the data only).
-    """
-    input_gram = gram(activations) if input_gram is None else input_gram
-    return (input_gram * gram(backprops)).sum(dim=(-1, -2)).clamp(min=0).sqrt()
-
-
-def clip_factors(norms: torch.Tensor, clip_norm: float) -> torch.Tensor:
-    """Per-example scale min(1, C / (norm + NORM_EPSILON)), Opacus's own, in the shape of `norms`."""
-    return (clip_norm / (norms + NORM_EPSILON)).clamp(max=1.0)
-
-
-@register_grad_sampler(PatchFilters)
-def _patch_grad_sampler(layer: PatchFilters, activations: list[torch.Tensor], backprops: torch.Tensor) -> dict:
-    """Opacus hooks mode: per-example gradients (materialised, as that mode requires)."""
-    return {layer.weight: torch.einsum("btk,btd->bkd", backprops, activations[0])}
-
-
-@register_norm_sampler(PatchFilters)
-def _patch_norm_sampler(layer: PatchFilters, activations: list[torch.Tensor], backprops: torch.Tensor) -> dict:
-    """Opacus ghost mode: per-example gradient norms from the closed form."""
-    return {layer.weight: per_example_gradient_norms(activations[0], backprops)}
 
 
 @dataclass

@@ -11,7 +11,7 @@ register(
     Experiment(
         name="utility_vs_noise",
         claim="C1",
-        figure="dpharm.plots:utility_vs_noise",
+        figure="dpharm.experiments.paper_figures:utility_vs_noise",
         caption=(
             "Claim C1. Test loss, test accuracy and measured FNR (class 0) against the target epsilon (non-"
             "private first, stronger privacy to the right). Rows: sweeps over the feature norm, the width m "
@@ -64,7 +64,7 @@ register(
     Experiment(
         name="class_imbalance",
         claim="C2",
-        figure="dpharm.plots:class_imbalance",
+        figure="dpharm.experiments.paper_figures:class_imbalance",
         caption=(
             "Claim C2. Test accuracy of the majority and minority class against the target epsilon, one panel per "
             "imbalance ratio. C2 predicts that the minority loses much more accuracy under DP while the non-"
@@ -88,7 +88,7 @@ register(
     Experiment(
         name="long_tail",
         claim="C3",
-        figure="dpharm.plots:long_tail",
+        figure="dpharm.experiments.paper_figures:long_tail",
         caption=(
             "Claim C3. Test accuracy of the head and tail subpopulation of class 0 against epsilon; top row by "
             "tail frequency, bottom row by tail feature norm. C3 predicts the tail loses more."
@@ -122,7 +122,7 @@ register(
     Experiment(
         name="adversarial",
         claim="C4",
-        figure="dpharm.plots:adversarial",
+        figure="dpharm.experiments.paper_figures:adversarial",
         caption=(
             "Claim C4. PGD-l2 test loss and accuracy against the attack budget (units of the feature norm; 0 is "
             "the clean test set), one line per epsilon. C4 predicts the adversarial loss grows with the DP noise "
@@ -146,7 +146,7 @@ register(
     Experiment(
         name="pretraining_shift",
         claim="C5",
-        figure="dpharm.plots:pretraining_shift",
+        figure="dpharm.experiments.paper_figures:pretraining_shift",
         caption=(
             "Claim C5. Test accuracy of training from scratch and of DP fine-tuning a publicly pre-trained model, "
             "against the angle between public and private features, per epsilon. C5 predicts the gain of pre-"
@@ -170,7 +170,7 @@ register(
     Experiment(
         name="real_class_imbalance",
         claim="C2",
-        figure="dpharm.plots:real_class_imbalance",
+        figure="dpharm.experiments.paper_figures:real_class_imbalance",
         caption=(
             "Claim C2 on real images (scikit-learn digits unless configured otherwise). Test accuracy of the "
             "class reduced to a fraction of its training examples (digit 8, as in Bagdasaryan et al. 2019) and "
@@ -194,7 +194,7 @@ register(
     Experiment(
         name="real_long_tail",
         claim="C3",
-        figure="dpharm.plots:real_long_tail",
+        figure="dpharm.experiments.paper_figures:real_long_tail",
         caption=(
             "Claim C3 on real images. Class 0 is made of two sources (digit 1 as head, digit 7 as a rare tail); "
             "test accuracy of each source against epsilon, per tail frequency."
@@ -217,7 +217,7 @@ register(
     Experiment(
         name="real_adversarial",
         claim="C4",
-        figure="dpharm.plots:adversarial",
+        figure="dpharm.experiments.paper_figures:adversarial",
         caption=(
             "Claim C4 on real images. PGD-l2 (top) and PGD-linf (bottom) test loss and accuracy against the "
             "budget in pixel units (pixels in [0, 1]), one line per epsilon."
@@ -248,7 +248,7 @@ register(
     Experiment(
         name="real_pretraining_shift",
         claim="C5",
-        figure="dpharm.plots:real_pretraining_shift",
+        figure="dpharm.experiments.paper_figures:real_pretraining_shift",
         caption=(
             "Claim C5 on real images. DP fine-tuning from a model pre-trained on held-out public images rotated "
             "by the given angle, against training from scratch, per epsilon."
@@ -271,7 +271,7 @@ register(
     Experiment(
         name="mitigations",
         claim="C6",
-        figure="dpharm.plots:mitigations",
+        figure="dpharm.experiments.paper_figures:mitigations",
         caption=(
             "Claim C6. Test loss and measured FNR against epsilon, by augmentation multiplicity k (top) and "
             "frozen fraction of filters (bottom). C6 predicts both raise the FNR and lower the loss under DP."
@@ -321,7 +321,7 @@ register(
     Experiment(
         name="fnr_transition",
         claim="C1",
-        figure="dpharm.plots:fnr_transition",
+        figure="dpharm.experiments.paper_figures:fnr_transition",
         caption=(
             "Claim C1 (FNR governs the loss). Test loss of every group of every synthetic run against its "
             "measured (left) and predicted (right) FNR. The dashed line is the FNR that best separates groups "
@@ -335,7 +335,7 @@ register(
     Experiment(
         name="privacy_audit",
         claim="privacy",
-        figure="dpharm.plots:privacy_audit",
+        figure="dpharm.experiments.paper_figures:privacy_audit",
         caption=(
             "Privacy correctness. The accountant's epsilon and the empirical lower bound of a canary membership "
             "audit, for DP-SGD and two deliberately broken mechanisms that claim the same epsilon. The bound must "

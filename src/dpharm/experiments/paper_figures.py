@@ -1,0 +1,256 @@
+"""The paper's figures, one function per experiment, each drawn only from its table.
+
+Each takes the tidy table and `errorbar` (the claims' interval, `dpharm.plots.interval_of`).
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from dpharm.plots import (
+    accuracy_panels,
+    epsilon_label,
+    epsilon_order,
+    grid,
+    hide_unused,
+    points,
+    select,
+    transition_threshold,
+    versus_epsilon,
+    with_epsilon_label,
+)
+
+
+def utility_vs_noise(table: pd.DataFrame, errorbar) -> plt.Figure:
+    """C1: loss, accuracy and measured FNR versus epsilon, by feature norm, width and n."""
+    sweeps = [s for s in ("feature_norm", "width", "n_train") if s in set(table["sweep"])]
+    fig, axes = grid(
+        len(sweeps),
+        3,
+        "C1 (claim: DP noise lowers the FNR and raises the loss; worse for weak features, larger models, less data)",
+    )
+    for row, sweep in zip(axes, sweeps, strict=False):
+        panels = [
+            ("test_loss", "all", "test loss"),
+            ("test_accuracy", "all", "test accuracy"),
+            ("fnr_measured", "class0", "measured FNR (class 0)"),
+        ]
+        for ax, (metric, group, label) in zip(row, panels, strict=False):
+            versus_epsilon(ax, table, select(table, metric, group, sweep), label, sweep, errorbar, f"sweep: {sweep}")
+        row[0].set_yscale("log")
+        row[2].set_yscale("log")
+    return fig
+
+
+def class_imbalance(table: pd.DataFrame, errorbar) -> plt.Figure:
+    """C2: per-class test accuracy versus epsilon, one panel per imbalance ratio."""
+    rows = select(table, "test_accuracy")
+    rows = rows[rows["group"].isin(["class0", "class1"])]
+    rows = rows.assign(**{"class": rows["group"].map({"class0": "class 0 (majority)", "class1": "class 1 (minority)"})})
+    return accuracy_panels(
+        table,
+        rows,
+        "imbalance_ratio",
+        "class",
+        lambda v: f"imbalance ratio {v:g}",
+        "C2 (claim: under DP the minority class loses far more accuracy)",
+        errorbar,
+    )
+
+
+def long_tail(table: pd.DataFrame, errorbar) -> plt.Figure:
+    """C3: head versus tail accuracy of class 0 versus epsilon, per tail frequency / tail norm."""
+    sweeps = [
+        (s, c)
+        for s, c in (("rare_tail", "tail_frequency"), ("weak_tail", "tail_feature_norm"))
+        if s in set(table["sweep"])
+    ]
+    width = max(table.loc[table["sweep"] == s, c].nunique() for s, c in sweeps)
+    fig, axes = grid(len(sweeps), width, "C3 (claim: DP hurts the long-tailed subpopulation more than the head)")
+    for row, (sweep, column) in zip(axes, sweeps, strict=False):
+        rows = select(table, "test_accuracy", sweep=sweep)
+        rows = rows[rows["group"].isin(["class0/head", "class0/tail"])]
+        for ax, value in zip(row, sorted(rows[column].unique()), strict=False):
+            versus_epsilon(
+                ax, table, rows[rows[column] == value], "test accuracy", "group", errorbar, f"{column} {value:g}"
+            )
+    hide_unused(axes)
+    return fig
+
+
+def adversarial(table: pd.DataFrame, errorbar) -> plt.Figure:
+    """C4: adversarial loss and accuracy versus the attack budget, one line per epsilon."""
+    threat_models = [
+        (suffix, name)
+        for suffix, name in (("", "PGD-l2"), ("_linf", "PGD-linf"))
+        if f"adversarial_loss{suffix}" in set(table["metric"])
+    ]
+    fig, axes = grid(
+        len(threat_models), 2, "C4 (claim: DP noise raises the adversarial loss faster than the clean loss)"
+    )
+    synthetic = table["dataset"].iloc[0] == "synthetic"
+    budget_label = "budget (units of the feature norm)" if synthetic else "budget (pixel units)"
+    for row, (suffix, name) in zip(axes, threat_models, strict=False):
+        for ax, (metric, label) in zip(
+            row,
+            [
+                (f"adversarial_loss{suffix}", f"{name} test loss"),
+                (f"adversarial_accuracy{suffix}", f"{name} test accuracy"),
+            ],
+            strict=False,
+        ):
+            rows = with_epsilon_label(select(table, metric, "all", attacked=True))
+            rows = rows.rename(columns={"value": label, "epsilon_label": "target epsilon"})
+            sns.pointplot(
+                data=rows,
+                x="attack_radius",
+                y=label,
+                hue="target epsilon",
+                hue_order=epsilon_order(table),
+                errorbar=errorbar,
+                markersize=4,
+                linewidth=1.2,
+                capsize=0.1,
+                ax=ax,
+                palette="viridis",
+            )
+            ax.set_xlabel(budget_label)
+        row[0].set_yscale("log")
+    return fig
+
+
+def real_pretraining_shift(table: pd.DataFrame, errorbar) -> plt.Figure:
+    """C5 on images: scratch versus pre-trained on rotated public images, versus the rotation."""
+    return pretraining_shift(table, errorbar, "rotation of the public images (degrees)")
+
+
+def pretraining_shift(
+    table: pd.DataFrame, errorbar, shift_label: str = "feature shift angle theta (degrees)"
+) -> plt.Figure:
+    """C5: test accuracy versus public/private feature shift, scratch versus pre-trained."""
+    rows = select(table, "test_accuracy", "all")
+    epsilons = sorted(rows["epsilon"].unique(), reverse=True)
+    fig, axes = grid(1, len(epsilons), "C5 (claim: the gain of public pre-training shrinks as the feature shift grows)")
+    for ax, epsilon in zip(axes[0], epsilons, strict=False):
+        points(
+            ax,
+            rows[rows["epsilon"] == epsilon].rename(columns={"value": "test accuracy"}),
+            "shift_angle",
+            "test accuracy",
+            "init",
+            errorbar,
+        )
+        ax.set_title(f"epsilon {epsilon_label(epsilon)}", fontsize=9)
+        ax.set_xlabel(shift_label)
+    return fig
+
+
+def mitigations(table: pd.DataFrame, errorbar) -> plt.Figure:
+    """C6: test loss and measured FNR versus epsilon, by augmentation multiplicity and frozen fraction."""
+    sweeps = [
+        (s, c)
+        for s, c in (("augmentation", "augmentation_multiplicity"), ("freezing", "frozen_fraction"))
+        if s in set(table["sweep"])
+    ]
+    fig, axes = grid(
+        len(sweeps), 2, "C6 (claim: augmentation multiplicity and freezing raise the FNR and reduce the harm)"
+    )
+    for row, (sweep, column) in zip(axes, sweeps, strict=False):
+        versus_epsilon(
+            row[0], table, select(table, "test_loss", "all", sweep), "test loss", column, errorbar, f"sweep: {sweep}"
+        )
+        versus_epsilon(
+            row[1],
+            table,
+            select(table, "fnr_measured", "class0", sweep),
+            "measured FNR (class 0)",
+            column,
+            errorbar,
+            f"sweep: {sweep}",
+        )
+        row[0].set_yscale("log")
+        row[1].set_yscale("log")
+    return fig
+
+
+def real_class_imbalance(table: pd.DataFrame, errorbar) -> plt.Figure:
+    """C2 on images: accuracy of the reduced (last) class and the mean of the others versus epsilon."""
+    rows = select(table, "test_accuracy")
+    classes = sorted(
+        (g for g in rows["group"].unique() if g.startswith("class") and "/" not in g),
+        key=lambda g: int(g.removeprefix("class")),
+    )
+    rows = rows[rows["group"].isin(classes)]
+    rows = rows.assign(**{"class": np.where(rows["group"] == classes[-1], "reduced class", "other classes (mean)")})
+    rows = rows.groupby(["class", "seed", "epsilon", "minority_fraction"], as_index=False)["value"].mean()
+    return accuracy_panels(
+        table,
+        rows,
+        "minority_fraction",
+        "class",
+        lambda v: f"reduced class keeps {v:.0%}",
+        "C2 on images (claim: under DP the reduced class loses far more accuracy)",
+        errorbar,
+    )
+
+
+def real_long_tail(table: pd.DataFrame, errorbar) -> plt.Figure:
+    """C3 on images: head and tail source of class 0 versus epsilon, per tail frequency."""
+    rows = select(table, "test_accuracy")
+    rows = rows[rows["group"].isin(["class0/head", "class0/tail"])]
+    return accuracy_panels(
+        table,
+        rows,
+        "tail_frequency",
+        "group",
+        lambda v: f"tail frequency {v:g}",
+        "C3 on images (claim: DP hurts the rare source of a class more)",
+        errorbar,
+    )
+
+
+def fnr_transition(table: pd.DataFrame, errorbar, accuracy_level: float = 0.95) -> plt.Figure:
+    """C1: test loss against FNR pooled over every synthetic run and group, measured and predicted."""
+    fig, axes = grid(1, 2, "C1: test loss is governed by the FNR (every synthetic run and group, DP and non-private)")
+    data = table.assign(regime=np.where(np.isinf(table["epsilon"]), "non-private", "DP"))
+    for ax, column in zip(axes[0], ["fnr_measured", "fnr_predicted"], strict=False):
+        rows = data[data[column] > 0]
+        sns.scatterplot(data=rows, x=column, y="test_loss", hue="experiment", style="regime", s=14, alpha=0.7, ax=ax)
+        threshold = transition_threshold(rows[column].to_numpy(), (rows["test_accuracy"] >= accuracy_level).to_numpy())
+        ax.axvline(threshold, color="black", linestyle="--", linewidth=1)
+        ax.annotate(
+            f"accuracy >= {accuracy_level:.0%}\nabove FNR ~ {threshold:.3g}",
+            (threshold, 0.98),
+            xycoords=("data", "axes fraction"),
+            ha="left",
+            va="top",
+            fontsize=8,
+        )
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(column.replace("_", " "))
+        ax.legend(fontsize=6)
+    return fig
+
+
+def privacy_audit(table: pd.DataFrame, errorbar) -> plt.Figure:
+    """Accountant epsilon versus the audit's empirical lower bound, per mechanism."""
+    fig, axes = grid(1, 1, "Privacy audit: an empirical lower bound must never beat the accountant")
+    ax = axes[0][0]
+    long = table.melt(
+        id_vars=["mechanism"],
+        value_vars=["epsilon_accountant", "epsilon_lower_bound"],
+        var_name="epsilon",
+        value_name="value",
+    )
+    long["epsilon"] = long["epsilon"].map(
+        {"epsilon_accountant": "accountant (claimed)", "epsilon_lower_bound": "audit lower bound"}
+    )
+    sns.barplot(data=long, x="mechanism", y="value", hue="epsilon", ax=ax, palette="viridis")
+    ax.set_ylabel("epsilon")
+    confidence, trials = table["confidence"].iloc[0], table["n_trials"].iloc[0]
+    ax.set_title(f"lower bounds at {confidence:.0%} confidence, {trials} trainings per mechanism", fontsize=9)
+    return fig
