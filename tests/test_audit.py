@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from dpharm.audit import epsilon_lower_bound, run_audit
-from dpharm.claims import NOT_REPRODUCED, REPRODUCED, audit_tests
+from dpharm.verdicts import NOT_REPRODUCED, REPRODUCED, audit_tests
 
 AUDIT = dict(
     dimension=20,

@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 
 from dpharm import experiments
-from dpharm.claims import ClaimTest, run_tests
 from dpharm.config import ConfigError, validate_config
 from dpharm.experiments import ANY_SWEEP, Experiment, register
 from dpharm.plan import Plan
 from dpharm.plots import draw
+from dpharm.verdicts import ClaimTest, run_tests
 
 
 def toy_figure(table, errorbar):
@@ -22,7 +22,7 @@ def toy_figure(table, errorbar):
     return figure
 
 
-def toy_effect(table):
+def toy_effect(table, context):
     """Per seed, the accuracy at the smallest epsilon: positive means 'the toy claim holds'."""
     rows = table[(table["metric"] == "test_accuracy") & (table["epsilon"] == table["epsilon"].min())]
     return rows.set_index("seed")["value"]
@@ -75,7 +75,7 @@ def test_a_registered_experiment_is_planned_judged_and_drawn(default_config, toy
             for eps in (math.inf, 2.0)
         ]
     )
-    (row,) = run_tests({"toy_accuracy": table}, {"toy": 0.1}, 0.95).itertuples()
+    (row,) = run_tests({"toy_accuracy": table}, {**default_config["claims"], "min_effect": {"toy": 0.1}}).itertuples()
     assert row.test == "toy" and row.effect == pytest.approx(0.51) and row.verdict == "reproduced"
     draw("toy_accuracy", table, tmp_path / "toy.pdf", tmp_path / "toy.png", 0.95)
     assert (tmp_path / "toy.png").stat().st_size > 0

@@ -12,10 +12,10 @@ import pytest
 import torch
 from torch import nn
 
-from dpharm.evaluate import group_means, measured_fnr, pgd, predicted_fnr
+from dpharm.evaluate import group_means, pgd
+from dpharm.fnr import filter_fnr
 from dpharm.io import CorruptFileError
 from dpharm.model import TwoLayerPatchCNN, build_model, set_filter_bank
-from dpharm.plots import transition_threshold
 from dpharm.tables import KEY_COLUMNS, ROW_COLUMNS, aggregate, dp_changes, fnr_transition
 
 
@@ -142,14 +142,10 @@ def test_group_means_without_subpopulations_balance_the_classes():
 # ---------------------------------------------------------------------------------------------
 # FNR
 
-# Three classes, one subpopulation, d = 9: u_c on coordinates 0-2, public directions spanning coordinates 3-5,
+# Three classes, one subpopulation, d = 9: u_c on coordinates 0-2, public directions on coordinates 3-5,
 # so k = 6 and the noise lives on coordinates 6-8 (d - k = 3). Large weights on 3-5 must not count in sigma_w.
 FEATURES = np.zeros((3, 1, 9))
 FEATURES[0, 0, 0], FEATURES[1, 0, 1], FEATURES[2, 0, 2] = 2.0, 3.0, 1.0
-PUBLIC = np.zeros((3, 1, 9))
-PUBLIC[0, 0, 3] = 2.0
-PUBLIC[1, 0, [3, 4]] = [1.0, 1.0]
-PUBLIC[2, 0, [4, 5]] = [1.0, -3.0]  # not orthonormal, but spanning coordinates 3-5
 BANK = torch.tensor(
     [  # (classes, width, d): feature coordinates | public coordinates | free coordinates
         [[1.0, 0.5, 0.0, 5.0, -5.0, 0.0, 1.0, 0.0, 0.0], [-1.0, 0.0, 1.0, 0.0, 5.0, 5.0, 0.0, 2.0, 0.0]],
@@ -160,13 +156,12 @@ BANK = torch.tensor(
 
 
 @pytest.mark.parametrize("frozen_fraction", [0.0, 0.5])
-def test_measured_fnr_matches_a_hand_computation(frozen_fraction):
-    """Measured FNR = filter-averaged ReLU margin / (sigma_p sqrt(d - k) sigma_w), frozen filters included."""
+def test_filter_fnr_matches_a_hand_computation(frozen_fraction):
+    """Per-filter FNR = filter-averaged ReLU margin / (sigma_p sqrt(d - k) sigma_w), frozen filters included."""
     model = patch_cnn(9, 3, width=2, init_std=0.5, frozen_fraction=frozen_fraction, seed=0)
     set_filter_bank(model, BANK)
-    span = np.concatenate([FEATURES, PUBLIC], axis=1)
 
-    fnr = measured_fnr(model, FEATURES, span, noise_std=0.5)
+    fnr = filter_fnr(model, FEATURES, span_size=6, noise_std=0.5)
 
     # Mean over the 2 filters of ReLU(<w_{c',r}, u_c>) per class c' (own class first):
     #   u_0 = 2 e_0: class 0 (2 + 0)/2 = 1,   class 1 (0.4 + 0.8)/2 = 0.6, class 2 (1.6 + 0)/2 = 0.8 -> margin 0.2
@@ -178,34 +173,6 @@ def test_measured_fnr_matches_a_hand_computation(frozen_fraction):
     assert fnr.keys() == expected.keys()
     for group, margin in expected.items():
         assert fnr[group] == pytest.approx(6 * margin / math.sqrt(21), rel=1e-6), group
-
-
-DATA = {"num_classes": 2, "noise_std": 0.5, "dimension": 20}
-MODEL = {"width": 4, "init_std": 0.1}
-TRAINING = {"batch_size": 16, "steps": 50, "learning_rate": 0.1, "clip_norm": 1.35}
-GROUP_COUNTS = np.array([[30], [10]])
-NORMS = np.array([[2.0], [1.0]])
-
-
-def test_predicted_fnr_matches_a_hand_computation():
-    """Predicted FNR, private and non-private, follows the documented formula step by step."""
-    # Common: shares n_{c,s}/n = 30/40, 10/40; lr T = 5; k = 2 K S = 4, so sigma_p sqrt(d - k) = 0.5 * 4 = 2.
-    # Non-private: push = ||u||/m = 0.5 and 0.25; sigma_w = sigma_0 = 0.1.
-    #   signal (0,0) = 5 * 0.75 * 0.5 * 2 = 3.75, signal (1,0) = 5 * 0.25 * 0.25 * 1 = 0.3125.
-    nonprivate = predicted_fnr(DATA, MODEL, TRAINING, GROUP_COUNTS, NORMS, noise_multiplier=0.0)
-    assert nonprivate.keys() == {(0, 0), (1, 0)}
-    assert nonprivate[(0, 0)] == pytest.approx(3.75 / (2 * 0.1))
-    assert nonprivate[(1, 0)] == pytest.approx(0.3125 / (2 * 0.1))
-
-    # Private, sigma_dp = 1.6: sigma_p^2 d = 5.
-    #   (0,0): sqrt(K m (4 + 5) / 2) = sqrt(36) = 6, clipped push 1.35 * 2 / 6 = 0.45 < 0.5 -> signal 3.375.
-    #   (1,0): sqrt(K m (1 + 5) / 2) = sqrt(24), 1.35 / sqrt(24) = 0.276 > 0.25 -> push 0.25, signal 0.3125.
-    #   DP noise per step lr sigma_dp C / B = 0.1 * 1.6 * 1.35 / 16 = 0.0135: sigma_w^2 = 0.01 + 50 * 0.0135^2.
-    private = predicted_fnr(DATA, MODEL, TRAINING, GROUP_COUNTS, NORMS, noise_multiplier=1.6)
-    sigma_w = math.sqrt(0.01 + 50 * 0.0135**2)
-    assert private.keys() == {(0, 0), (1, 0)}
-    assert private[(0, 0)] == pytest.approx(3.375 / (2 * sigma_w))
-    assert private[(1, 0)] == pytest.approx(0.3125 / (2 * sigma_w))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -340,16 +307,16 @@ def test_aggregate_rejects_a_table_without_label_columns(tmp_path):
 
 
 def test_fnr_transition_pivots_one_row_per_run_and_group():
-    """Synthetic runs become one row per run and group with an FNR; other groups and datasets are dropped."""
+    """Synthetic runs become one row per run and group with an FNR (each model once); others are dropped."""
     index = ["experiment", "sweep", "condition", "seed", "epsilon", "group"]
     expected = pd.DataFrame(
         [
-            ["c1", "width", "width__width=4__epsilon=inf", 0, INF, "class0", 3.0, 4.0, 0.125, 1.0],
-            ["c1", "width", "width__width=4__epsilon=inf", 0, INF, "class1", 2.5, 3.5, 0.25, 0.875],
-            ["c1", "width", "width__width=4__epsilon=1", 0, 1.0, "class0", 0.5, 1.5, 0.75, 0.5],
-            ["c1", "width", "width__width=4__epsilon=1", 0, 1.0, "class1", 0.25, 1.25, 1.0, 0.375],
+            ["c1", "width", "width__width=4__epsilon=inf", 0, INF, "class0", 3.0, 3.1, 0.3, 4.0, 0.125, 1.0],
+            ["c1", "width", "width__width=4__epsilon=inf", 0, INF, "class1", 2.5, 2.6, 0.2, 3.5, 0.25, 0.875],
+            ["c1", "width", "width__width=4__epsilon=1", 0, 1.0, "class0", 0.5, 0.6, 0.05, 1.5, 0.75, 0.5],
+            ["c1", "width", "width__width=4__epsilon=1", 0, 1.0, "class1", 0.25, 0.2, 0.02, 1.25, 1.0, 0.375],
         ],
-        columns=index + ["fnr_measured", "fnr_predicted", "test_loss", "test_accuracy"],
+        columns=index + ["fnr_measured", "fnr_weights", "fnr_filter", "fnr_predicted", "test_loss", "test_accuracy"],
     )
     long = expected.melt(id_vars=index, var_name="metric", value_name="value").assign(attack_radius=math.nan)
     runs = expected[index[:-1]].drop_duplicates()
@@ -364,40 +331,11 @@ def test_fnr_transition_pivots_one_row_per_run_and_group():
     )
     synthetic = pd.concat([long, extra], ignore_index=True).sample(frac=1.0, random_state=0).assign(dataset="synthetic")
     images = long.assign(experiment="real_c2", dataset="mnist")  # non-synthetic: dropped even with an FNR
+    duplicate = long.assign(experiment="c4", dataset="synthetic")  # the same models in another experiment: kept once
 
-    wide = fnr_transition([synthetic, images])
+    wide = fnr_transition([synthetic, images, duplicate])
+    expected.insert(1, "dataset", "synthetic")
 
     assert list(wide.columns) == list(expected.columns)
     wide = wide.sort_values(["epsilon", "group"], ascending=[False, True], ignore_index=True)
     pd.testing.assert_frame_equal(wide, expected, check_dtype=False)
-
-
-def test_transition_threshold_is_the_geometric_mean_around_the_cut():
-    """Sorted separable labels give sqrt(fnr below * fnr above) at the cut, in any input order."""
-    fnr = np.array([0.5, 1.0, 4.0, 8.0, 16.0])
-    accurate = np.array([False, False, True, True, True])
-    assert transition_threshold(fnr, accurate) == pytest.approx(2.0)  # sqrt(1 * 4)
-    for seed in range(5):
-        order = np.random.default_rng(seed).permutation(len(fnr))
-        assert transition_threshold(fnr[order], accurate[order]) == pytest.approx(2.0)
-
-
-def test_transition_threshold_edge_cases():
-    """All accurate: the smallest FNR; none accurate: the largest."""
-    fnr = np.array([3.0, 0.5, 16.0, 2.0])
-    assert transition_threshold(fnr, np.ones(4, dtype=bool)) == pytest.approx(0.5)
-    assert transition_threshold(fnr, np.zeros(4, dtype=bool)) == pytest.approx(16.0)
-
-
-def test_transition_threshold_minimises_the_misclassified_groups():
-    """With overlapping labels the cut minimises the errors of a brute-force count over every cut."""
-    fnr = np.array([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0])
-    accurate = np.array([0, 0, 1, 0, 0, 1, 1], dtype=bool)
-
-    def errors(cut: int) -> int:  # accurate below the cut + inaccurate at or above it
-        return int(accurate[:cut].sum() + (~accurate[cut:]).sum())
-
-    best = min(range(len(fnr) + 1), key=errors)  # cut 5, one error (the accurate group at FNR 4)
-    assert best == 5 and errors(best) == 1
-    order = np.random.default_rng(1).permutation(len(fnr))
-    assert transition_threshold(fnr[order], accurate[order]) == pytest.approx(math.sqrt(fnr[best - 1] * fnr[best]))

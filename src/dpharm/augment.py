@@ -2,8 +2,10 @@
 
 A view keeps the example's signal patch (its only private content) and redraws what the data
 model draws independently of the example: the position of the signal patch and the noise
-patches. Views are made inside the training step from each sampled example alone, so the
-example's gradient (averaged over its views by the loss) is still clipped as one example.
+patches. That is the theory's model of augmentation: an oracle that samples fresh noise from
+the generating distribution, which no real augmentation of real data can do. Views are made
+inside the training step from each sampled example alone, so the example's gradient (averaged
+over its views by the loss) is still clipped as one example.
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from dpharm.data import group_name
+from dpharm import fnr
+from dpharm.data import SyntheticData, feature_span_size, group_name, synthetic_settings
 from dpharm.model import TwoLayerPatchCNN, per_example_loss_and_correct
 
 
@@ -44,62 +45,6 @@ def group_means(
         class_means.append(class_mean)
     means["all"] = float(np.mean(class_means))
     return means
-
-
-def measured_fnr(
-    model: TwoLayerPatchCNN, features: np.ndarray, span: np.ndarray, noise_std: float
-) -> dict[tuple[int, int], float]:
-    """Learned feature-to-noise ratio of every (class, subpopulation).
-
-    Signal: the expected signal-patch margin (1/m) sum_r ReLU(<w_{c,r}, u_{c,s}>) minus the
-    largest such term of another class. Noise: sigma_w, the per-coordinate standard deviation
-    of the filters outside the span of all features. A noise patch moves a logit by about
-    sigma_p sqrt(d - k) sigma_w, so FNR = margin / (sigma_p sqrt(d - k) sigma_w).
-    """
-    weights = model.filter_bank().detach().double().cpu().numpy()  # (K, m, d)
-    basis, _ = np.linalg.qr(span.reshape(-1, span.shape[-1]).T.astype(float))  # (d, k)
-    flat = weights.reshape(-1, weights.shape[-1])
-    outside = flat - (flat @ basis) @ basis.T
-    free_dims = weights.shape[-1] - basis.shape[1]
-    sigma_w = np.sqrt((outside**2).sum() / (flat.shape[0] * free_dims))
-    noise_scale = noise_std * math.sqrt(free_dims) * sigma_w
-    result = {}
-    for c in range(features.shape[0]):
-        for s in range(features.shape[1]):
-            strength = np.maximum(weights @ features[c, s], 0.0).mean(axis=1)  # per class
-            margin = strength[c] - np.delete(strength, c).max()
-            result[(c, s)] = float(margin / noise_scale)
-    return result
-
-
-def predicted_fnr(
-    data: dict, model: dict, training: dict, group_counts: np.ndarray, norms: np.ndarray, noise_multiplier: float
-) -> dict[tuple[int, int], float]:
-    """A-priori FNR from the hyper-parameters (an upper-bound style estimate; docs/measurements.md).
-
-    Push: one example moves a filter along u_{c,s} by at most ||u||/m; once clipped, its whole
-    gradient (norm about sqrt(K m (||u||^2 + sigma_p^2 d) / 2) / m) is scaled to C, leaving
-    C ||u|| / sqrt(K m (||u||^2 + sigma_p^2 d) / 2) along u. Signal: lr T (n_{c,s}/n) push ||u||.
-    Noise: the weights' per-coordinate spread, sqrt(sigma_0^2 + T (lr sigma_dp C / B)^2).
-    Normalised like `measured_fnr`.
-    """
-    n = group_counts.sum()
-    batch = min(training["batch_size"], n)
-    steps, lr, clip = training["steps"], training["learning_rate"], training["clip_norm"]
-    width, classes, noise_std = model["width"], data["num_classes"], data["noise_std"]
-    private = noise_multiplier > 0
-    dp_noise = lr * noise_multiplier * clip / batch if private else 0.0
-    sigma_w = math.sqrt(model["init_std"] ** 2 + steps * dp_noise**2)
-    free_dims = data["dimension"] - 2 * norms.size
-    result = {}
-    for (c, s), norm in np.ndenumerate(norms):
-        push = norm / width
-        if private:
-            gradient_norm = math.sqrt(classes * width * (norm**2 + noise_std**2 * data["dimension"]) / 2)
-            push = min(push, clip * norm / gradient_norm)
-        signal = lr * steps * group_counts[c, s] / n * push * norm
-        result[(c, s)] = float(signal / (noise_std * math.sqrt(free_dims) * sigma_w))
-    return result
 
 
 def _flat_norm(t: torch.Tensor) -> torch.Tensor:
@@ -167,17 +112,20 @@ def evaluate(
 def fnr_rows(
     model: TwoLayerPatchCNN, arrays: dict[str, np.ndarray], params: dict, noise_multiplier: float
 ) -> list[dict]:
-    """`fnr_measured` and `fnr_predicted` rows of every (class, subpopulation) ('class<c>' when there
-    is no tail); only synthetic data has the `features` they need."""
+    """The FNR rows (`dpharm.fnr`) of every (class, subpopulation) ('class<c>' when there is no
+    tail); only synthetic data has the `features` they need."""
     frequencies = arrays["subpopulation_frequencies"]
-    span = np.concatenate([arrays["features"], arrays["public_features"]], axis=1)
-    norms = np.linalg.norm(arrays["features"], axis=-1)
+    data = params["data"]
+    span_size = feature_span_size(SyntheticData(**synthetic_settings(data)))
+    x, y = torch.from_numpy(arrays["test_x"]), torch.from_numpy(arrays["test_y"])
+    features, norms = arrays["features"], np.linalg.norm(arrays["features"], axis=-1)
     by_metric = {
-        "fnr_measured": measured_fnr(model, arrays["features"], span, params["data"]["noise_std"]),
-        "fnr_predicted": predicted_fnr(
-            params["data"], params["model"], params["training"], arrays["train_group_counts"], norms, noise_multiplier
-        ),
-    }
+        "fnr_measured": fnr.output_fnr(fnr.output_margins(model, x, y), arrays["test_y"], arrays["test_subpopulation"]),
+        "fnr_weights": fnr.weights_fnr(model, features, span_size, data["noise_std"], data["patches"]),
+        "fnr_filter": fnr.filter_fnr(model, features, span_size, data["noise_std"]),
+        "fnr_predicted": fnr.predicted_fnr(data, params["model"], params["training"], arrays["train_group_counts"],
+                                           norms, noise_multiplier, span_size),
+    }  # fmt: skip
     return [
         {
             "group": group_name(c, s if frequencies.shape[1] > 1 else None),

@@ -23,6 +23,7 @@ EVALUATION = "results/runs/{experiment}/{train_id}/evaluation.csv"
 # Stage 5: tables, verdicts, figures, provenance.
 TABLE = "results/tables/{name}.csv"
 CLAIM_TESTS = "results/tables/claim_tests.csv"
+FNR_AGREEMENT = "results/tables/fnr_agreement.csv"
 CLAIMS = "results/claims.csv"
 CLAIMS_MARKDOWN = "results/claims.md"
 FIGURE_PDF = "results/figures/{name}.pdf"

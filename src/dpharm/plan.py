@@ -160,8 +160,9 @@ class Plan:
         ]
 
     def table_files(self) -> list[str]:
-        """Experiment tables, and the audit's when enabled: the inputs of the claims."""
-        names = [*self.experiments, PRIVACY_AUDIT] if self.audit else self.experiments
+        """Experiment tables, the pooled FNR table and the audit's when there are: the claims' inputs."""
+        pooled = [FNR_TRANSITION] if self.synthetic_experiments() else []
+        names = [*self.experiments, *pooled, *([PRIVACY_AUDIT] if self.audit else [])]
         return [paths.fill(paths.TABLE, name=name) for name in names]
 
     def synthetic_experiments(self) -> list[str]:

@@ -12,7 +12,6 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only; no display on cluster nodes
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
@@ -109,20 +108,6 @@ def accuracy_panels(table: pd.DataFrame, rows: pd.DataFrame, column: str, hue: s
     for ax, value in zip(axes[0], values, strict=False):
         versus_epsilon(ax, table, rows[rows[column] == value], "test accuracy", hue, errorbar, panel_title(value))
     return fig
-
-
-def transition_threshold(fnr: np.ndarray, accurate: np.ndarray) -> float:
-    """The FNR cut that best separates accurate groups (above) from the rest (below)."""
-    order = np.argsort(fnr)
-    fnr, accurate = fnr[order], accurate[order].astype(int)
-    # errors if the cut sits before index i: accurate ones below it + inaccurate ones above it
-    errors = np.concatenate([[0], np.cumsum(accurate)]) + np.concatenate([np.cumsum((1 - accurate)[::-1])[::-1], [0]])
-    best = int(np.argmin(errors))
-    if best == 0:
-        return float(fnr[0])
-    if best == len(fnr):
-        return float(fnr[-1])
-    return float(np.sqrt(fnr[best - 1] * fnr[best]))
 
 
 def draw(name: str, table: pd.DataFrame, pdf_path, png_path, confidence: float) -> None:

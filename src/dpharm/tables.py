@@ -81,16 +81,42 @@ def write_csv(path, frame: pd.DataFrame) -> None:
         frame.to_csv(tmp, index=False, float_format="%.10g")
 
 
-TRANSITION_METRICS = ["fnr_measured", "fnr_predicted", "test_loss", "test_accuracy"]
+TRANSITION_METRICS = ["fnr_measured", "fnr_weights", "fnr_filter", "fnr_predicted", "test_loss", "test_accuracy"]
 
 
 def fnr_transition(tables: list[pd.DataFrame]) -> pd.DataFrame:
-    """One row per synthetic run and group that has an FNR: the FNRs beside its test loss and accuracy."""
+    """One row per synthetic run and group that has an FNR: its FNRs beside its test loss and accuracy.
+
+    Experiments share settings (the adversarial experiment's runs are utility_vs_noise's default
+    ones, for example): a model that appears in several experiments gives identical numbers, and
+    is kept once.
+    """
     rows = pd.concat(tables, ignore_index=True)
     rows = rows[
         rows["metric"].isin(TRANSITION_METRICS) & rows["attack_radius"].isna() & (rows["dataset"] == "synthetic")
     ]
-    index = ["experiment", "sweep", "condition", "seed", "epsilon", "group"]
+    index = ["experiment", "dataset", "sweep", "condition", "seed", "epsilon", "group"]
     wide = rows.pivot(index=index, columns="metric", values="value").reset_index()
     wide.columns.name = None
-    return wide.dropna(subset=["fnr_measured"])[index + TRANSITION_METRICS]
+    wide = wide.dropna(subset=["fnr_measured"])[index + TRANSITION_METRICS]
+    return wide.drop_duplicates(subset=["seed", "epsilon", "group", *TRANSITION_METRICS], ignore_index=True)
+
+
+def fnr_agreement(transition: pd.DataFrame) -> pd.DataFrame:
+    """How well the weights-only FNR and the prediction agree with the measured FNR, over the
+    private group rows (the prediction does not cover non-private runs)."""
+    from scipy import stats
+
+    rows = []
+    for estimate in ("fnr_weights", "fnr_predicted", "fnr_filter"):
+        # rows the estimate covers: private ones (the prediction: private runs from scratch)
+        private = transition[np.isfinite(transition["epsilon"])].dropna(subset=[estimate])
+        ratio = private[estimate] / private["fnr_measured"]
+        rows.append({
+            "estimate": estimate, "rows": len(private),
+            "spearman": stats.spearmanr(private[estimate], private["fnr_measured"]).statistic,
+            "share_within_10pct": float((np.abs(ratio - 1) <= 0.1).mean()),
+            "share_within_2x": float(((ratio >= 0.5) & (ratio <= 2)).mean()),
+            "median_ratio": float(ratio.median()),
+        })  # fmt: skip
+    return pd.DataFrame(rows)

@@ -23,7 +23,8 @@ rule fnr_transition:
     input:
         [paths.fill(paths.TABLE, name=name) for name in PLAN.synthetic_experiments()],
     output:
-        paths.fill(paths.TABLE, name="fnr_transition"),
+        table=paths.fill(paths.TABLE, name="fnr_transition"),
+        agreement=paths.FNR_AGREEMENT,
     log:
         paths.fill(paths.AGGREGATE_LOG, name="fnr_transition"),
     conda:

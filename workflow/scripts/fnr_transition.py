@@ -4,4 +4,4 @@ from dpharm.jobs import logging_to
 from dpharm.jobs.report import fnr_transition
 
 with logging_to(snakemake.log[0]):
-    fnr_transition(list(snakemake.input), snakemake.output[0])
+    fnr_transition(list(snakemake.input), snakemake.output.table, snakemake.output.agreement)

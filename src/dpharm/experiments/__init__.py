@@ -13,7 +13,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from dpharm.claims import ClaimTest
+from dpharm.verdicts import ClaimTest
 
 EPSILON = "training.epsilon"  # every figure shows the privacy budget
 ANY_SWEEP = "*"  # a `shown_keys` entry that applies to a sweep of any name
@@ -58,6 +58,16 @@ class Experiment:
 
 
 REGISTRY: dict[str, Experiment] = {}
+CLAIMS: dict[str, str] = {}  # claim id -> statement
+
+
+def register_claim(claim: str, statement: str) -> None:
+    """Add a claim (id and statement) that experiments test."""
+    CLAIMS[claim] = statement
+
+
+def claim_statements() -> dict[str, str]:
+    return dict(CLAIMS)
 
 
 def register(experiment: Experiment) -> Experiment:
@@ -65,6 +75,8 @@ def register(experiment: Experiment) -> Experiment:
     if experiment.name in REGISTRY:
         raise ValueError(f"experiment {experiment.name!r} is registered twice")
     for test in experiment.tests:
+        if test.claim not in CLAIMS:
+            raise ValueError(f"test {test.name!r} of {experiment.name!r} tests the unregistered claim {test.claim!r}")
         if test.experiment != experiment.name:
             raise ValueError(f"test {test.name!r} of {experiment.name!r} names experiment {test.experiment!r}")
     REGISTRY[experiment.name] = experiment

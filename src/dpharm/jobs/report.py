@@ -11,14 +11,17 @@ def aggregate(inputs: list[str], output: str, label_columns: list[str]) -> None:
     write_csv(output, combine(inputs, label_columns))
 
 
-def fnr_transition(inputs: list[str], output: str) -> None:
-    """The FNR of every synthetic run and group beside its test loss and accuracy."""
+def fnr_transition(inputs: list[str], output: str, agreement: str) -> None:
+    """The FNRs of every synthetic run and group beside its test loss and accuracy, and how well
+    the FNR estimates agree with the measured one."""
     import pandas as pd
 
+    from dpharm.tables import fnr_agreement, write_csv
     from dpharm.tables import fnr_transition as pooled
-    from dpharm.tables import write_csv
 
-    write_csv(output, pooled([pd.read_csv(path) for path in inputs]))
+    table = pooled([pd.read_csv(path) for path in inputs])
+    write_csv(output, table)
+    write_csv(agreement, fnr_agreement(table))
 
 
 def judge_claims(inputs: list[str], claims_csv: str, claims_md: str, tests_csv: str, settings: dict) -> None:
@@ -27,9 +30,9 @@ def judge_claims(inputs: list[str], claims_csv: str, claims_md: str, tests_csv: 
 
     import pandas as pd
 
-    from dpharm.claims import judge, render_markdown
     from dpharm.io import write_text
     from dpharm.tables import write_csv
+    from dpharm.verdicts import judge, render_markdown
 
     tests, claims = judge({Path(path).stem: pd.read_csv(path) for path in inputs}, settings)
     write_csv(tests_csv, tests)

@@ -1,0 +1,291 @@
+"""The paper's claim tests: one effect function per test, each from its experiment's table alone.
+
+Every effect is oriented so that a positive value is what the claim predicts, averaged over the
+finite epsilons by the config's rule (`dpharm.effects.over_epsilons`), and in accuracy points
+where it compares utility (the same comparison in nats is the test's secondary effect).
+Disparity tests first check their precondition: the group that should lose more must keep the
+testable accuracy without DP at the tested setting, or the test is `not testable`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+from dpharm.effects import (
+    POINTS,
+    accuracy_drop,
+    loss_rise,
+    over_epsilons,
+    per_seed,
+    sweep_rows,
+    testable_value,
+    values_of,
+)
+from dpharm.verdicts import Context, Estimate, NotTestable
+
+# --- C1 -----------------------------------------------------------------------------------
+
+
+def noise(table: pd.DataFrame, context: Context) -> pd.Series:
+    """Accuracy points DP costs, averaged over every feature norm and finite epsilon."""
+    rows = sweep_rows(table, "feature_norm")
+    norms = values_of(rows, "feature_norm")
+    return over_epsilons(rows, context, lambda e: sum(accuracy_drop(rows, "all", e, feature_norm=n) for n in norms)
+                         / len(norms))  # fmt: skip
+
+
+def noise_in_nats(table: pd.DataFrame, context: Context) -> pd.Series:
+    rows = sweep_rows(table, "feature_norm")
+    norms = values_of(rows, "feature_norm")
+    return over_epsilons(rows, context, lambda e: sum(loss_rise(rows, "all", e, feature_norm=n) for n in norms)
+                         / len(norms))  # fmt: skip
+
+
+def _classes(table: pd.DataFrame) -> list[str]:
+    return sorted(g for g in table["group"].unique() if g.startswith("class") and "/" not in g)
+
+
+def noise_lowers_fnr(table: pd.DataFrame, context: Context) -> pd.Series:
+    """The share of the non-private FNR that DP removes, 1 - FNR_DP / FNR_non-private, averaged over
+    the classes, feature norms and finite epsilons."""
+    rows = sweep_rows(table, "feature_norm")
+    pairs = [(g, n) for g in _classes(rows) for n in values_of(rows, "feature_norm")]
+
+    def fall(group: str, norm: float, eps: float) -> pd.Series:
+        private = per_seed(rows, "fnr_measured", group, feature_norm=norm, epsilon=eps)
+        return 1 - private / per_seed(rows, "fnr_measured", group, feature_norm=norm, epsilon=math.inf)
+
+    def at(eps: float) -> pd.Series:
+        return sum(fall(g, n, eps) for g, n in pairs) / len(pairs)
+
+    return over_epsilons(rows, context, at)
+
+
+def _end_difference(sweep: str, column: str, worse_end: str, measure=accuracy_drop):
+    """An effect: the DP harm at the end of `column` the claim calls worse minus at the other end."""
+
+    def effect(table: pd.DataFrame, context: Context) -> pd.Series:
+        rows = sweep_rows(table, sweep)
+        low, high = values_of(rows, column)[0], values_of(rows, column)[-1]
+        worse, better = (low, high) if worse_end == "min" else (high, low)
+        return over_epsilons(rows, context, lambda e: measure(rows, "all", e, **{column: worse})
+                             - measure(rows, "all", e, **{column: better}))  # fmt: skip
+
+    return effect
+
+
+def _pooled_dp_rows(table: pd.DataFrame, positive: bool = False) -> pd.DataFrame:
+    """Every private group row of the pooled table (with a positive FNR, for a log scale)."""
+    rows = table[np.isfinite(table["epsilon"]) & ((table["fnr_measured"] > 0) | (not positive))]
+    if rows.empty:
+        raise ValueError("no private group rows" + (" with a positive FNR" if positive else ""))
+    return rows
+
+
+def _bootstrap(rows: pd.DataFrame, statistic, context: Context) -> Estimate:
+    """The statistic on the pooled rows, with a percentile interval from resampling whole seeds."""
+    seeds = np.sort(rows["seed"].unique())
+    if len(seeds) < 3:  # resampling one or two seeds says nothing about the spread
+        return Estimate(float(statistic(rows)), math.nan, math.nan, len(seeds))
+    by_seed = {seed: rows[rows["seed"] == seed] for seed in seeds}
+    rng = np.random.default_rng(0)
+    draws = [statistic(pd.concat([by_seed[s] for s in rng.choice(seeds, len(seeds))]))
+             for _ in range(context.bootstrap)]  # fmt: skip
+    alpha = (1 - context.confidence) / 2
+    low, high = np.nanquantile(draws, [alpha, 1 - alpha])
+    return Estimate(float(statistic(rows)), float(low), float(high), len(seeds))
+
+
+def governed_by_fnr(table: pd.DataFrame, context: Context) -> Estimate:
+    """Spearman correlation of test accuracy with the measured FNR over every private group row;
+    the note reports how well the probit law accuracy = Phi(FNR) fits."""
+    rows = _pooled_dp_rows(table)
+    estimate = _bootstrap(rows, lambda r: stats.spearmanr(r["fnr_measured"], r["test_accuracy"]).statistic, context)
+    fit = float(np.sqrt(np.mean((stats.norm.cdf(rows["fnr_measured"]) - rows["test_accuracy"]) ** 2)))
+    return Estimate(estimate.mean, estimate.low, estimate.high, estimate.n_seeds,
+                    f"{len(rows)} rows; probit accuracy = Phi(FNR): RMS error {POINTS * fit:.2g} points")  # fmt: skip
+
+
+def _transition_width(rows: pd.DataFrame) -> float:
+    """Decades of FNR over which a fitted probit curve accuracy = 1/2 + Phi((log10 FNR - a) / b) / 2
+    rises from 55% to 95%."""
+
+    def curve(z, a, b):
+        return 0.5 + 0.5 * stats.norm.cdf((z - a) / b)
+
+    z = np.log10(rows["fnr_measured"].to_numpy())
+    try:
+        (_, b), _ = optimize.curve_fit(curve, z, rows["test_accuracy"].to_numpy(), p0=(0.0, 0.5), maxfev=5000)
+    except RuntimeError:
+        return math.nan
+    return float(2 * stats.norm.ppf(0.9) * abs(b))
+
+
+def transition(table: pd.DataFrame, context: Context) -> Estimate:
+    """How many decades of FNR the accuracy needs to go from chance (55%) to 95%."""
+    rows = _pooled_dp_rows(table, positive=True)
+    if len(_classes(table)) != 2:
+        raise NotTestable("the probit curve assumes two classes (chance at 50%)")
+    return _bootstrap(rows, _transition_width, context)
+
+
+# --- C2, C3 (synthetic) --------------------------------------------------------------------
+
+
+def _gap(rows: pd.DataFrame, context: Context, worse: str, better: str, **where) -> pd.Series:
+    """Points `worse` loses under DP beyond what `better` loses."""
+    return over_epsilons(rows, context, lambda e: accuracy_drop(rows, worse, e, **where)
+                         - accuracy_drop(rows, better, e, **where))  # fmt: skip
+
+
+def minority(table: pd.DataFrame, context: Context) -> pd.Series:
+    """At the largest imbalance: minority (last class) drop minus majority drop."""
+    classes = _classes(table)
+    rho = values_of(table, "imbalance_ratio", at_least=1)[-1]
+    testable_value(table, "imbalance_ratio", classes[-1], context, [rho])
+    return _gap(table, context, classes[-1], classes[0], imbalance_ratio=rho)
+
+
+def _tail_gap(sweep: str, column: str):
+    """At the rarest / weakest tail that stays testable: tail drop minus head drop."""
+
+    def effect(table: pd.DataFrame, context: Context) -> pd.Series:
+        rows = sweep_rows(table, sweep)
+        value = testable_value(rows, column, "class0/tail", context, values_of(rows, column, at_least=1))
+        return _gap(rows, context, "class0/tail", "class0/head", **{column: value})
+
+    return effect
+
+
+# --- C4 -----------------------------------------------------------------------------------
+
+
+def _middle_radius(table: pd.DataFrame, metric: str) -> float:
+    radii = sorted(r for r in table.loc[table["metric"] == metric, "attack_radius"].unique() if r > 0)
+    return float(radii[len(radii) // 2])
+
+
+def _adversarial(suffix: str, nats: bool = False):
+    """At the middle budget: what DP costs under the attack beyond what it costs on clean data."""
+
+    def effect(table: pd.DataFrame, context: Context) -> pd.Series:
+        metric = f"adversarial_{'loss' if nats else 'accuracy'}{suffix}"
+        radius = _middle_radius(table, metric)
+
+        def at(eps: float) -> pd.Series:
+            attacked = per_seed(table, metric, "all", radius, epsilon=eps) - per_seed(
+                table, metric, "all", radius, epsilon=math.inf
+            )
+            if nats:
+                return attacked - loss_rise(table, "all", eps)
+            return -POINTS * attacked - accuracy_drop(table, "all", eps)
+
+        return over_epsilons(table, context, at)
+
+    return effect
+
+
+# --- C5 -----------------------------------------------------------------------------------
+
+
+def _gain(table: pd.DataFrame, context: Context, angle: float) -> pd.Series:
+    """Accuracy points pre-training adds over training from scratch at a shift angle."""
+    return over_epsilons(table, context, lambda e: POINTS * (
+        per_seed(table, "test_accuracy", "all", shift_angle=angle, init="pretrained", epsilon=e)
+        - per_seed(table, "test_accuracy", "all", shift_angle=angle, init="scratch", epsilon=e)))  # fmt: skip
+
+
+def shrinks(table: pd.DataFrame, context: Context) -> pd.Series:
+    angles = values_of(table, "shift_angle")
+    return _gain(table, context, angles[0]) - _gain(table, context, angles[-1])
+
+
+def no_guaranteed_gain(table: pd.DataFrame, context: Context) -> pd.Series:
+    """The gain at the largest shift: the claim holds when even its upper bound is below min_effect."""
+    return _gain(table, context, values_of(table, "shift_angle")[-1])
+
+
+# --- C6 -----------------------------------------------------------------------------------
+
+
+def _mitigation_accuracy(sweep: str, column: str):
+    """Accuracy points of DP harm removed between the smallest and the largest setting."""
+    return _end_difference(sweep, column, "min")
+
+
+def _mitigation_nats(sweep: str, column: str):
+    return _end_difference(sweep, column, "min", measure=loss_rise)
+
+
+def _mitigation_fnr(sweep: str, column: str):
+    """Log ratio of the measured FNR at the largest over the smallest setting, averaged over classes."""
+
+    def effect(table: pd.DataFrame, context: Context) -> pd.Series:
+        rows = sweep_rows(table, sweep)
+        low, high = values_of(rows, column)[0], values_of(rows, column)[-1]
+        classes = _classes(rows)
+
+        def log_fnr(group, value, eps):
+            fnr = per_seed(rows, "fnr_measured", group, **{column: value}, epsilon=eps)
+            return np.log(fnr.where(fnr > 0))
+
+        return over_epsilons(rows, context, lambda e: sum(log_fnr(g, high, e) - log_fnr(g, low, e) for g in classes)
+                             / len(classes))  # fmt: skip
+
+    return effect
+
+
+# --- real images ---------------------------------------------------------------------------
+
+
+def _difference_in_differences(column: str, reduced_group, other_groups):
+    """At the smallest reduced setting that stays testable: (reduced drop - others' drop) there,
+    minus the same at full representation (the largest value of `column`), so a group's own
+    difficulty cancels."""
+
+    def effect(table: pd.DataFrame, context: Context) -> pd.Series:
+        reduced, others = reduced_group(table), other_groups(table)
+        values = values_of(table, column)
+        full = values[-1]
+        point = testable_value(table, column, reduced, context, values[:-1] or values)
+        if point == full:
+            raise NotTestable(f"no reduced {column} below {full:g} to compare with")
+
+        def gap(value, eps):
+            spared = sum(accuracy_drop(table, g, eps, **{column: value}) for g in others) / len(others)
+            return accuracy_drop(table, reduced, eps, **{column: value}) - spared
+
+        return over_epsilons(table, context, lambda e: gap(point, e) - gap(full, e))
+
+    return effect
+
+
+real_minority = _difference_in_differences(
+    "minority_fraction", lambda t: _classes_by_index(t)[-1], lambda t: _classes_by_index(t)[:-1]
+)
+real_tail = _difference_in_differences("tail_frequency", lambda t: "class0/tail", lambda t: ["class0/head"])
+
+
+def _classes_by_index(table: pd.DataFrame) -> list[str]:
+    return sorted(_classes(table), key=lambda g: int(g.removeprefix("class")))
+
+
+c1_weak_features = _end_difference("feature_norm", "feature_norm", "min")
+c1_width_fixed_lr = _end_difference("width", "width", "max")
+c1_data_size = _end_difference("n_train", "n_train", "min")
+c1_trainable_parameters = _end_difference("freezing", "frozen_fraction", "min")
+c1_data_size_nats = _end_difference("n_train", "n_train", "min", measure=loss_rise)
+c3_rare_tail = _tail_gap("rare_tail", "tail_frequency")
+c3_weak_tail = _tail_gap("weak_tail", "tail_feature_norm")
+c4_adversarial, c4_adversarial_nats = _adversarial(""), _adversarial("", nats=True)
+c4_adversarial_linf, c4_adversarial_linf_nats = _adversarial("_linf"), _adversarial("_linf", nats=True)
+c6_augmentation_accuracy = _mitigation_accuracy("augmentation", "augmentation_multiplicity")
+c6_augmentation_nats = _mitigation_nats("augmentation", "augmentation_multiplicity")
+c6_augmentation_fnr = _mitigation_fnr("augmentation", "augmentation_multiplicity")
+c6_freezing_accuracy = _mitigation_accuracy("freezing", "frozen_fraction")
+c6_freezing_nats = _mitigation_nats("freezing", "frozen_fraction")
+c6_freezing_fnr = _mitigation_fnr("freezing", "frozen_fraction")

@@ -1,0 +1,241 @@
+"""Verdict rules: from each claim test's effect to a verdict, and from tests to a claim's verdict.
+
+A test's effect is computed from its experiment's table and oriented so that a positive value
+is what the claim predicts. Most tests give one effect per seed (runs with the same seed share
+data and initialisation, so effects are paired) and a Student-t interval over seeds at
+`claims.confidence`; pooled statistics give their own bootstrap interval (an `Estimate`). Rules:
+
+- `effect` (the default): reproduced when the interval excludes 0 and the mean reaches
+  `min_effect`; not reproduced when the whole interval lies below `min_effect`;
+- `above`: reproduced when the interval lies above the threshold, not reproduced when below;
+- `below`: reproduced when the interval lies below the threshold, not reproduced when above;
+- anything else is inconclusive. A test whose precondition fails (`NotTestable`) is
+  `not testable`; a `finding` reports an effect the claim makes no prediction for.
+
+A claim is reproduced when all its tests (findings aside) are, not reproduced when any is not,
+not testable when none is testable, and inconclusive otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from dpharm.stats import mean_interval
+
+REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
+NOT_TESTABLE, FINDING = "not testable", "finding"
+EFFECT_RULE, ABOVE, BELOW = "effect", "above", "below"
+PRIVACY_AUDIT = "privacy_audit"  # the audit's table name
+
+
+class NotTestable(ValueError):
+    """The test's precondition fails at the setting the rule picks (e.g. a group at a floor)."""
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A pooled statistic with its own interval (e.g. a bootstrap over seeds)."""
+
+    mean: float
+    low: float
+    high: float
+    n_seeds: int
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every effect function may read: the `claims` settings of the config."""
+
+    confidence: float
+    epsilons: str  # how the finite epsilons of a grid combine: "mean" or "smallest"
+    testable_accuracy: float
+    bootstrap: int
+
+
+@dataclass(frozen=True)
+class ClaimTest:
+    """One pre-registered test. `effect(table, context)` returns a per-seed Series or an
+    `Estimate`; `name` is its key in `claims.min_effect`; `secondary`, when set, gives a second
+    per-seed effect reported beside the first (the same comparison in nats)."""
+
+    claim: str
+    experiment: str
+    name: str
+    statement: str
+    metric: str
+    effect: Callable[[pd.DataFrame, Context], pd.Series | Estimate]
+    rule: str = EFFECT_RULE
+    secondary: Callable[[pd.DataFrame, Context], pd.Series] | None = None
+
+
+def interval(effects: pd.Series, confidence: float) -> tuple[float, float, float]:
+    """Mean effect over seeds and its Student-t interval (`dpharm.stats.mean_interval`)."""
+    return mean_interval(effects.to_numpy(dtype=float), confidence)
+
+
+def verdict(mean: float, low: float, high: float, threshold: float, rule: str = EFFECT_RULE) -> str:
+    """The verdict of one test under its rule (module docstring)."""
+    if rule == FINDING:
+        return FINDING
+    if any(math.isnan(v) for v in (mean, low, high)):
+        return INCONCLUSIVE
+    if rule == EFFECT_RULE:
+        if low > 0 and mean >= threshold:
+            return REPRODUCED
+        return NOT_REPRODUCED if high < threshold else INCONCLUSIVE
+    if rule == ABOVE:
+        return REPRODUCED if low > threshold else NOT_REPRODUCED if high < threshold else INCONCLUSIVE
+    if rule == BELOW:
+        return REPRODUCED if high < threshold else NOT_REPRODUCED if low > threshold else INCONCLUSIVE
+    raise ValueError(f"unknown verdict rule {rule!r}")
+
+
+def combine(verdicts: list[str]) -> str:
+    """A claim's verdict from its tests' (findings do not count)."""
+    judged = [v for v in verdicts if v != FINDING]
+    if judged and all(v == REPRODUCED for v in judged):
+        return REPRODUCED
+    if NOT_REPRODUCED in judged:
+        return NOT_REPRODUCED
+    if judged and all(v == NOT_TESTABLE for v in judged):
+        return NOT_TESTABLE
+    return INCONCLUSIVE
+
+
+def _outcome(test: ClaimTest, table: pd.DataFrame, context: Context) -> tuple[Estimate, float]:
+    """The test's estimate and the mean of its secondary effect (NaN when it has none)."""
+    result = test.effect(table, context)
+    if isinstance(result, Estimate):
+        return result, math.nan
+    mean, low, high = interval(result, context.confidence)
+    secondary = float(np.nanmean(test.secondary(table, context))) if test.secondary else math.nan
+    return Estimate(mean, low, high, int(result.notna().sum())), secondary
+
+
+def test_row(test: ClaimTest, table: pd.DataFrame, threshold: float, context: Context) -> dict:
+    """One row of claim_tests.csv."""
+    try:
+        estimate, secondary = _outcome(test, table, context)
+        outcome = verdict(estimate.mean, estimate.low, estimate.high, threshold, test.rule)
+        note = estimate.note
+    except NotTestable as err:
+        estimate, secondary = Estimate(math.nan, math.nan, math.nan, 0), math.nan
+        outcome, note = NOT_TESTABLE, str(err)
+    except (KeyError, ValueError) as err:  # the experiment lacks the sweep this test needs
+        estimate, secondary = Estimate(math.nan, math.nan, math.nan, 0), math.nan
+        outcome, note = INCONCLUSIVE, f"cannot compute: {err}"
+    return {
+        "claim": test.claim, "experiment": test.experiment, "dataset": table["dataset"].iloc[0],
+        "test": test.name, "statement": test.statement, "metric": test.metric, "rule": test.rule,
+        "effect": estimate.mean, "ci_low": estimate.low, "ci_high": estimate.high, "n_seeds": estimate.n_seeds,
+        "min_effect": threshold, "effect_nats": secondary, "verdict": outcome, "note": note,
+    }  # fmt: skip
+
+
+def context_of(settings: dict) -> Context:
+    """The `claims` config section as the effect functions' context."""
+    return Context(settings["confidence"], settings["epsilons"], settings["testable_accuracy"], settings["bootstrap"])
+
+
+def run_tests(tables: dict[str, pd.DataFrame], settings: dict) -> pd.DataFrame:
+    """One row per registered test whose experiment has a table: effect, interval and verdict."""
+    from dpharm.experiments import claim_tests
+
+    context = context_of(settings)
+    rows = [test_row(test, tables[test.experiment], settings["min_effect"][test.name], context)
+            for test in claim_tests() if test.experiment in tables]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def audit_tests(audit: pd.DataFrame, min_power: float) -> pd.DataFrame:
+    """Rows like `run_tests`' for the privacy audit: sound for DP-SGD, powerful on broken controls.
+
+    The lower bounds already hold with the audit's confidence, so the verdict compares them
+    directly: DP-SGD's bound must not exceed the accountant's epsilon, and each control's
+    bound must exceed the epsilon it claims by at least `min_power`.
+    """
+    rows = []
+    for row in audit.itertuples():
+        sound = row.mechanism == "dp-sgd"
+        bound, claimed = row.epsilon_lower_bound, row.epsilon_accountant
+        effect = claimed - bound if sound else bound - claimed
+        threshold = 0.0 if sound else min_power
+        rows.append({
+            "claim": "privacy", "experiment": PRIVACY_AUDIT, "dataset": "synthetic", "test": f"audit_{row.mechanism}",
+            "statement": ("the empirical lower bound does not exceed the accountant's epsilon" if sound
+                          else f"the audit catches the broken '{row.mechanism}' mechanism"),
+            "metric": "accountant epsilon - lower bound" if sound else "lower bound - claimed epsilon",
+            "rule": EFFECT_RULE, "effect": effect, "ci_low": math.nan, "ci_high": math.nan, "n_seeds": 1,
+            "min_effect": threshold, "effect_nats": math.nan,
+            "verdict": REPRODUCED if effect >= threshold else NOT_REPRODUCED,
+            "note": f"bound at {row.confidence:.0%} confidence over {row.n_trials} trainings",
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def judge(tables: dict[str, pd.DataFrame], settings: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(every test, every claim) from the tables by name; the audit's table adds its own tests."""
+    from dpharm.experiments import claim_statements
+
+    tables = dict(tables)
+    audit = tables.pop(PRIVACY_AUDIT, None)
+    tests = run_tests(tables, settings)
+    if audit is not None:
+        tests = pd.concat([tests, audit_tests(audit, settings["min_effect"]["audit_power"])], ignore_index=True)
+    return tests, summarise(tests, claim_statements())
+
+
+def summarise(tests: pd.DataFrame, statements: dict[str, str]) -> pd.DataFrame:
+    """One row per claim and dataset; effect and interval of its first (primary) test."""
+    rows = []
+    for (claim, dataset), group in tests.groupby(["claim", "dataset"], sort=False):
+        primary = group.iloc[0]
+        rows.append({
+            "claim": claim, "experiment": primary["experiment"], "dataset": dataset,
+            "statement": statements[claim], "metric": f"{primary['test']}: {primary['metric']}",
+            "effect": primary["effect"], "ci_low": primary["ci_low"], "ci_high": primary["ci_high"],
+            "n_seeds": primary["n_seeds"], "verdict": combine(list(group["verdict"])),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _number(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.4g}"
+
+
+def render_markdown(claims: pd.DataFrame, tests: pd.DataFrame, confidence: float) -> str:
+    """results/claims.md: the claims' verdicts, then every test with its effect and interval."""
+    lines = [
+        "# Claims: verdicts computed from results/tables/",
+        "",
+        f"Effects are means over seeds with {confidence:.0%} intervals (Student-t over seeds, or a "
+        "bootstrap over seeds for pooled statistics); a positive effect is what the claim predicts. "
+        "Rules: `src/dpharm/verdicts.py`; tests: `src/dpharm/experiments/paper_tests.py`; thresholds: "
+        "`claims.min_effect` in the config.",
+        "",
+        "| claim | dataset | statement | verdict |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {r.claim} | {r.dataset} | {r.statement} | **{r.verdict}** |" for r in claims.itertuples()]
+    lines += [
+        "",
+        "## Tests",
+        "",
+        f"| claim | dataset | test | what is compared | effect | {confidence:.0%} CI | rule | threshold | nats "
+        "| seeds | verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in tests.itertuples():
+        interval_text = "-" if math.isnan(r.ci_low) else f"[{r.ci_low:.4g}, {r.ci_high:.4g}]"
+        note = f" ({r.note})" if r.note else ""
+        lines.append(
+            f"| {r.claim} | {r.dataset} | {r.test} | {r.statement}; {r.metric} | {_number(r.effect)} | {interval_text} "
+            f"| {r.rule} | {r.min_effect:g} | {_number(r.effect_nats)} | {r.n_seeds} | {r.verdict}{note} |"
+        )
+    return "\n".join(lines) + "\n"

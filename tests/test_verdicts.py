@@ -1,0 +1,189 @@
+"""The verdict rules and the paper's claim tests on hand-made tables, one per outcome."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dpharm.experiments import claim_statements
+from dpharm.experiments import paper_tests as t
+from dpharm.verdicts import (
+    ABOVE,
+    BELOW,
+    FINDING,
+    INCONCLUSIVE,
+    NOT_REPRODUCED,
+    NOT_TESTABLE,
+    REPRODUCED,
+    Context,
+    combine,
+    run_tests,
+    summarise,
+    verdict,
+)
+
+SEEDS = range(5)
+CONTEXT = Context(confidence=0.95, epsilons="mean", testable_accuracy=0.8, bootstrap=200)
+SETTINGS = {"confidence": 0.95, "epsilons": "mean", "testable_accuracy": 0.8, "bootstrap": 200,
+            "min_effect": {"minority": 2.0, "shrinks": 2.0, "no_guaranteed_gain": 2.0,
+                           "governed_by_fnr": 0.8, "transition": 1.5}}  # fmt: skip
+
+
+def row(**values) -> dict:
+    return {"dataset": "synthetic", "sweep": "main", "attack_radius": math.nan, **values}
+
+
+def imbalance_table(majority_change, minority_change, minority_accuracy=0.95, epsilons=(2.0,)) -> pd.DataFrame:
+    """A class_imbalance table with the given per-seed DP-minus-non-DP accuracy changes."""
+    rows = []
+    for seed in SEEDS:
+        for group, changes in (("class0", majority_change), ("class1", minority_change)):
+            accuracy = minority_accuracy if group == "class1" else 0.99
+            rows.append(row(experiment="class_imbalance", seed=seed, epsilon=math.inf, imbalance_ratio=9.0,
+                            group=group, metric="test_accuracy", value=accuracy))  # fmt: skip
+            for eps in epsilons:
+                rows.append(row(experiment="class_imbalance", seed=seed, epsilon=eps, imbalance_ratio=9.0,
+                                group=group, metric="test_accuracy_change", value=changes[seed]))  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def c2(majority, minority, **options) -> pd.Series:
+    return run_tests({"class_imbalance": imbalance_table(majority, minority, **options)}, SETTINGS).iloc[0]
+
+
+def test_clear_disparate_impact_is_reproduced_in_accuracy_points():
+    result = c2([-0.01, -0.02, 0.0, -0.01, -0.02], [-0.20, -0.25, -0.18, -0.22, -0.19])
+    assert result["verdict"] == REPRODUCED
+    assert result["effect"] == pytest.approx(19.6, abs=1e-9)  # points: mean(minority - majority drop) x 100
+    assert result["ci_low"] > 0 and result["n_seeds"] == 5
+
+
+def test_equal_harm_is_not_reproduced():
+    assert c2([-0.10, -0.12, -0.11, -0.10, -0.12], [-0.11, -0.12, -0.10, -0.11, -0.12])["verdict"] == NOT_REPRODUCED
+
+
+def test_noisy_disparity_is_inconclusive():
+    assert c2([0.0] * 5, [-0.4, 0.3, -0.3, 0.2, -0.1])["verdict"] == INCONCLUSIVE
+
+
+def test_a_minority_at_a_floor_without_dp_is_not_testable():
+    result = c2([-0.01] * 5, [-0.05] * 5, minority_accuracy=0.3)
+    assert result["verdict"] == NOT_TESTABLE and "testable accuracy" in result["note"]
+
+
+def test_effects_are_averaged_over_the_finite_epsilons():
+    table = imbalance_table([0.0] * 5, [-0.1] * 5, epsilons=(2.0, 8.0))
+    table.loc[(table["epsilon"] == 8.0) & (table["group"] == "class1"), "value"] = -0.3
+    assert t.minority(table, CONTEXT).tolist() == pytest.approx([20.0] * 5)
+    smallest = Context(0.95, "smallest", 0.8, 200)
+    assert t.minority(table, smallest).tolist() == pytest.approx([10.0] * 5)
+
+
+def shift_table(gain_small_shift: list[float], gain_large_shift: list[float]) -> pd.DataFrame:
+    rows = []
+    for seed in SEEDS:
+        for angle, gains in ((0.0, gain_small_shift), (90.0, gain_large_shift)):
+            for init, accuracy in (("scratch", 0.7), ("pretrained", 0.7 + gains[seed])):
+                rows.append(row(experiment="pretraining_shift", seed=seed, epsilon=2.0, shift_angle=angle, init=init,
+                                group="all", metric="test_accuracy", value=accuracy))  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def c5(small, large) -> pd.DataFrame:
+    return run_tests({"pretraining_shift": shift_table(small, large)}, SETTINGS).set_index("test")
+
+
+def test_no_guaranteed_gain_is_reproduced_when_the_gain_at_large_shift_is_bounded_below_the_threshold():
+    tests = c5([0.10, 0.11, 0.09, 0.10, 0.12], [0.0, 0.005, -0.005, 0.01, -0.01])
+    assert tests.loc["shrinks", "verdict"] == REPRODUCED
+    assert tests.loc["no_guaranteed_gain", "verdict"] == REPRODUCED
+    assert tests.loc["no_guaranteed_gain", "ci_high"] < 2.0
+
+
+def test_no_guaranteed_gain_is_not_reproduced_when_pre_training_still_clearly_helps():
+    tests = c5([0.10, 0.11, 0.09, 0.10, 0.12], [0.08, 0.09, 0.085, 0.08, 0.09])
+    assert tests.loc["no_guaranteed_gain", "verdict"] == NOT_REPRODUCED
+    assert tests.loc["shrinks", "verdict"] == INCONCLUSIVE  # 1.9 points, interval up to 3: undecided
+
+
+def test_no_guaranteed_gain_is_inconclusive_when_its_interval_straddles_the_threshold():
+    tests = c5([0.10] * 5, [-0.02, 0.06, 0.0, 0.05, 0.01])
+    assert tests.loc["no_guaranteed_gain", "verdict"] == INCONCLUSIVE
+
+
+def transition_table(fnr_of_accuracy, noise=0.0, seeds=SEEDS) -> pd.DataFrame:
+    """Pooled FNR rows whose accuracy follows Phi(FNR) (a Gaussian margin) or is scrambled."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for seed in seeds:
+        for fnr in np.geomspace(0.05, 8.0, 12):
+            accuracy = float(np.clip(fnr_of_accuracy(fnr) + noise * rng.normal(), 0, 1))
+            rows.append({"experiment": "utility_vs_noise", "dataset": "synthetic", "sweep": "x", "condition": "c",
+                         "seed": seed, "epsilon": 2.0, "group": "class0", "fnr_measured": fnr,
+                         "test_accuracy": accuracy, "test_loss": 1.0})  # fmt: skip
+        rows.append({**rows[-1], "group": "class1"})
+    return pd.DataFrame(rows)
+
+
+def c1_pooled(table) -> pd.DataFrame:
+    return run_tests({"fnr_transition": table}, SETTINGS).set_index("test")
+
+
+def test_accuracy_following_the_probit_law_is_governed_by_the_fnr_with_a_sharp_transition():
+    from scipy import stats
+
+    tests = c1_pooled(transition_table(stats.norm.cdf))
+    assert tests.loc["governed_by_fnr", "verdict"] == REPRODUCED and tests.loc["governed_by_fnr", "rule"] == ABOVE
+    assert tests.loc["transition", "verdict"] == REPRODUCED and tests.loc["transition", "rule"] == BELOW
+    assert tests.loc["transition", "effect"] == pytest.approx(2 * 1.2816 * 0.4343 * 0.76, rel=0.35)
+
+
+def test_accuracy_unrelated_to_the_fnr_is_not_governed_by_it():
+    tests = c1_pooled(transition_table(lambda fnr: 0.75, noise=0.15))
+    assert tests.loc["governed_by_fnr", "verdict"] == NOT_REPRODUCED
+
+
+def test_a_slow_transition_is_not_reproduced():
+    tests = c1_pooled(transition_table(lambda fnr: 0.5 + 0.5 * (np.log10(fnr) + 1.3) / 2.2))
+    assert tests.loc["transition", "verdict"] == NOT_REPRODUCED
+
+
+def test_pooled_statistics_from_too_few_seeds_are_inconclusive():
+    from scipy import stats
+
+    tests = c1_pooled(transition_table(lambda fnr: stats.norm.cdf(fnr), noise=0.3, seeds=range(2)))
+    assert tests.loc["governed_by_fnr", "verdict"] == INCONCLUSIVE
+
+
+def test_verdict_rule_boundaries():
+    assert verdict(5.0, 1.0, 9.0, 2.0) == REPRODUCED
+    assert verdict(1.0, 0.1, 1.9, 2.0) == NOT_REPRODUCED  # real but too small
+    assert verdict(1.5, 0.1, 3.0, 2.0) == INCONCLUSIVE
+    assert verdict(5.0, math.nan, math.nan, 2.0) == INCONCLUSIVE  # one seed: no interval
+    assert verdict(0.9, 0.85, 0.95, 0.8, ABOVE) == REPRODUCED
+    assert verdict(0.7, 0.6, 0.79, 0.8, ABOVE) == NOT_REPRODUCED
+    assert verdict(1.0, 0.5, 1.4, 1.5, BELOW) == REPRODUCED
+    assert verdict(2.0, 1.6, 2.4, 1.5, BELOW) == NOT_REPRODUCED
+    assert verdict(1.0, 0.5, 1.6, 1.5, BELOW) == INCONCLUSIVE
+    assert verdict(1.0, 0.5, 1.6, 1.5, FINDING) == FINDING
+
+
+def test_claims_combine_their_tests_but_not_their_findings():
+    assert combine([REPRODUCED, REPRODUCED, FINDING]) == REPRODUCED
+    assert combine([REPRODUCED, INCONCLUSIVE]) == INCONCLUSIVE
+    assert combine([REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE]) == NOT_REPRODUCED
+    assert combine([NOT_TESTABLE, NOT_TESTABLE]) == NOT_TESTABLE
+    assert combine([NOT_TESTABLE, REPRODUCED]) == INCONCLUSIVE
+    assert combine([FINDING]) == INCONCLUSIVE
+
+
+def test_summary_has_one_row_per_claim_and_dataset():
+    tests = pd.DataFrame([
+        {"claim": "C2", "experiment": "class_imbalance", "dataset": "synthetic", "test": "minority", "metric": "m",
+         "effect": 0.2, "ci_low": 0.1, "ci_high": 0.3, "n_seeds": 5, "verdict": REPRODUCED},
+        {"claim": "C2", "experiment": "real_class_imbalance", "dataset": "digits", "test": "minority", "metric": "m",
+         "effect": 0.0, "ci_low": -0.1, "ci_high": 0.1, "n_seeds": 5, "verdict": NOT_TESTABLE},
+    ])  # fmt: skip
+    claims = summarise(tests, claim_statements())
+    assert claims[["dataset", "verdict"]].values.tolist() == [["synthetic", REPRODUCED], ["digits", NOT_TESTABLE]]
