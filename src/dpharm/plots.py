@@ -43,10 +43,12 @@ def epsilon_order(table: pd.DataFrame) -> list[str]:
 
 
 def with_epsilon_label(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with a column of epsilon as the axis shows it (the non-private run labelled in words)."""
     return table.assign(epsilon_label=table["epsilon"].map(epsilon_label))
 
 
 def points(ax, data: pd.DataFrame, x: str, y: str, hue: str, errorbar, order=None) -> None:
+    """seaborn's point plot of means with `errorbar` intervals, dodged when there are several lines."""
     dodge = 0.3 if data[hue].nunique() > 1 else False
     sns.pointplot(
         data=data,
@@ -88,6 +90,7 @@ def versus_epsilon(
 
 
 def grid(rows: int, cols: int, title: str):
+    """A figure of rows x cols panels sized to stay readable, with a title."""
     fig, axes = plt.subplots(
         rows, cols, figsize=(max(5.5, 4.0 * cols), 3.5 * rows), squeeze=False, constrained_layout=True
     )
@@ -96,6 +99,7 @@ def grid(rows: int, cols: int, title: str):
 
 
 def hide_unused(axes) -> None:
+    """Hide the panels a figure's grid has but no sweep fills."""
     for ax in axes.flat:
         if not ax.has_data():
             ax.set_visible(False)

@@ -6,6 +6,7 @@ import platform
 import subprocess
 from datetime import datetime, timezone
 from importlib import metadata
+from pathlib import Path
 
 PACKAGES = ("dpharm", "torch", "opacus", "numpy", "scipy", "pandas", "snakemake", "seaborn", "matplotlib")
 
@@ -46,6 +47,18 @@ def device_description(device) -> str:
     return f"cpu:{platform.processor() or platform.machine()}"
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux), or the platform's processor string: float results can
+    differ in the last digits between CPUs, so a reviewer comparing runs needs it."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def provenance(device, threads: int) -> dict:
     """What a run records about its environment: code state, package versions, Python, device,
     torch threads and the UTC time."""
@@ -54,6 +67,7 @@ def provenance(device, threads: int) -> dict:
         "packages": package_versions(),
         "python": platform.python_version(),
         "device": device_description(device),
+        "cpu": cpu_model(),
         "torch_threads": threads,
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

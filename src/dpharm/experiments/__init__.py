@@ -67,6 +67,7 @@ def register_claim(claim: str, statement: str) -> None:
 
 
 def claim_statements() -> dict[str, str]:
+    """Claim id -> statement, as the claims table shows them."""
     return dict(CLAIMS)
 
 

@@ -39,6 +39,7 @@ def noise(table: pd.DataFrame, context: Context) -> pd.Series:
 
 
 def noise_in_nats(table: pd.DataFrame, context: Context) -> pd.Series:
+    """The `noise` comparison in nats of test loss (its secondary effect)."""
     rows = sweep_rows(table, "feature_norm")
     norms = values_of(rows, "feature_norm")
     return over_epsilons(rows, context, lambda e: sum(loss_rise(rows, "all", e, feature_norm=n) for n in norms)
@@ -200,6 +201,7 @@ def _gain(table: pd.DataFrame, context: Context, angle: float) -> pd.Series:
 
 
 def shrinks(table: pd.DataFrame, context: Context) -> pd.Series:
+    """Accuracy points of pre-training gain at the smallest shift minus at the largest."""
     angles = values_of(table, "shift_angle")
     return _gain(table, context, angles[0]) - _gain(table, context, angles[-1])
 
