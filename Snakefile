@@ -5,7 +5,7 @@
 from snakemake.utils import min_version
 
 from dpharm import paths
-from dpharm.config import config_hash, validate_config
+from dpharm.config import check_config_files, config_hash, validate_config
 from dpharm.plan import Plan
 from dpharm.experiments import caption
 from dpharm.provenance import git_state
@@ -19,7 +19,8 @@ configfile: "config.yaml"
 report: "workflow/report/workflow.rst"
 
 
-# Validate the merged config (config.yaml, --configfile, --config) before any job runs.
+# Validate every config file and the merged config (config.yaml, --configfile, --config) before any job runs.
+check_config_files(workflow.configfiles)
 validate_config(config)
 PLAN = Plan(config)
 SEEDS = PLAN.seeds

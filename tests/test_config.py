@@ -1,6 +1,7 @@
 """Config validation: every problem is reported before any job runs, naming the key."""
 
 import copy
+import math
 
 import pytest
 
@@ -23,6 +24,8 @@ def _set(config: dict, dotted: str, value) -> dict:
     node[last] = value
     return config
 
+
+NAN, INF = math.nan, math.inf
 
 BAD = [
     ("seeds", [], "seeds"),
@@ -60,6 +63,27 @@ BAD = [
     ("training.augmentation_multiplicity", 0, "training.augmentation_multiplicity"),
     ("claims.min_effect", {"noise": 0.1}, "claims.min_effect"),
     ("data.patches", 1, "data.patches"),
+    # well-typed but meaningless values (issue 14): refused before any job, naming the key
+    (
+        "experiments.class_imbalance.sweeps",
+        {"main": {"data.imbalance_ratio": [4.0], "training.epsilon": [NAN, 2.0]}},
+        "experiments.class_imbalance.sweeps.main.training.epsilon",
+    ),
+    ("training.clip_norm", INF, "training.clip_norm"),
+    ("data.feature_norm", INF, "data.feature_norm"),
+    ("training.learning_rate", NAN, "training.learning_rate"),
+    ("training.epsilon", -INF, "training.epsilon"),
+    ("training.epsilon", 1e-300, "training.epsilon"),
+    ("experiments.adversarial.sweeps", {"main": {"training.epsilon": [1e15]}}, "experiments.adversarial.sweeps.main"),
+    ("training.delta", 0.5, "experiments.utility_vs_noise.training.delta"),
+    ("seeds", [1.0], "seeds"),
+    ("seeds", [2**63], "seeds"),
+    ("seeds", [True], "seeds"),
+    (
+        "experiments.real_class_imbalance.sweeps",
+        {"main": {"data.classes": [[0, 1], [1, 2]], "training.epsilon": [2.0]}},
+        "experiments.real_class_imbalance.sweeps",
+    ),
 ]
 
 
@@ -74,6 +98,34 @@ def test_dimension_must_hold_every_feature_orthogonally(default_config):
     config = _set(_set(default_config, "data.dimension", 6), "data.tail_frequency", 0.2)
     with pytest.raises(ConfigError, match=r"data.dimension': 6 is too small .*at least 8"):
         validate_config(config)
+
+
+def test_a_sweep_collision_is_named_with_both_keys(default_config):
+    sweep = {"pretraining.learning_rate": [1.0, 2.0], "training.learning_rate": [1.0, 2.0], "training.epsilon": [2.0]}
+    config = _set(default_config, "experiments.pretraining_shift.sweeps", {"main": sweep})
+    with pytest.raises(ConfigError, match=r"\['pretraining.learning_rate', 'training.learning_rate'\] are all swept"):
+        validate_config(config)
+
+
+def test_a_number_yaml_reads_as_a_string_says_how_to_write_it(default_config):
+    with pytest.raises(ConfigError, match="write 1.0e-5"):
+        validate_config(_set(default_config, "training.delta", "1e-5"))
+
+
+def test_duplicate_keys_are_refused_with_both_lines(tmp_path):
+    path = tmp_path / "twice.yaml"
+    path.write_text("training:\n  steps: 10\n  steps: 20\n")
+    with pytest.raises(ConfigError, match=r"twice.yaml: duplicate key 'steps' at line 3 \(first at line 2\)"):
+        load_yaml(path)
+
+
+def test_a_config_file_with_a_duplicate_key_stops_the_run_before_any_job(tmp_path):
+    workdir = copy_workflow(tmp_path)
+    (workdir / "override.yaml").write_text("threads: 1\nthreads: 2\n")
+    result = snakemake(workdir, "-n", "--configfile", "override.yaml")
+    assert result.returncode != 0
+    assert "override.yaml: duplicate key 'threads'" in result.stderr + result.stdout
+    assert not (workdir / "results").exists()
 
 
 def test_bad_yaml_is_a_config_error(tmp_path):

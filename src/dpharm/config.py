@@ -8,6 +8,7 @@ errors are reported at once.
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 from typing import Iterable
 
@@ -28,10 +29,30 @@ def load_schema(path: Path = SCHEMA_PATH) -> dict:
     return yaml.safe_load(path.read_text())
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last silently)."""
+
+
+def _unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    lines: dict = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in lines:
+            raise ConfigError(f"duplicate key {key!r} at line {key_node.start_mark.line + 1} (first at line "
+                              f"{lines[key]}); YAML would silently keep the last value")  # fmt: skip
+        lines[key] = key_node.start_mark.line + 1
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
 def load_yaml(path: str | Path) -> dict:
-    """Read a YAML configuration file, turning syntax errors into a ConfigError."""
+    """Read a YAML configuration file, turning syntax errors and duplicate keys into a ConfigError."""
     try:
-        loaded = yaml.safe_load(Path(path).read_text())
+        loaded = yaml.load(Path(path).read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 (a safe loader)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from err
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from err
     if not isinstance(loaded, dict):
@@ -57,11 +78,21 @@ def _allowed(error: jsonschema.ValidationError) -> str:
     return "; ".join(parts)
 
 
+def _reads_as_number(value) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return isinstance(value, str)
+
+
 def _format(error: jsonschema.ValidationError) -> str:
     # oneOf/allOf errors are vague on their own; their most specific sub-error is clearer.
     best = jsonschema.exceptions.best_match([error])
     allowed = _allowed(best)
     message = f"config key '{_key_path(best)}': {best.message}"
+    if best.validator == "type" and _reads_as_number(best.instance):
+        message += " (YAML 1.1 reads a number such as 1e-5 as a string: write 1.0e-5)"
     return f"{message} (allowed: {allowed})" if allowed else message
 
 
@@ -122,6 +153,8 @@ def _semantic_errors(config: dict, schema: dict) -> Iterable[str]:
             continue
         base = resolve_sections(config, experiment)
         swept = {key: values for grid in experiment["sweeps"].values() for key, values in grid.items()}
+        yield from _sweep_shape_errors(name, experiment, defs)
+        yield from _delta_errors(name, experiment, base)
         for sweep, grid in experiment["sweeps"].items():
             yield from _grid_errors(name, sweep, grid, base, defs)
             for problem in REGISTRY[name].sweep_errors(sweep, grid):
@@ -151,10 +184,82 @@ def _semantic_errors(config: dict, schema: dict) -> Iterable[str]:
                     )
 
 
+EPSILON_KEY = "training.epsilon"
+# Finite budgets for which Opacus's noise search is known to end with a usable noise multiplier.
+EPSILON_RANGE = (0.01, 1000.0)
+LARGEST_SEED = 2**63 - 1  # numpy and torch seeds are 64-bit
+
+
+def _numbers(value, where: str):
+    """(dotted key, number) of every number in a nested config value (booleans are not numbers)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _numbers(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for item in value:
+            yield from _numbers(item, where)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        yield where, value
+
+
+def _is_epsilon(where: str) -> bool:
+    """The base setting, an experiment's override, or a sweep's values of training.epsilon."""
+    return where == EPSILON_KEY or where.endswith(f".{EPSILON_KEY}")
+
+
+def _value_errors(config: dict) -> Iterable[str]:
+    """Numbers the schema accepts but the pipeline cannot use: non-finite ones (epsilon may be
+    +inf, the non-private baseline), budgets outside the noise search's range, seeds that are
+    not 64-bit integers."""
+    for where, number in _numbers(config, ""):
+        if math.isnan(number):
+            yield f"config key '{where}': NaN is not a value (allowed: a finite number)"
+        elif _is_epsilon(where):
+            low, high = EPSILON_RANGE
+            if not (math.isinf(number) and number > 0) and not low <= number <= high:
+                yield (f"config key '{where}': epsilon {number!r} is outside [{low:g}, {high:g}] "
+                       "(allowed: a finite budget in that range, or .inf for the non-private baseline)")  # fmt: skip
+        elif math.isinf(number):
+            yield f"config key '{where}': {number!r} is not finite (allowed: a finite number; only epsilon may be .inf)"
+    for seed in config.get("seeds", []) if isinstance(config.get("seeds"), list) else []:
+        if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= LARGEST_SEED:
+            yield f"config key 'seeds': {seed!r} is not a seed (allowed: integers 0 to 2^63 - 1, without .0)"
+
+
+def _sweep_shape_errors(name: str, experiment: dict, defs: dict) -> Iterable[str]:
+    """Sweeps the tables cannot tell apart: one setting name swept in two sections (both would land
+    in one column), and list-valued settings (a grid value must be one scalar)."""
+    where = f"experiments.{name}.sweeps"
+    keys = list(dict.fromkeys(key for grid in experiment["sweeps"].values() for key in grid))
+    by_leaf: dict[str, list[str]] = {}
+    for key in keys:
+        by_leaf.setdefault(key.split(".", 1)[1], []).append(key)
+    for leaf, same in by_leaf.items():
+        if len(same) > 1:
+            yield f"config key '{where}': {same} are all swept as '{leaf}' (allowed: sweep one of them per experiment)"
+    for key in keys:
+        section, setting = key.split(".", 1)
+        if defs.get(section, {}).get("properties", {}).get(setting, {}).get("type") == "array":
+            yield f"config key '{where}': '{key}' holds a list and cannot be swept (allowed: scalar settings)"
+
+
+def _delta_errors(name: str, experiment: dict, base: dict) -> Iterable[str]:
+    """delta must stay below 1/n for every training set size the experiment trains on (synthetic
+    data; an image split's size is known only once it is made)."""
+    if base["data"]["source"] != "synthetic":
+        return
+    swept = {key: values for grid in experiment["sweeps"].values() for key, values in grid.items()}
+    smallest = min(swept.get("data.n_train", [base["data"]["n_train"]]))
+    for delta in swept.get("training.delta", [base["training"]["delta"]]):
+        if delta >= 1 / smallest:
+            yield (f"config key 'experiments.{name}.training.delta': {delta:g} is not below 1/n = {1 / smallest:g} "
+                   f"for n_train {smallest} (allowed: delta < 1/n)")  # fmt: skip
+
+
 def validate_config(config: dict, schema: dict | None = None) -> dict:
     """Raise ConfigError listing every problem; return the config unchanged when valid."""
     schema = schema or load_schema()
-    errors = _schema_errors(config, schema)
+    errors = _schema_errors(config, schema) + list(_value_errors(config))
     if not errors:
         errors = list(_semantic_errors(config, schema))
     if errors:
@@ -181,3 +286,16 @@ def merge(base: dict, override: dict) -> dict:
         else:
             merged[key] = copy.deepcopy(value)
     return merged
+
+
+def check_config_files(paths: Iterable[str | Path]) -> None:
+    """Read every config file a run uses with the strict loader (Snakemake's own keeps the last of
+    two duplicate keys); raise ConfigError naming each file and duplicate."""
+    errors = []
+    for path in paths:
+        try:
+            load_yaml(path)
+        except ConfigError as err:
+            errors.append(str(err))
+    if errors:
+        raise ConfigError("invalid configuration files:\n  " + "\n  ".join(errors))
