@@ -49,13 +49,16 @@ def toy_block(sweep: dict) -> dict:
     return {"enabled": True, "claim": "C1", "sweeps": {"main": sweep}}
 
 
+def with_toy(config: dict, block: dict, threshold: float | None = 0.1) -> dict:
+    """The config with only the toy experiment, and its test's threshold (step 3 of the recipe)."""
+    thresholds = dict(config["claims"]["min_effect"])
+    if threshold is not None:
+        thresholds["toy"] = threshold
+    return {**config, "experiments": {"toy_accuracy": block}, "claims": {**config["claims"], "min_effect": thresholds}}
+
+
 def test_a_registered_experiment_is_planned_judged_and_drawn(default_config, toy_experiment, tmp_path):
-    config = {
-        **default_config,
-        "experiments": {
-            "toy_accuracy": toy_block({"data.feature_norm": [4.0, 8.0], "training.epsilon": [math.inf, 2.0]})
-        },
-    }
+    config = with_toy(default_config, toy_block({"data.feature_norm": [4.0, 8.0], "training.epsilon": [math.inf, 2.0]}))
     validate_config(config)
     plan = Plan(config)
     assert len(plan.conditions) == 4 and "results/figures/toy_accuracy.png" in plan.final_targets()
@@ -75,10 +78,20 @@ def test_a_registered_experiment_is_planned_judged_and_drawn(default_config, toy
             for eps in (math.inf, 2.0)
         ]
     )
-    (row,) = run_tests({"toy_accuracy": table}, {**default_config["claims"], "min_effect": {"toy": 0.1}}).itertuples()
+    (row,) = run_tests({"toy_accuracy": table}, config["claims"]).itertuples()
     assert row.test == "toy" and row.effect == pytest.approx(0.51) and row.verdict == "reproduced"
     draw("toy_accuracy", table, tmp_path / "toy.pdf", tmp_path / "toy.png", 0.95)
     assert (tmp_path / "toy.png").stat().st_size > 0
+
+
+def test_a_registered_test_needs_its_threshold_and_unknown_thresholds_are_refused(default_config, toy_experiment):
+    block = toy_block({"data.feature_norm": [4.0], "training.epsilon": [2.0]})
+    with pytest.raises(ConfigError, match="claims.min_effect.toy': missing"):
+        validate_config(with_toy(default_config, block, threshold=None))
+    config = with_toy(default_config, block)
+    config["claims"]["min_effect"]["tyop"] = 1.0
+    with pytest.raises(ConfigError, match="claims.min_effect.tyop': not a registered test"):
+        validate_config(config)
 
 
 def test_an_unregistered_experiment_name_is_refused(default_config):

@@ -144,9 +144,17 @@ def _image_errors(name: str, base: dict, swept: dict) -> Iterable[str]:
 
 def _semantic_errors(config: dict, schema: dict) -> Iterable[str]:
     """Constraints JSON schema cannot express: grid keys and values, feature dimensions."""
-    from dpharm.experiments import REGISTRY, configurable_names
+    from dpharm.experiments import REGISTRY, claim_tests, configurable_names
 
     defs = schema["$defs"]
+    thresholds = config["claims"]["min_effect"]
+    registered = {test.name for test in claim_tests()} | {"audit_power"}
+    for key in sorted(set(thresholds) - registered):
+        yield f"config key 'claims.min_effect.{key}': not a registered test (allowed: {sorted(registered)})"
+    enabled = {name for name, experiment in config["experiments"].items() if experiment["enabled"]}
+    for test in claim_tests():
+        if test.experiment in enabled and test.name not in thresholds:
+            yield f"config key 'claims.min_effect.{test.name}': missing; the {test.experiment} test needs a threshold"
     for name, experiment in config["experiments"].items():
         if name not in configurable_names():
             yield f"config key 'experiments.{name}': not a registered experiment (allowed: {configurable_names()})"

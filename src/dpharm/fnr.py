@@ -18,7 +18,8 @@ import math
 import numpy as np
 import torch
 
-from dpharm.model import TwoLayerPatchCNN
+from dpharm.model import TwoLayerPatchCNN, frozen_width
+from dpharm.privacy import poisson_sample_rate
 
 
 @torch.no_grad()
@@ -150,10 +151,10 @@ def predicted_fnr(
     if noise_multiplier <= 0 or training["init"] != "scratch":
         return {(c, s): math.nan for c, s in np.ndindex(norms.shape)}
     n = float(group_counts.sum())
-    batch = n / math.ceil(n / min(training["batch_size"], n))  # expected Poisson batch
+    batch = n * poisson_sample_rate(int(n), training["batch_size"])  # expected Poisson batch
     steps, lr, clip = training["steps"], training["learning_rate"], training["clip_norm"]
     width, classes, patches = model["width"], data["num_classes"], data["patches"]
-    trainable = width - int(round(model["frozen_fraction"] * width))
+    trainable = width - frozen_width(width, model["frozen_fraction"])
     noise_power = data["noise_std"] ** 2 * (data["dimension"] - span_size)  # E||xi||^2 of a noise patch
     step_noise = lr * noise_multiplier * clip / batch  # DP noise per coordinate and step
     sigma_w = math.sqrt(model["init_std"] ** 2 + steps * step_noise**2)  # trainable filters

@@ -7,8 +7,6 @@ Snakemake wildcards; `fill` substitutes them in Python.
 
 from __future__ import annotations
 
-RESULTS = "results"
-
 # Stage 1: parsed image sources, and the per-seed train / test / public sets.
 RAW_IMAGES = "results/raw/{source}.npz"
 DOWNLOADS = "results/raw/{source}"

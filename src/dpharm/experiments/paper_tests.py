@@ -145,7 +145,7 @@ def _gap(rows: pd.DataFrame, context: Context, worse: str, better: str, **where)
 
 def minority(table: pd.DataFrame, context: Context) -> pd.Series:
     """At the largest imbalance: minority (last class) drop minus majority drop."""
-    classes = _classes(table)
+    classes = _classes_by_index(table)
     rho = values_of(table, "imbalance_ratio", at_least=1)[-1]
     testable_value(table, "imbalance_ratio", classes[-1], context, [rho])
     return _gap(table, context, classes[-1], classes[0], imbalance_ratio=rho)
