@@ -89,14 +89,17 @@ def test_weights_only_fnr_agrees_with_the_margins_of_a_trained_model():
         assert abs(exact[group] - measured[group]) < 3 * standard_error, group
 
 
+# The configuration of the prediction tests: two groups of 12 and 8 examples with ||u|| = 3, d = 104, k = 4.
+DATA = {"dimension": 104, "patches": 2, "noise_std": 0.5, "num_classes": 2}
+MODEL = {"width": 4, "init_std": 0.1, "frozen_fraction": 0.0}
+TRAINING = {"batch_size": 20, "steps": 100, "learning_rate": 2.0, "clip_norm": 0.2, "augmentation_multiplicity": 1,
+            "init": "scratch"}  # fmt: skip
+COUNTS, NORMS = np.array([[12], [8]]), np.array([[3.0], [3.0]])
+
+
 def test_predicted_fnr_matches_a_computation_by_hand():
     """One private configuration, every step of docs/measurements.md written out."""
-    data = {"dimension": 104, "patches": 2, "noise_std": 0.5, "num_classes": 2}
-    model = {"width": 4, "init_std": 0.1, "frozen_fraction": 0.0}
-    training = {"batch_size": 20, "steps": 100, "learning_rate": 2.0, "clip_norm": 0.2,
-                "augmentation_multiplicity": 1, "init": "scratch"}  # fmt: skip
-    counts, norms = np.array([[12], [8]]), np.array([[3.0], [3.0]])
-    result = predicted_fnr(data, model, training, counts, norms, noise_multiplier=1.5, span_size=4)
+    result = predicted_fnr(DATA, MODEL, TRAINING, COUNTS, NORMS, noise_multiplier=1.5, span_size=4)
 
     # ||xi||^2 = 0.25 * 100 = 25; DP noise per step 2 * 1.5 * 0.2 / 20 = 0.03; sigma_w^2 = 0.01 + 100 * 0.0009 = 0.1
     sigma_w = math.sqrt(0.1)
@@ -119,11 +122,6 @@ def test_predicted_fnr_matches_a_computation_by_hand():
 
 
 def test_prediction_covers_private_runs_from_scratch_only():
-    data = {"dimension": 104, "patches": 2, "noise_std": 0.5, "num_classes": 2}
-    model = {"width": 4, "init_std": 0.1, "frozen_fraction": 0.0}
-    training = {"batch_size": 20, "steps": 10, "learning_rate": 2.0, "clip_norm": 0.2,
-                "augmentation_multiplicity": 1, "init": "scratch"}  # fmt: skip
-    counts, norms = np.array([[12], [8]]), np.array([[3.0], [3.0]])
-    assert all(math.isnan(v) for v in predicted_fnr(data, model, training, counts, norms, 0.0, 4).values())
-    pretrained = {**training, "init": "pretrained"}
-    assert all(math.isnan(v) for v in predicted_fnr(data, model, pretrained, counts, norms, 1.5, 4).values())
+    assert all(math.isnan(v) for v in predicted_fnr(DATA, MODEL, TRAINING, COUNTS, NORMS, 0.0, 4).values())
+    pretrained = {**TRAINING, "init": "pretrained"}
+    assert all(math.isnan(v) for v in predicted_fnr(DATA, MODEL, pretrained, COUNTS, NORMS, 1.5, 4).values())

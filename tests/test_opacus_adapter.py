@@ -35,17 +35,25 @@ def test_generated_noise_has_the_requested_scale_and_shape():
     assert abs(noise.std().item() - 2.0) < 0.05
 
 
-def test_summed_gradient_optimizer_adds_the_seeded_noise_of_a_plain_normal_draw():
-    """Our in-place noise equals one torch.normal draw from the same seeded generator."""
-    weight = torch.nn.Parameter(torch.zeros(4, 5))
-    optimizer = SummedGradientDPOptimizer(
-        torch.optim.SGD([weight], lr=1.0),
-        noise_multiplier=1.5,
-        max_grad_norm=0.1,
-        expected_batch_size=2,
-        generator=torch.Generator().manual_seed(3),
-    )
-    weight.grad = torch.ones(4, 5)
-    optimizer.step()
-    noise = torch.normal(mean=0, std=0.15, size=(4, 5), generator=torch.Generator().manual_seed(3))
-    torch.testing.assert_close(weight.detach(), -(torch.ones(4, 5) + noise) / 2)
+def test_the_noise_is_opacus_own_draw():
+    """The optimizer adds, in place, exactly the noise Opacus's ghost-clipping optimizer adds."""
+    from opacus.optimizers import DPOptimizerFastGradientClipping
+
+    updates = []
+    for optimizer_class in (SummedGradientDPOptimizer, DPOptimizerFastGradientClipping):
+        weight = torch.nn.Parameter(torch.zeros(30, 7))
+        optimizer = optimizer_class(
+            torch.optim.SGD([weight], lr=1.0),
+            noise_multiplier=2.0,
+            max_grad_norm=0.5,
+            expected_batch_size=4,
+            generator=torch.Generator().manual_seed(3),
+        )
+        for _ in range(3):
+            optimizer.zero_grad(set_to_none=True)
+            weight.grad = torch.ones(30, 7)
+            optimizer.step()
+        updates.append(weight.detach().clone())
+    torch.testing.assert_close(updates[0], updates[1], rtol=0, atol=1e-6)
+    # three steps of noise std 2 * 0.5 / 4 each, 210 draws
+    assert updates[0].std().item() == pytest.approx(0.25 * 3**0.5, rel=0.2)

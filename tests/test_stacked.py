@@ -172,32 +172,6 @@ def test_a_stack_refuses_mixed_shapes_and_mixed_privacy():
         train_stack(members(2, noise=[1.0, None]), training=TrainingSettings.from_config(TRAINING), device=CPU)
 
 
-def test_the_noise_is_opacus_own_draw():
-    """The optimizer adds, in place, exactly the noise Opacus's ghost-clipping optimizer adds."""
-    from opacus.optimizers import DPOptimizerFastGradientClipping
-
-    from dpharm.opacus_adapter import SummedGradientDPOptimizer
-
-    updates = []
-    for optimizer_class in (SummedGradientDPOptimizer, DPOptimizerFastGradientClipping):
-        weight = torch.nn.Parameter(torch.zeros(30, 7))
-        optimizer = optimizer_class(
-            torch.optim.SGD([weight], lr=1.0),
-            noise_multiplier=2.0,
-            max_grad_norm=0.5,
-            expected_batch_size=4,
-            generator=torch.Generator().manual_seed(3),
-        )
-        for _ in range(3):
-            optimizer.zero_grad(set_to_none=True)
-            weight.grad = torch.ones(30, 7)
-            optimizer.step()
-        updates.append(weight.detach().clone())
-    torch.testing.assert_close(updates[0], updates[1], rtol=0, atol=1e-6)
-    # three steps of noise std 2 * 0.5 / 4 each, 210 draws
-    assert updates[0].std().item() == pytest.approx(0.25 * 3**0.5, rel=0.2)
-
-
 def test_the_update_is_divided_by_the_exact_expected_batch_size():
     """49 examples at batch 1: q = 1/49, and q * n must not truncate to 0 (as in Opacus's make_private)."""
     (member,) = members(1, n=49, noise=0.5)

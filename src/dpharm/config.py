@@ -18,6 +18,7 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
 SECTIONS = ("data", "model", "pretraining", "training", "evaluation")
+EPSILON_KEY = "training.epsilon"  # the one grid key that may be .inf (the non-private baseline)
 
 
 class ConfigError(ValueError):
@@ -162,7 +163,7 @@ def _semantic_errors(config: dict, schema: dict) -> Iterable[str]:
         base = resolve_sections(config, experiment)
         swept = {key: values for grid in experiment["sweeps"].values() for key, values in grid.items()}
         yield from _sweep_shape_errors(name, experiment, defs)
-        yield from _delta_errors(name, experiment, base)
+        yield from _delta_errors(name, base, swept)
         for sweep, grid in experiment["sweeps"].items():
             yield from _grid_errors(name, sweep, grid, base, defs)
             for problem in REGISTRY[name].sweep_errors(sweep, grid):
@@ -192,7 +193,6 @@ def _semantic_errors(config: dict, schema: dict) -> Iterable[str]:
                     )
 
 
-EPSILON_KEY = "training.epsilon"
 # Finite budgets for which Opacus's noise search is known to end with a usable noise multiplier.
 EPSILON_RANGE = (0.01, 1000.0)
 LARGEST_SEED = 2**63 - 1  # numpy and torch seeds are 64-bit
@@ -251,12 +251,11 @@ def _sweep_shape_errors(name: str, experiment: dict, defs: dict) -> Iterable[str
             yield f"config key '{where}': '{key}' holds a list and cannot be swept (allowed: scalar settings)"
 
 
-def _delta_errors(name: str, experiment: dict, base: dict) -> Iterable[str]:
+def _delta_errors(name: str, base: dict, swept: dict) -> Iterable[str]:
     """delta must stay below 1/n for every training set size the experiment trains on (synthetic
     data; an image split's size is known only once it is made)."""
     if base["data"]["source"] != "synthetic":
         return
-    swept = {key: values for grid in experiment["sweeps"].values() for key, values in grid.items()}
     smallest = min(swept.get("data.n_train", [base["data"]["n_train"]]))
     for delta in swept.get("training.delta", [base["training"]["delta"]]):
         if delta >= 1 / smallest:

@@ -16,11 +16,10 @@ import math
 from dataclasses import dataclass, field
 
 from dpharm import paths
-from dpharm.config import resolve_sections
+from dpharm.config import EPSILON_KEY, resolve_sections
+from dpharm.verdicts import PRIVACY_AUDIT
 
-EPSILON = "training.epsilon"
 FNR_TRANSITION = "fnr_transition"  # figure and table pooled over every synthetic experiment
-PRIVACY_AUDIT = "privacy_audit"
 DATA_SECTIONS = ("data",)
 PRETRAIN_SECTIONS = ("data", "model", "pretraining")
 
@@ -70,7 +69,7 @@ class Condition:
 
 def train_id(sweep: str, grid_point: dict) -> str:
     """The condition's id without its epsilon: 'main__imbalance_ratio=4', or 'main'."""
-    rest = {key: value for key, value in grid_point.items() if key != EPSILON}
+    rest = {key: value for key, value in grid_point.items() if key != EPSILON_KEY}
     return f"{sweep}__{condition_id(rest)}" if rest else sweep
 
 

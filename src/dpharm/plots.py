@@ -21,6 +21,10 @@ from dpharm.stats import mean_interval  # noqa: E402
 NONPRIVATE_LABEL = "∞ (non-private)"
 
 
+# How every point plot draws its means and intervals.
+POINT_STYLE = {"markersize": 4, "linewidth": 1.2, "capsize": 0.1, "palette": "viridis"}
+
+
 def interval_of(confidence: float):
     """seaborn's errorbar: the claims' Student-t interval of the mean over seeds (a point for one seed)."""
 
@@ -58,11 +62,8 @@ def points(ax, data: pd.DataFrame, x: str, y: str, hue: str, errorbar, order=Non
         order=order,
         errorbar=errorbar,
         dodge=dodge,
-        markersize=4,
-        linewidth=1.2,
-        capsize=0.1,
         ax=ax,
-        palette="viridis",
+        **POINT_STYLE,
     )
 
 

@@ -13,9 +13,9 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from dpharm.config import EPSILON_KEY  # every figure shows the privacy budget
 from dpharm.verdicts import ClaimTest
 
-EPSILON = "training.epsilon"  # every figure shows the privacy budget
 ANY_SWEEP = "*"  # a `shown_keys` entry that applies to a sweep of any name
 
 
@@ -51,9 +51,9 @@ class Experiment:
                 f"the {self.name} figure has no panel for a sweep named '{sweep}' (allowed: {sorted(self.shown_keys)})"
             ]
         return [
-            f"the {self.name} figure cannot show a sweep over '{key}' (allowed: {sorted({EPSILON, *shown})})"
+            f"the {self.name} figure cannot show a sweep over '{key}' (allowed: {sorted({EPSILON_KEY, *shown})})"
             for key in keys
-            if key != EPSILON and key not in shown
+            if key != EPSILON_KEY and key not in shown
         ]
 
 

@@ -11,6 +11,7 @@ import pandas as pd
 import seaborn as sns
 
 from dpharm.plots import (
+    POINT_STYLE,
     accuracy_panels,
     epsilon_label,
     epsilon_order,
@@ -110,11 +111,8 @@ def adversarial(table: pd.DataFrame, errorbar) -> plt.Figure:
                 hue="target epsilon",
                 hue_order=epsilon_order(table),
                 errorbar=errorbar,
-                markersize=4,
-                linewidth=1.2,
-                capsize=0.1,
                 ax=ax,
-                palette="viridis",
+                **POINT_STYLE,
             )
             ax.set_xlabel(budget_label)
         row[0].set_yscale("log")
