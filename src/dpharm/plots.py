@@ -18,7 +18,8 @@ import seaborn as sns  # noqa: E402
 from dpharm.io import atomic_path  # noqa: E402
 from dpharm.stats import mean_interval  # noqa: E402
 
-NONPRIVATE_LABEL = "∞ (non-private)"
+NONPRIVATE_LABEL = "∞"  # the axis title says that it is the non-private run
+EPSILON_AXIS = "target epsilon (∞: non-private)"
 
 
 # How every point plot draws its means and intervals.
@@ -85,7 +86,7 @@ def versus_epsilon(
     """Mean and interval of `rows['value']` per target epsilon, one line per `hue` value."""
     data = with_epsilon_label(rows).rename(columns={"value": label})
     points(ax, data, "epsilon_label", label, hue, errorbar, epsilon_order(table))
-    ax.set_xlabel("target epsilon")
+    ax.set_xlabel(EPSILON_AXIS)
     ax.set_title(title, fontsize=9)
     ax.tick_params(axis="x", rotation=30)
 
@@ -115,11 +116,19 @@ def accuracy_panels(table: pd.DataFrame, rows: pd.DataFrame, column: str, hue: s
     return fig
 
 
+def legends_beside_the_data(figure) -> None:
+    """Move every panel's legend to the right of its panel, so that no legend covers data."""
+    for ax in figure.axes:
+        if ax.get_legend() is not None:
+            sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=7, title_fontsize=7)
+
+
 def draw(name: str, table: pd.DataFrame, pdf_path, png_path, confidence: float) -> None:
     """Draw figure `name` from its table into a PDF and a PNG."""
     from dpharm.experiments import REGISTRY
 
     figure = REGISTRY[name].draw(table, interval_of(confidence))
+    legends_beside_the_data(figure)
     for path, fmt in ((pdf_path, "pdf"), (png_path, "png")):
         with atomic_path(path) as tmp:
             figure.savefig(tmp, format=fmt, dpi=150, metadata={"CreationDate": None} if fmt == "pdf" else None)

@@ -11,6 +11,7 @@ import pandas as pd
 import seaborn as sns
 
 from dpharm.plots import (
+    EPSILON_AXIS,
     POINT_STYLE,
     accuracy_panels,
     epsilon_label,
@@ -30,7 +31,8 @@ def utility_vs_noise(table: pd.DataFrame, errorbar) -> plt.Figure:
     fig, axes = grid(
         len(sweeps),
         3,
-        "C1 (claim: DP noise lowers the FNR and raises the loss; worse for weak features, larger models, less data)",
+        "C1 (claim: DP noise lowers the FNR and raises the error; worse for weak features and less data; "
+        "the width sweep, at a fixed learning rate, is a finding)",
     )
     for row, sweep in zip(axes, sweeps, strict=False):
         panels = [
@@ -88,9 +90,7 @@ def adversarial(table: pd.DataFrame, errorbar) -> plt.Figure:
         for suffix, name in (("", "PGD-l2"), ("_linf", "PGD-linf"))
         if f"adversarial_loss{suffix}" in set(table["metric"])
     ]
-    fig, axes = grid(
-        len(threat_models), 2, "C4 (claim: DP noise raises the adversarial loss faster than the clean loss)"
-    )
+    fig, axes = grid(len(threat_models), 2, "C4 (claim: DP costs more accuracy under attack than on clean data)")
     synthetic = table["dataset"].iloc[0] == "synthetic"
     budget_label = "budget (units of the feature norm)" if synthetic else "budget (pixel units)"
     for row, (suffix, name) in zip(axes, threat_models, strict=False):
@@ -103,18 +103,19 @@ def adversarial(table: pd.DataFrame, errorbar) -> plt.Figure:
             strict=False,
         ):
             rows = with_epsilon_label(select(table, metric, "all", attacked=True))
-            rows = rows.rename(columns={"value": label, "epsilon_label": "target epsilon"})
+            rows = rows.rename(columns={"value": label, "epsilon_label": EPSILON_AXIS})
             sns.pointplot(
                 data=rows,
                 x="attack_radius",
                 y=label,
-                hue="target epsilon",
+                hue=EPSILON_AXIS,
                 hue_order=epsilon_order(table),
                 errorbar=errorbar,
                 ax=ax,
                 **POINT_STYLE,
             )
             ax.set_xlabel(budget_label)
+            ax.tick_params(axis="x", rotation=30)
         row[0].set_yscale("log")
     return fig
 
@@ -217,8 +218,8 @@ def fnr_transition(table: pd.DataFrame, errorbar) -> plt.Figure:
     fig, axes = grid(1, 2, "C1: the test error is governed by the feature-to-noise ratio (FNR); "
                            "every private synthetic group")  # fmt: skip
     private = table[np.isfinite(table["epsilon"])].assign(test_error=lambda t: 1 - t["test_accuracy"])
-    labels = {"fnr_measured": "measured FNR (mean / sd of the output margin)",
-              "fnr_predicted": "FNR predicted from the hyper-parameters"}  # fmt: skip
+    labels = {"fnr_measured": "measured FNR (margin mean / sd)",
+              "fnr_predicted": "predicted FNR (hyper-parameters)"}  # fmt: skip
     curve = np.geomspace(1e-2, 10, 200)
     for ax, column in zip(axes[0], labels, strict=True):
         rows = private[private[column] > 0]
