@@ -2,13 +2,16 @@
 # Chain: data -> public pre-training -> (DP-)training -> evaluation -> tables -> figures.
 # All logic lives in the `dpharm` package; rules only wire files and parameters.
 
+import os
+
 from snakemake.utils import min_version
 
 from dpharm import paths
 from dpharm.config import check_config_files, config_hash, validate_config
 from dpharm.plan import Plan
-from dpharm.experiments import caption
+from dpharm.experiments import REGISTRY, caption
 from dpharm.provenance import git_state
+from dpharm.runtime import gpus_per_training_job
 
 min_version("9.20")
 
@@ -24,6 +27,8 @@ check_config_files(workflow.configfiles)
 validate_config(config)
 PLAN = Plan(config)
 SEEDS = PLAN.seeds
+# 1 on a CUDA machine (the profile's gpu=1 limit: one training job per GPU), else 0 (side by side).
+TRAINING_GPUS = gpus_per_training_job(config["device"])
 
 
 wildcard_constraints:

@@ -1,9 +1,11 @@
-"""Real-image splits: patches, imbalance, long tail, public shift (SPEC section 6)."""
+"""Real-image splits: patches, imbalance, long tail, public shift, stored as indices."""
+
+import json
 
 import numpy as np
 import pytest
 
-from dpharm.image_splits import patchify, real_splits
+from dpharm.image_splits import materialize, patchify, real_splits, rotate
 
 DIGITS = dict(
     classes=[1, 0, 2, 8],
@@ -13,6 +15,9 @@ DIGITS = dict(
     public_fraction=0.3,
     shift_angle=0.0,
     patch_size=4,
+    public_source=None,
+    pixel_mean=0.0,
+    pixel_std=1.0,
 )
 
 
@@ -25,8 +30,8 @@ def raw():
     return {"train_x": images, "train_y": labels, "test_x": images[::2], "test_y": labels[::2]}
 
 
-def digit_of(x: np.ndarray) -> np.ndarray:
-    return np.rint(x[:, 0, 0]).astype(int)  # pixel (0, 0) sits first in patch 0
+def digit_of(images: np.ndarray) -> np.ndarray:
+    return np.rint(images[:, 0, 0, 0]).astype(int)
 
 
 def test_patches_are_non_overlapping_blocks():
@@ -45,7 +50,7 @@ def test_minority_fraction_tail_frequency_and_class_sources(raw):
     assert counts[1, 0] == counts[2, 0] == private_per_digit
     assert counts[3, 0] == round(private_per_digit * 0.25)  # digit 8 reduced
     assert counts[0, 1] / counts[0].sum() == pytest.approx(0.2, abs=0.01)  # tail share of class 0
-    digits = digit_of(arrays["train_x"])
+    digits = digit_of(raw["train_x"][arrays["train_index"]])
     y, sub = arrays["train_y"], arrays["train_subpopulation"]
     assert set(digits[(y == 0) & (sub == 0)]) == {1} and set(digits[(y == 0) & (sub == 1)]) == {7}
     assert set(digits[y == 3]) == {8}
@@ -53,10 +58,23 @@ def test_minority_fraction_tail_frequency_and_class_sources(raw):
 
 
 def test_public_set_is_disjoint_and_rotated(raw):
-    plain = real_splits(raw, DIGITS, seed=1)
-    rotated = real_splits(raw, {**DIGITS, "shift_angle": 90.0}, seed=1)
+    plain = materialize(real_splits(raw, DIGITS, seed=1), raw)
+    rotated = materialize(real_splits(raw, {**DIGITS, "shift_angle": 90.0}, seed=1), raw)
     assert len(plain["public_y"]) == round(0.3 * 100) * 5  # 4 classes + the tail source
-    train_rows = {row.tobytes() for row in plain["train_x"]}
-    assert not any(row.tobytes() in train_rows for row in plain["public_x"])
+    assert not set(plain["public_index"]) & set(plain["train_index"])
     assert np.array_equal(plain["train_x"], rotated["train_x"])  # only the public images move
-    assert not np.allclose(plain["public_x"], rotated["public_x"])
+    expected = patchify(rotate(raw["train_x"][rotated["public_index"]], 90.0), 4)
+    assert np.array_equal(rotated["public_x"], expected) and not np.allclose(plain["public_x"], expected)
+
+
+def test_split_files_hold_indices_and_materialize_the_patches(raw):
+    split_file = real_splits(raw, DIGITS, seed=2)
+    assert not any(key.endswith("_x") for key in split_file)  # no copies of the images
+    assert json.loads(str(split_file["spec"]))["patch_size"] == 4
+    arrays = materialize(split_file, raw)
+    for split, source in (("train", "train_x"), ("test", "test_x")):
+        assert np.array_equal(arrays[f"{split}_x"], patchify(raw[source][split_file[f"{split}_index"]], 4))
+        digits, y = digit_of(raw[source][split_file[f"{split}_index"]]), split_file[f"{split}_y"]
+        head = split_file[f"{split}_subpopulation"] == 0
+        assert np.array_equal(digits[head], np.array(DIGITS["classes"])[y[head]])  # labels follow the indices
+        assert set(digits[~head]) == {DIGITS["tail_source"]}

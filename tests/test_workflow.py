@@ -14,6 +14,7 @@ import pytest
 
 from dpharm.config import load_yaml, merge
 from dpharm.plan import Plan
+from dpharm.runtime import gpus_per_training_job
 from helpers import REPO, copy_workflow, snakemake
 
 STAGES = [
@@ -75,14 +76,15 @@ def jobs_by_rule(dry_run_output: str) -> dict[str, list[str]]:
     return jobs
 
 
-def test_dry_run_plans_every_stage_and_training_asks_for_a_gpu(tmp_path):
+def test_dry_run_plans_every_stage_and_training_asks_for_a_gpu_where_there_is_one(tmp_path):
     workdir = copy_workflow(tmp_path)
     result = snakemake(workdir, "-n")
     assert result.returncode == 0, result.stderr
     jobs = jobs_by_rule(result.stdout)
     assert set(STAGES) <= set(jobs)
+    expected = gpus_per_training_job("auto")  # 0 on a machine without a CUDA driver: side by side
     for rule in ("train", "pretrain"):
-        assert all(re.search(r"resources:.*gpu=1", block) for block in jobs[rule])
+        assert all(re.search(rf"resources:.*gpu={expected}", block) for block in jobs[rule])
     for rule in ("raw_images", "dataset", "evaluate", "privacy_audit", "aggregate", "figure", "claims"):
         assert not any("gpu=1" in block for block in jobs[rule])
     for name in EXPERIMENTS + ["fnr_transition", "privacy_audit"]:

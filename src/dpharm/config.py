@@ -123,15 +123,8 @@ def _grid_errors(name: str, sweep: str, grid: dict, base: dict, defs: dict) -> I
 
 
 def _image_errors(name: str, base: dict, swept: dict) -> Iterable[str]:
-    """Constraints of image experiments: no synthetic-only mechanisms, a tail from outside the classes."""
+    """Constraints of image experiments: a tail from outside the classes."""
     data = base["data"]
-    if any(
-        k > 1 for k in swept.get("training.augmentation_multiplicity", [base["training"]["augmentation_multiplicity"]])
-    ):
-        yield (
-            f"config key 'experiments.{name}.training.augmentation_multiplicity': images support no augmentation "
-            "views yet (allowed: 1)"
-        )
     if data["tail_source"] is not None and data["tail_source"] in data["classes"]:
         yield (
             f"config key 'experiments.{name}.data.tail_source': {data['tail_source']} is already one of the classes "

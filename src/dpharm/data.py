@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dpharm.io import read_npz, write_npz
+from dpharm.io import CorruptFileError, read_npz, write_npz
 
 SPLITS = ("train", "test", "public")
 SUBPOPULATION_NAMES = ("head", "tail")
@@ -143,13 +143,15 @@ def generate(spec: SyntheticData, seed: int) -> dict[str, np.ndarray]:
     return arrays
 
 
-# Arrays every dataset file holds, synthetic or images; synthetic files add the features
-# (`features`, `public_features`) and the signal positions (`<split>_signal_patch`).
-REQUIRED_ARRAYS = tuple(f"{split}_{key}" for split in SPLITS for key in ("x", "y", "subpopulation")) + (
+# Arrays every dataset file holds, synthetic or images. Synthetic files add the patches
+# (`<split>_x`), the features (`features`, `public_features`) and the signal positions
+# (`<split>_signal_patch`); image files hold indices into the parsed source (`<split>_index`).
+REQUIRED_ARRAYS = tuple(f"{split}_{key}" for split in SPLITS for key in ("y", "subpopulation")) + (
     "subpopulation_frequencies",
     "train_group_counts",
     "spec",
 )
+RAW_IMAGE_ARRAYS = ("train_x", "train_y", "test_x", "test_y")
 
 
 def synthetic_settings(data_params: dict) -> dict:
@@ -167,9 +169,18 @@ def save(path, arrays: dict[str, np.ndarray]) -> None:
     write_npz(path, arrays)
 
 
-def load(path) -> dict[str, np.ndarray]:
-    """A dataset file's arrays; a truncated file or one lacking `REQUIRED_ARRAYS` raises CorruptFileError."""
-    return read_npz(path, REQUIRED_ARRAYS)
+def load(path, raw_images=None) -> dict[str, np.ndarray]:
+    """A dataset file's arrays with every split's patches (`<split>_x`): an image split file is
+    materialised from `raw_images`, the parsed source it indexes. A truncated file or one lacking
+    `REQUIRED_ARRAYS` raises CorruptFileError."""
+    arrays = read_npz(path, REQUIRED_ARRAYS)
+    if "train_x" in arrays:
+        return arrays
+    if raw_images is None:
+        raise CorruptFileError(f"{path}: an image split file (indices) needs the parsed source it indexes")
+    from dpharm.image_splits import materialize  # scipy, for the rotation: images only
+
+    return materialize(arrays, read_npz(raw_images, RAW_IMAGE_ARRAYS))
 
 
 def group_name(label: int, subpopulation: int | None = None) -> str:

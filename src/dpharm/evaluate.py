@@ -91,7 +91,8 @@ def evaluate(
     add("test_loss", loss)
     add("test_accuracy", correct)
     evaluation, synthetic = params["evaluation"], params["data"]["source"] == "synthetic"
-    unit = params["data"]["feature_norm"] if synthetic else 1.0  # synthetic budgets scale with ||u||
+    # Budgets: synthetic ones in units of ||u||, image ones in pixel units (inputs are pixel / pixel_std).
+    unit = params["data"]["feature_norm"] if synthetic else 1.0 / params["data"]["pixel_std"]
     attacks = [("", "l2", r) for r in evaluation["attack_radii"]] + [
         ("_linf", "linf", r) for r in evaluation["linf_radii"]
     ]

@@ -102,6 +102,24 @@ DOWNLOADS: dict[str, tuple[RemoteFile, ...]] = {
 }
 
 
+# The sha256 of the *decompressed* payload of each IDX file: the integrity check that holds for
+# any compression of the same data. Debian's dataset-fashion-mnist recompressed the four files
+# (so their .gz bytes differ from the upstream ones pinned above) and its payloads were hashed
+# here; the upstream files decompress to the same bytes if Debian changed nothing but the
+# compression, which the first download re-checks. Every local copy and every download is
+# checked against these before it is parsed.
+PAYLOAD_SHA256: dict[str, dict[str, str]] = {
+    "fashion_mnist": {
+        "train-images-idx3-ubyte.gz": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+        "train-labels-idx1-ubyte.gz": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+        "t10k-images-idx3-ubyte.gz": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+        "t10k-labels-idx1-ubyte.gz": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+    },
+}
+# Where Debian's packages install them (apt-get install dataset-fashion-mnist).
+DEBIAN_FOLDERS = {"fashion_mnist": "/usr/share/datasets/fashion-mnist"}
+
+
 def load_digits_images() -> tuple[np.ndarray, np.ndarray]:
     """The 1797 8x8 digits shipped with scikit-learn: images (n, 1, 8, 8) in [0, 1], labels."""
     from sklearn.datasets import load_digits  # lazy: only this loader needs scikit-learn
@@ -134,11 +152,26 @@ def parsed_images(
     *,
     mirror: str | None = None,
     checksums: Mapping[str, str] | None = None,
+    local_folder: str | os.PathLike | None = None,
 ) -> dict[str, np.ndarray]:
-    """Train and test arrays of an image source: the offline digits, or a verified download."""
+    """Train and test arrays of an image source: the offline digits, a local copy (checked
+    against the payload pins), or a verified download."""
     if source == "digits":
         return load_digits_splits()
+    if local_folder is not None:
+        return load_local_copy(source, local_folder)
     return fetch_dataset(source, download_folder, mirror=mirror, checksums=checksums or None)
+
+
+def load_local_copy(source: str, folder: str | os.PathLike) -> dict[str, np.ndarray]:
+    """An IDX source from a local folder (such as Debian's), each file checked against its payload pin."""
+    if source not in PAYLOAD_SHA256:
+        raise ValueError(f"a local folder is supported for {', '.join(PAYLOAD_SHA256)} (payload pins), not {source!r}")
+    folder = Path(folder)
+    missing = [name for name in PAYLOAD_SHA256[source] if not (folder / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{source}: {', '.join(str(folder / name) for name in missing)} not found")
+    return load_idx_dataset(folder, PAYLOAD_SHA256[source])
 
 
 # --- downloading ---------------------------------------------------------------------------
@@ -199,10 +232,15 @@ def _read_maybe_gzip(path: Path) -> bytes:
         raise ValueError(f"{path}: corrupt gzip data ({e})") from e
 
 
-def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read an IDX file (gzip-compressed or not) into an array in native byte order."""
+def read_idx(path: str | os.PathLike, payload_sha256: str | None = None) -> np.ndarray:
+    """Read an IDX file (gzip-compressed or not) into an array in native byte order; with
+    `payload_sha256`, its decompressed bytes must have that digest."""
     path = Path(path)
     raw = _read_maybe_gzip(path)
+    if payload_sha256 is not None and (actual := hashlib.sha256(raw).hexdigest()) != payload_sha256:
+        raise ValueError(
+            f"{path}: content sha256 {actual} is not the pinned {payload_sha256} (corrupt or another file)"
+        )
     if len(raw) < 4 or raw[:2] != b"\x00\x00":
         raise ValueError(f"{path}: not an IDX file (the header must start with two zero bytes)")
     code, ndim = raw[2], raw[3]
@@ -226,8 +264,11 @@ def _check_labels(labels: np.ndarray, source: object) -> np.ndarray:
     return labels.astype(np.int64)
 
 
-def _idx_split(folder: Path, images_name: str, labels_name: str) -> tuple[np.ndarray, np.ndarray]:
-    images, labels = read_idx(folder / images_name), read_idx(folder / labels_name)
+def _idx_split(
+    folder: Path, images_name: str, labels_name: str, pins: Mapping[str, str]
+) -> tuple[np.ndarray, np.ndarray]:
+    images = read_idx(folder / images_name, pins.get(images_name))
+    labels = read_idx(folder / labels_name, pins.get(labels_name))
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
         raise ValueError(f"{folder / images_name}: expected uint8 images of 28x28")
     if labels.ndim != 1 or len(labels) != len(images):
@@ -236,11 +277,16 @@ def _idx_split(folder: Path, images_name: str, labels_name: str) -> tuple[np.nda
     return pixels, _check_labels(labels, folder / labels_name)
 
 
-def load_idx_dataset(folder: str | os.PathLike) -> dict[str, np.ndarray]:
-    """MNIST or Fashion-MNIST from the four original IDX files in `folder`."""
+def load_idx_dataset(
+    folder: str | os.PathLike, payload_sha256: Mapping[str, str] | None = None
+) -> dict[str, np.ndarray]:
+    """MNIST or Fashion-MNIST from the four original IDX files in `folder`; `payload_sha256`
+    maps file names to the digests their decompressed bytes must have."""
     arrays: dict[str, np.ndarray] = {}
     for split, (images_name, labels_name) in _IDX_FILES.items():
-        arrays[f"{split}_x"], arrays[f"{split}_y"] = _idx_split(Path(folder), images_name, labels_name)
+        arrays[f"{split}_x"], arrays[f"{split}_y"] = _idx_split(
+            Path(folder), images_name, labels_name, payload_sha256 or {}
+        )
     return arrays
 
 
@@ -286,10 +332,11 @@ def read_cifar10_binary(tar_path: str | os.PathLike) -> dict[str, np.ndarray]:
 
 # --- fetching ------------------------------------------------------------------------------
 
-_PARSERS: dict[str, Callable[[Path], dict[str, np.ndarray]]] = {
+# (folder, payload pins) -> arrays
+_PARSERS: dict[str, Callable[[Path, Mapping[str, str]], dict[str, np.ndarray]]] = {
     "mnist": load_idx_dataset,
     "fashion_mnist": load_idx_dataset,
-    "cifar10": lambda folder: read_cifar10_binary(folder / CIFAR10_ARCHIVE),
+    "cifar10": lambda folder, _: read_cifar10_binary(folder / CIFAR10_ARCHIVE),
 }
 
 
@@ -324,4 +371,6 @@ def fetch_dataset(
         if destination.is_file() and _file_sha256(destination) == sha256.lower():
             continue
         download(url, destination, sha256, timeout=timeout)
-    return _PARSERS[name](folder)
+    # A file whose download checksum is overridden serves other bytes: its payload pin cannot hold.
+    pins = {file: pin for file, pin in PAYLOAD_SHA256.get(name, {}).items() if file not in (checksums or {})}
+    return _PARSERS[name](folder, pins)

@@ -123,11 +123,29 @@ def legends_beside_the_data(figure) -> None:
             sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=7, title_fontsize=7)
 
 
+DATASET_NAMES = {
+    "synthetic": "synthetic data",
+    "digits": "scikit-learn digits",
+    "mnist": "MNIST",
+    "fashion_mnist": "Fashion-MNIST",
+    "cifar10": "CIFAR-10",
+}
+
+
+def name_the_data(figure: plt.Figure, table: pd.DataFrame) -> None:
+    """Start the figure's title with the data set(s) its table comes from."""
+    if "dataset" not in table:
+        return
+    names = ", ".join(DATASET_NAMES.get(d, d) for d in sorted(table["dataset"].unique()))
+    figure.suptitle(f"{names}. {figure.get_suptitle()}", fontsize=10)
+
+
 def draw(name: str, table: pd.DataFrame, pdf_path, png_path, confidence: float) -> None:
     """Draw figure `name` from its table into a PDF and a PNG."""
     from dpharm.experiments import REGISTRY
 
     figure = REGISTRY[name].draw(table, interval_of(confidence))
+    name_the_data(figure, table)
     legends_beside_the_data(figure)
     for path, fmt in ((pdf_path, "pdf"), (png_path, "png")):
         with atomic_path(path) as tmp:

@@ -110,13 +110,15 @@ class SeedMetrics:
 @dataclass(frozen=True)
 class SeedFiles:
     """The files of one seed of a training job: its dataset, the pre-trained start (or None),
-    the checkpoint and the metrics file."""
+    the checkpoint, the metrics file, and the parsed image source the dataset indexes (None for
+    synthetic data)."""
 
     seed: int
     dataset: str
     pretrained: str | None
     model: str
     metrics: str
+    raw_images: str | None = None
 
     @classmethod
     def per_seed(
@@ -127,7 +129,8 @@ class SeedFiles:
         model: list[str],
         metrics: list[str],
         pretrained: list[str] | None = None,
+        raw_images: str | None = None,
     ) -> list[SeedFiles]:
         """Zip Snakemake's per-seed file lists (all in seed order) into one record per seed."""
         starts = pretrained or [None] * len(seeds)
-        return [cls(*files) for files in zip(seeds, dataset, starts, model, metrics, strict=True)]
+        return [cls(*files, raw_images) for files in zip(seeds, dataset, starts, model, metrics, strict=True)]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ctypes
+import os
+import shutil
 
 # glibc's mallopt parameters (malloc.h) and the largest mmap threshold it accepts on 64-bit.
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
@@ -45,3 +47,19 @@ def pick_device(requested: str):
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(requested)
+
+
+def gpus_per_training_job(requested: str) -> int:
+    """The `gpu` resource a training job holds: 1 when it will run on a CUDA device, else 0.
+
+    Snakemake's `gpu=1` limit (profiles/default) then keeps two training jobs off one GPU,
+    while on a machine without one they run side by side, one per core. Decided in the main
+    Snakemake process, so it looks for a driver instead of importing torch: an NVIDIA device
+    node or nvidia-smi, unless CUDA_VISIBLE_DEVICES hides every device. A SLURM profile sets
+    the resource itself (profiles/slurm).
+    """
+    if requested == "cpu":
+        return 0
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return 0
+    return int(os.path.exists("/dev/nvidia0") or shutil.which("nvidia-smi") is not None)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+import torch
+
 
 def _known(cls, section: dict) -> dict:
     return {f.name: section[f.name] for f in fields(cls) if f.name in section}
@@ -27,6 +29,16 @@ class ModelSettings:
         return cls(**_known(cls, section))
 
 
+# The update rule applied to the (privatised) gradient. For DP-SGD it acts on the noisy sum
+# after clipping and noise, so it is post-processing and costs no privacy.
+OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}
+
+
+def make_optimizer(name: str, parameters, learning_rate: float) -> torch.optim.Optimizer:
+    """The optimizer `name` (sgd or adam, torch's defaults otherwise) over `parameters`."""
+    return OPTIMIZERS[name](parameters, lr=learning_rate)
+
+
 @dataclass(frozen=True)
 class TrainingSettings:
     """How one model trains. The privacy fields (clip_norm, delta, accountant) matter only for
@@ -40,6 +52,7 @@ class TrainingSettings:
     accountant: str = "rdp"
     grad_sample_mode: str = "fast"
     augmentation_multiplicity: int = 1
+    optimizer: str = "sgd"
 
     @classmethod
     def from_config(cls, section: dict) -> TrainingSettings:

@@ -40,7 +40,7 @@ from dpharm.patch_gradients import clip_factors, gram, per_example_gradient_norm
 from dpharm.privacy import accountant_epsilon, poisson_sample_rate
 from dpharm.records import TrainingRecord
 from dpharm.seeds import derive_seed
-from dpharm.settings import TrainingSettings
+from dpharm.settings import TrainingSettings, make_optimizer
 
 
 @dataclass
@@ -208,7 +208,9 @@ class Stack:
             self.optimizers = [self._dp_optimizer(m, a) for m, a in zip(members, self.accountants, strict=False)]
         else:
             self.batches = [_shuffled_batches(n, min(training.batch_size, n), g) for g in samplers]
-            self.optimizers = [torch.optim.SGD([m.model.filters.weight], lr=training.learning_rate) for m in members]
+            self.optimizers = [
+                make_optimizer(training.optimizer, [m.model.filters.weight], training.learning_rate) for m in members
+            ]
 
     @property
     def private(self) -> bool:
@@ -219,7 +221,7 @@ class Stack:
         """Opacus's DP optimizer, fed an already-clipped sum: it adds the seeded noise, divides
         by the expected batch size, steps, and tells the accountant."""
         optimizer = SummedGradientDPOptimizer(
-            torch.optim.SGD([member.model.filters.weight], lr=self.training.learning_rate),
+            make_optimizer(self.training.optimizer, [member.model.filters.weight], self.training.learning_rate),
             noise_multiplier=member.noise_multiplier,
             max_grad_norm=self.training.clip_norm,
             expected_batch_size=self.expected_batch_size,

@@ -24,7 +24,7 @@ from dpharm.model import loss_and_accuracy
 from dpharm.privacy import accountant_epsilon, is_private, noise_multiplier_for, poisson_sample_rate
 from dpharm.records import TrainingRecord
 from dpharm.seeds import derive_seed
-from dpharm.settings import TrainingSettings
+from dpharm.settings import TrainingSettings, make_optimizer
 from dpharm.stacked import train_stack
 
 
@@ -116,7 +116,7 @@ def make_private(
         engine = PrivacyEngine(accountant=training.accountant)
         private = engine.make_private(
             module=model,
-            optimizer=torch.optim.SGD(_trainable(model), lr=training.learning_rate),
+            optimizer=make_optimizer(training.optimizer, _trainable(model), training.learning_rate),
             data_loader=loader,
             criterion=nn.CrossEntropyLoss(),
             noise_multiplier=noise_multiplier,

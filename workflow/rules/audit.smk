@@ -3,15 +3,17 @@
 # audit runs on the CPU and asks for no GPU.
 
 
-rule privacy_audit:
-    output:
-        paths.fill(paths.TABLE, name="privacy_audit"),
-    log:
-        paths.PRIVACY_AUDIT_LOG,
-    conda:
-        CONDA_ENV
-    params:
-        audit=config["privacy_audit"],
-        progress=config["progress"],
-    script:
-        "../scripts/privacy_audit.py"
+if PLAN.audit:
+
+    rule privacy_audit:
+        output:
+            paths.fill(paths.TABLE, name="privacy_audit"),
+        log:
+            paths.PRIVACY_AUDIT_LOG,
+        conda:
+            CONDA_ENV
+        params:
+            audit=config["privacy_audit"],
+            progress=config["progress"],
+        script:
+            "../scripts/privacy_audit.py"

@@ -44,8 +44,31 @@ def get_pretrain_datasets(wildcards):
     return PLAN.data_files(wildcards.experiment, condition.data_id)
 
 
-def get_raw_images(wildcards):
-    source = get_dataset_condition(wildcards).params["data"]["source"]
+def raw_images_of(condition):
+    """The parsed image source a condition's dataset files index; none for synthetic data."""
+    source = condition.params["data"]["source"]
     return (
         [] if source == "synthetic" else [paths.fill(paths.RAW_IMAGES, source=source)]
     )
+
+
+def get_raw_images(wildcards):
+    return raw_images_of(get_dataset_condition(wildcards))
+
+
+def get_train_raw_images(wildcards):
+    return raw_images_of(get_train_job(wildcards)[0])
+
+
+def get_pretrain_raw_images(wildcards):
+    return raw_images_of(get_pretrain_condition(wildcards))
+
+
+def get_committed_tables():
+    """Tables this run does not rebuild (their experiment, the pooled FNR table or the audit is
+    switched off): their committed copies, where present, still enter the claims, so that
+    config/fashion_mnist.yaml rebuilds only the Fashion-MNIST rows of results/claims.csv.
+    """
+    built = set(PLAN.table_files())
+    every = [paths.fill(paths.TABLE, name=name) for name in REGISTRY]
+    return [path for path in every if path not in built and os.path.exists(path)]

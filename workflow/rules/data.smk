@@ -17,6 +17,7 @@ rule raw_images:
         download_folder=lambda w: paths.fill(paths.DOWNLOADS, source=w.source),
         mirror=config["downloads"]["mirror"],
         sha256=config["downloads"]["sha256"],
+        local_folder=lambda w: config["downloads"]["local_folders"].get(w.source),
     script:
         "../scripts/raw_images.py"
 

@@ -5,6 +5,7 @@
 rule evaluate:
     input:
         data=get_train_datasets,
+        raw_images=get_train_raw_images,
         models=lambda w: PLAN.run_files(w.experiment, w.train_id, paths.MODEL),
         metrics=lambda w: PLAN.run_files(w.experiment, w.train_id, paths.METRICS),
     output:

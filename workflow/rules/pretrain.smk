@@ -3,7 +3,8 @@
 
 rule pretrain:
     input:
-        get_pretrain_datasets,
+        data=get_pretrain_datasets,
+        raw_images=get_pretrain_raw_images,
     output:
         expand(paths.PRETRAINED, seed=SEEDS, allow_missing=True),
     log:
@@ -12,7 +13,7 @@ rule pretrain:
         CONDA_ENV
     threads: config["threads"]
     resources:
-        gpu=1,
+        gpu=TRAINING_GPUS,
     params:
         condition=lambda w: get_pretrain_condition(w).params,
         seeds=SEEDS,

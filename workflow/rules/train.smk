@@ -7,6 +7,7 @@
 rule train:
     input:
         data=get_train_datasets,
+        raw_images=get_train_raw_images,
         pretrained=get_pretrained_starts,
     output:
         models=expand(paths.MODEL, seed=SEEDS, allow_missing=True),
@@ -17,7 +18,7 @@ rule train:
         CONDA_ENV
     threads: config["threads"]
     resources:
-        gpu=1,
+        gpu=TRAINING_GPUS,
     params:
         conditions=get_conditions,
         seeds=SEEDS,

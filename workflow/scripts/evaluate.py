@@ -8,6 +8,7 @@ with logging_to(snakemake.log[0]):
     files = SeedFiles.per_seed(
         snakemake.params.seeds,
         dataset=snakemake.input.data,
+        raw_images=next(iter(snakemake.input.raw_images), None),
         model=snakemake.input.models,
         metrics=snakemake.input.metrics,
     )

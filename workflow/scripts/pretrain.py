@@ -5,11 +5,12 @@ from dpharm.jobs.pretrain import pretrain
 
 with logging_to(snakemake.log[0]):
     pretrain(
-        list(snakemake.input),
+        list(snakemake.input.data),
         list(snakemake.output),
         snakemake.params.condition,
         snakemake.params.seeds,
         threads=snakemake.threads,
         device=snakemake.params.device,
         progress=snakemake.params.progress,
+        raw_images=next(iter(snakemake.input.raw_images), None),
     )

@@ -10,4 +10,5 @@ with logging_to(snakemake.log[0]):
         snakemake.params.download_folder,
         mirror=snakemake.params.mirror,
         sha256=snakemake.params.sha256,
+        local_folder=snakemake.params.local_folder,
     )

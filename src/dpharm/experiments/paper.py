@@ -169,6 +169,81 @@ register(Experiment(
     shown_keys={ANY_SWEEP: frozenset({"data.shift_angle", "training.init"})},
 ))  # fmt: skip
 
+# Fashion-MNIST at full size (docs/model.md, "Real images"): the designs of C2-C6 on 60,000
+# training images. Same tests as on the digits (C2, C3, C4) or the synthetic model (C6).
+register(Experiment(
+    name="fashion_class_imbalance", claim="C2", figure=f"{FIGURES}:real_class_imbalance",
+    caption=("Claim C2 on Fashion-MNIST. Test accuracy of Bag (label 8), kept at 100%, 10% and 3% of its training "
+             "images, and the mean over the other nine classes, against epsilon."),
+    tests=(_test("C2", "fashion_class_imbalance", "minority", "the reduced class loses more accuracy than the "
+                 "others, beyond what it loses at full representation", f"difference in differences of "
+                 f"{ACCURACY_DROP} (smallest testable fraction)", t.real_minority),),
+    shown_keys={ANY_SWEEP: frozenset({"data.minority_fraction"})},
+))  # fmt: skip
+
+register(Experiment(
+    name="fashion_long_tail", claim="C3", figure=f"{FIGURES}:real_long_tail",
+    caption=("Claim C3 on Fashion-MNIST. Class 0 is footwear made of two sources, Sneaker (head) and Sandal (tail, 5% "
+             "or 20% of the class); Ankle boot stays a class of its own. Test accuracy of each source against "
+             "epsilon, per tail frequency."),
+    tests=(_test("C3", "fashion_long_tail", "rare_tail", "the rare source of class 0 loses more accuracy than its "
+                 "head, beyond what it loses when frequent", f"difference in differences of {ACCURACY_DROP}",
+                 t.real_tail),),
+    shown_keys={ANY_SWEEP: frozenset({"data.tail_frequency"})},
+))  # fmt: skip
+
+register(Experiment(
+    name="fashion_adversarial", claim="C4", figure=f"{FIGURES}:adversarial",
+    caption=("Claim C4 on Fashion-MNIST. PGD-l2 (top) and PGD-linf (bottom) test loss and accuracy against the budget "
+             "in pixel units (pixels in [0, 1]), one line per epsilon."),
+    tests=(
+        _test("C4", "fashion_adversarial", "adversarial", "DP costs more accuracy under PGD-l2 than on clean data",
+              f"{ACCURACY_DROP}: attacked (middle budget) minus clean", t.c4_adversarial,
+              secondary=t.c4_adversarial_nats),
+        _test("C4", "fashion_adversarial", "adversarial_linf", "DP costs more accuracy under PGD-linf than on clean "
+              "data", f"{ACCURACY_DROP}: attacked (middle budget) minus clean", t.c4_adversarial_linf,
+              secondary=t.c4_adversarial_linf_nats),
+    ),
+    shown_keys={ANY_SWEEP: frozenset()},
+))  # fmt: skip
+
+register(Experiment(
+    name="fashion_pretraining_shift", claim="C5", figure=f"{FIGURES}:public_data_shift",
+    caption=("Claim C5 on Fashion-MNIST. DP fine-tuning from a model pre-trained on public data of growing shift "
+             "(held-out Fashion-MNIST, the same rotated 90 degrees, scikit-learn's digits upscaled to 28x28), "
+             "against training from scratch, per epsilon."),
+    tests=(
+        _test("C5", "fashion_pretraining_shift", "shrinks", "the gain of pre-training shrinks from public data of "
+              "the same source to another data set", "gain in accuracy points: held-out images minus digits",
+              t.shrinks_to_another_dataset),
+        _test("C5", "fashion_pretraining_shift", "no_guaranteed_gain", "pre-training on another data set gains less "
+              "than min_effect", "gain in accuracy points from the digits (upper bound below threshold)",
+              t.no_guaranteed_gain_from_another_dataset, rule=BELOW),
+    ),
+    shown_keys={"rotation": frozenset({"data.shift_angle", "training.init"}),
+                "other_dataset": frozenset({"data.public_source", "training.init"})},
+))  # fmt: skip
+
+register(Experiment(
+    name="fashion_mitigations", claim="C6", figure=f"{FIGURES}:mitigations",
+    caption=(f"Claim C6 on Fashion-MNIST. Test loss and the {FNR} of class 0 against epsilon, by augmentation "
+             "multiplicity k (top; views shifted by up to 2 pixels and flipped, averaged per example before "
+             "clipping) and frozen fraction of filters (bottom)."),
+    tests=(
+        _test("C6", "fashion_mitigations", "augmentation_accuracy", "augmentation multiplicity reduces the DP harm",
+              f"{ACCURACY_DROP}: k min minus k max", t.c6_augmentation_accuracy, secondary=t.c6_augmentation_nats),
+        _test("C6", "fashion_mitigations", "augmentation_fnr", "augmentation multiplicity raises the FNR",
+              "log FNR ratio, k max over k min", t.c6_augmentation_fnr),
+        _test("C6", "fashion_mitigations", "freezing_accuracy", "freezing filters reduces the DP harm",
+              f"{ACCURACY_DROP}: frozen fraction min minus max", t.c6_freezing_accuracy,
+              secondary=t.c6_freezing_nats),
+        _test("C6", "fashion_mitigations", "freezing_fnr", "freezing filters raises the FNR",
+              "log FNR ratio, frozen fraction max over min", t.c6_freezing_fnr),
+    ),
+    shown_keys={"augmentation": frozenset({"training.augmentation_multiplicity"}),
+                "freezing": frozenset({"model.frozen_fraction"})},
+))  # fmt: skip
+
 register(Experiment(
     name="mitigations", claim="C6", figure=f"{FIGURES}:mitigations",
     caption=(f"Claim C6. Test loss and the {FNR} against epsilon, by augmentation multiplicity k (top) and frozen "

@@ -146,6 +146,29 @@ def pretraining_shift(
     return fig
 
 
+PUBLIC_DATA = "public data (growing shift)"
+
+
+def _public_data(row: pd.Series) -> str:
+    if row["sweep"] == "other_dataset":
+        return "digits, upscaled"
+    return "held-out images" if row["shift_angle"] == 0 else f"rotated {row['shift_angle']:g} degrees"
+
+
+def public_data_shift(table: pd.DataFrame, errorbar) -> plt.Figure:
+    """C5 with public data of another data set: scratch versus pre-trained, versus the public data."""
+    rows = select(table, "test_accuracy", "all")
+    rows = rows.assign(**{PUBLIC_DATA: rows.apply(_public_data, axis=1)}).rename(columns={"value": "test accuracy"})
+    order = sorted(rows[PUBLIC_DATA].unique(), key=lambda v: (v.startswith("digits"), v != "held-out images", v))
+    epsilons = sorted(rows["epsilon"].unique(), reverse=True)
+    fig, axes = grid(1, len(epsilons), "C5 (claim: the gain of public pre-training shrinks as the shift grows)")
+    for ax, epsilon in zip(axes[0], epsilons, strict=True):
+        points(ax, rows[rows["epsilon"] == epsilon], PUBLIC_DATA, "test accuracy", "init", errorbar, order)
+        ax.set_title(f"epsilon {epsilon_label(epsilon)}", fontsize=9)
+        ax.tick_params(axis="x", rotation=20)
+    return fig
+
+
 def mitigations(table: pd.DataFrame, errorbar) -> plt.Figure:
     """C6: test loss and measured FNR versus epsilon, by augmentation multiplicity and frozen fraction."""
     sweeps = [

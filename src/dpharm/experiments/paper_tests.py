@@ -193,22 +193,38 @@ def _adversarial(suffix: str, nats: bool = False):
 # --- C5 -----------------------------------------------------------------------------------
 
 
-def _gain(table: pd.DataFrame, context: Context, angle: float) -> pd.Series:
-    """Accuracy points pre-training adds over training from scratch at a shift angle."""
+def _gain(table: pd.DataFrame, context: Context, **where) -> pd.Series:
+    """Accuracy points pre-training adds over training from scratch in the rows matching `where`."""
     return over_epsilons(table, context, lambda e: POINTS * (
-        per_seed(table, "test_accuracy", "all", shift_angle=angle, init="pretrained", epsilon=e)
-        - per_seed(table, "test_accuracy", "all", shift_angle=angle, init="scratch", epsilon=e)))  # fmt: skip
+        per_seed(table, "test_accuracy", "all", **where, init="pretrained", epsilon=e)
+        - per_seed(table, "test_accuracy", "all", **where, init="scratch", epsilon=e)))  # fmt: skip
 
 
 def shrinks(table: pd.DataFrame, context: Context) -> pd.Series:
     """Accuracy points of pre-training gain at the smallest shift minus at the largest."""
     angles = values_of(table, "shift_angle")
-    return _gain(table, context, angles[0]) - _gain(table, context, angles[-1])
+    return _gain(table, context, shift_angle=angles[0]) - _gain(table, context, shift_angle=angles[-1])
 
 
 def no_guaranteed_gain(table: pd.DataFrame, context: Context) -> pd.Series:
     """The gain at the largest shift: the claim holds when even its upper bound is below min_effect."""
-    return _gain(table, context, values_of(table, "shift_angle")[-1])
+    return _gain(table, context, shift_angle=values_of(table, "shift_angle")[-1])
+
+
+# Public data of another data set (sweep `other_dataset`) is the largest shift there is.
+def _gain_without_shift(table: pd.DataFrame, context: Context) -> pd.Series:
+    rows = sweep_rows(table, "rotation")
+    return _gain(rows, context, shift_angle=values_of(rows, "shift_angle")[0])
+
+
+def shrinks_to_another_dataset(table: pd.DataFrame, context: Context) -> pd.Series:
+    """Gain from held-out public images of the same source minus gain from another data set."""
+    return _gain_without_shift(table, context) - _gain(sweep_rows(table, "other_dataset"), context)
+
+
+def no_guaranteed_gain_from_another_dataset(table: pd.DataFrame, context: Context) -> pd.Series:
+    """The gain of pre-training on another data set (upper bound below min_effect: no gain to count on)."""
+    return _gain(sweep_rows(table, "other_dataset"), context)
 
 
 # --- C6 -----------------------------------------------------------------------------------

@@ -6,13 +6,21 @@ import functools
 
 
 def raw_images(
-    source: str, output: str, download_folder: str, *, mirror: str | None = None, sha256: dict | None = None
+    source: str,
+    output: str,
+    download_folder: str,
+    *,
+    mirror: str | None = None,
+    sha256: dict | None = None,
+    local_folder: str | None = None,
 ) -> None:
-    """Parse one image source (offline digits, or a download verified against pinned checksums)."""
+    """Parse one image source: the offline digits, a local copy, or a download, each verified
+    against pinned checksums. The output appears only once every file has passed."""
     from dpharm.image_sources import parsed_images
     from dpharm.io import write_npz
 
-    write_npz(output, parsed_images(source, download_folder, mirror=mirror, checksums=sha256))
+    arrays = parsed_images(source, download_folder, mirror=mirror, checksums=sha256, local_folder=local_folder)
+    write_npz(output, arrays)
 
 
 def make_dataset(raw_files: list[str], outputs: list[str], data_params: dict, seeds: list[int]) -> None:

@@ -20,7 +20,7 @@ def evaluate(files: list[SeedFiles], output: str, conditions: list[dict], experi
     configure_torch(threads)
     frames = []
     for seed_files in files:
-        arrays = datasets.load(seed_files.dataset)
+        arrays = datasets.load(seed_files.dataset, seed_files.raw_images)
         metrics = SeedMetrics.read(seed_files.metrics)
         for condition in conditions:
             params, record = condition["params"], metrics.record(condition["id"], seed_files.metrics)

@@ -14,8 +14,10 @@ def pretrain(
     threads: int,
     device: str,
     progress: bool,
+    raw_images: str | None = None,
 ) -> None:
-    """Pre-train one model per seed; each checkpoint holds it under `model.PRETRAINED`."""
+    """Pre-train one model per seed; each checkpoint holds it under `model.PRETRAINED`.
+    `raw_images`: the parsed image source the dataset files index (None for synthetic data)."""
     import torch
 
     from dpharm import data as datasets
@@ -30,7 +32,7 @@ def pretrain(
     model_settings = replace(ModelSettings.from_config(params["model"]), frozen_fraction=0.0)
     members = []
     for seed, data_file in zip(seeds, data_files, strict=True):
-        arrays = datasets.load(data_file)
+        arrays = datasets.load(data_file, raw_images)
         x, y = torch.from_numpy(arrays["public_x"]), torch.from_numpy(arrays["public_y"])
         if len(y) == 0:
             raise ValueError(f"{data_file}: no public examples; set data.n_public > 0 to pre-train")

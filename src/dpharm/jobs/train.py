@@ -30,7 +30,7 @@ def train(
     model_settings = ModelSettings.from_config(shared["model"])
     members, epsilons = [], []
     for seed_files in files:
-        arrays = datasets.load(seed_files.dataset)
+        arrays = datasets.load(seed_files.dataset, seed_files.raw_images)
         x, y = torch.from_numpy(arrays["train_x"]), torch.from_numpy(arrays["train_y"])
         signal_patch = torch.from_numpy(arrays["train_signal_patch"]) if make_views else None
         for condition in conditions:
