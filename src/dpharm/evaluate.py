@@ -105,8 +105,7 @@ def evaluate(
         adv_loss, adv_correct = _loss_and_correct(model, x_adv, y)
         add(f"adversarial_loss{suffix}", adv_loss, radius)
         add(f"adversarial_accuracy{suffix}", adv_correct, radius)
-    if "features" in arrays:  # the FNR needs the data model's features: synthetic data only
-        rows += fnr_rows(model, arrays, params, noise_multiplier)
+    rows += fnr_rows(model, arrays, params, noise_multiplier)
     return rows
 
 
@@ -114,19 +113,22 @@ def fnr_rows(
     model: TwoLayerPatchCNN, arrays: dict[str, np.ndarray], params: dict, noise_multiplier: float
 ) -> list[dict]:
     """The FNR rows (`dpharm.fnr`) of every (class, subpopulation) ('class<c>' when there is no
-    tail); only synthetic data has the `features` they need."""
+    tail): the measured (output-level) FNR of any data; the weights-only, per-filter and
+    predicted ones only on synthetic data, which has the `features` they need."""
     frequencies = arrays["subpopulation_frequencies"]
-    data = params["data"]
-    span_size = feature_span_size(SyntheticData(**synthetic_settings(data)))
     x, y = torch.from_numpy(arrays["test_x"]), torch.from_numpy(arrays["test_y"])
-    features, norms = arrays["features"], np.linalg.norm(arrays["features"], axis=-1)
-    by_metric = {
-        "fnr_measured": fnr.output_fnr(fnr.output_margins(model, x, y), arrays["test_y"], arrays["test_subpopulation"]),
-        "fnr_weights": fnr.weights_fnr(model, features, span_size, data["noise_std"], data["patches"]),
-        "fnr_filter": fnr.filter_fnr(model, features, span_size, data["noise_std"]),
-        "fnr_predicted": fnr.predicted_fnr(data, params["model"], params["training"], arrays["train_group_counts"],
-                                           norms, noise_multiplier, span_size),
-    }  # fmt: skip
+    margins = fnr.output_margins(model, x, y)
+    by_metric = {"fnr_measured": fnr.output_fnr(margins, arrays["test_y"], arrays["test_subpopulation"])}
+    if "features" in arrays:
+        data = params["data"]
+        span_size = feature_span_size(SyntheticData(**synthetic_settings(data)))
+        features, norms = arrays["features"], np.linalg.norm(arrays["features"], axis=-1)
+        by_metric |= {
+            "fnr_weights": fnr.weights_fnr(model, features, span_size, data["noise_std"], data["patches"]),
+            "fnr_filter": fnr.filter_fnr(model, features, span_size, data["noise_std"]),
+            "fnr_predicted": fnr.predicted_fnr(data, params["model"], params["training"],
+                                               arrays["train_group_counts"], norms, noise_multiplier, span_size),
+        }  # fmt: skip
     return [
         {
             "group": group_name(c, s if frequencies.shape[1] > 1 else None),

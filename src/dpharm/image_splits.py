@@ -31,7 +31,8 @@ def patchify(images: np.ndarray, patch: int) -> np.ndarray:
     if height % patch or width % patch:
         raise ValueError(f"patch size {patch} does not divide the {height}x{width} images")
     grid = images.reshape(n, channels, height // patch, patch, width // patch, patch)
-    return grid.transpose(0, 2, 4, 1, 3, 5).reshape(n, -1, channels * patch * patch)
+    patches = (height // patch) * (width // patch)  # explicit: an empty split has no -1 to infer
+    return grid.transpose(0, 2, 4, 1, 3, 5).reshape(n, patches, channels * patch * patch)
 
 
 def rotate(images: np.ndarray, degrees: float) -> np.ndarray:

@@ -121,7 +121,7 @@ def _padded_batch(
     views = 1
     if make_views is not None:
         parts = [
-            make_views(m.x[chosen], m.signal_patch[chosen], g)
+            make_views(m.x[chosen], None if m.signal_patch is None else m.signal_patch[chosen], g)
             for m, chosen, g in zip(members, indices, view_generators, strict=False)
         ]
         views = parts[0].shape[1]

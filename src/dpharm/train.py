@@ -73,7 +73,8 @@ def _run_steps(
         warnings.filterwarnings("ignore", message="Full backward hook is firing")
         for _ in tqdm(range(steps), desc=description, disable=not progress, mininterval=2.0):
             batch = next(batches)
-            xb = make_views(batch[0], batch[2], view_generator) if make_views else batch[0]
+            signal_patch = batch[2] if len(batch) > 2 else None  # synthetic data only
+            xb = make_views(batch[0], signal_patch, view_generator) if make_views else batch[0]
             optimizer.zero_grad(set_to_none=True)
             _loss(criterion, model(xb.to(device)), batch[1].to(device), ghost).backward()
             optimizer.step()

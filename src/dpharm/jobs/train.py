@@ -32,7 +32,8 @@ def train(
     for seed_files in files:
         arrays = datasets.load(seed_files.dataset, seed_files.raw_images)
         x, y = torch.from_numpy(arrays["train_x"]), torch.from_numpy(arrays["train_y"])
-        signal_patch = torch.from_numpy(arrays["train_signal_patch"]) if make_views else None
+        # the synthetic views need the signal's position; image views need only the pixels
+        signal_patch = torch.from_numpy(arrays["train_signal_patch"]) if "train_signal_patch" in arrays else None
         for condition in conditions:
             model = build_model(model_settings, x.shape[-1], datasets.num_classes(arrays), seed_files.seed)
             if seed_files.pretrained is not None:

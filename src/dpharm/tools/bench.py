@@ -4,8 +4,9 @@ Writes to results/benchmarks/ (or --output):
 - dpsgd_throughput.csv and .png: training examples per second of one step on a fixed batch
   (forward, backward, clipping, noise, update; data sampling excluded for every method),
   median over --rounds x --repetitions timed blocks after a warm-up, for plain SGD, Opacus
-  hooks, Opacus ghost and ours (dpharm.stacked), on the paper's synthetic model and an
-  MNIST-shaped image model. Each method runs in a fresh process per round, so its peak
+  hooks, Opacus ghost and ours (dpharm.stacked), on the paper's synthetic model, an
+  MNIST-shaped image model (16 patches of 7x7) and Fashion-MNIST as calibrated (4 of 14x14).
+  Each method runs in a fresh process per round, so its peak
   resident memory is its own, and the rounds interleave the methods in time.
 - dpsgd_grid.csv: wall time of training S seeds of one grid point (the default synthetic
   setting at epsilon 4) as one job with one stack, against one job training them one after
@@ -32,6 +33,8 @@ MODELS = {
     "paper": {"dimension": 1000, "patches": 2, "classes": 2, "width": 50, "batch": 256},
     # MNIST cut into 7x7 patches (config/mnist.yaml): 16 patches of 49 pixels, 10 classes
     "image": {"dimension": 49, "patches": 16, "classes": 10, "width": 20, "batch": 256},
+    # Fashion-MNIST as calibrated (the fashion_* experiments): 4 patches of 14x14, batch 1024
+    "fashion": {"dimension": 196, "patches": 4, "classes": 10, "width": 20, "batch": 1024},
 }
 METHODS = ("nonprivate", "opacus-hooks", "opacus-ghost", "ours")
 CLIP, NOISE, LEARNING_RATE = 1.0, 1.0, 0.1
