@@ -8,6 +8,7 @@ from snakemake.utils import min_version
 
 from dpharm import paths
 from dpharm.config import check_config_files, config_hash, validate_config
+from dpharm.io import remove_unfinished_files
 from dpharm.plan import Plan
 from dpharm.experiments import REGISTRY, caption
 from dpharm.provenance import git_state
@@ -25,6 +26,13 @@ report: "workflow/report/workflow.rst"
 # Validate every config file and the merged config (config.yaml, --configfile, --config) before any job runs.
 check_config_files(workflow.configfiles)
 validate_config(config)
+
+
+# Every path below is relative to the results' working folder: "." for the shipped results,
+# another for configurations whose results must not replace them (config/small.yaml).
+workdir: config["workdir"]
+
+
 PLAN = Plan(config)
 SEEDS = PLAN.seeds
 # 1 on a CUDA machine (the profile's gpu=1 limit: one training job per GPU), else 0 (side by side).
@@ -36,6 +44,11 @@ wildcard_constraints:
     train_id="[^/]+",
     data_id="[^/]+",
     pretrain_id="[^/]+",
+
+
+onstart:
+    # a job killed mid-write (SIGKILL) leaves a hidden temporary file; nothing else owns it now
+    remove_unfinished_files("results")
 
 
 include: "workflow/rules/common.smk"

@@ -7,6 +7,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_FILES = ("Snakefile", "config.yaml", "config", "workflow", "profiles")
+# config/small.yaml's working folder: its results/ and .snakemake/ live there, not in the copy's root.
+SMALL_WORKDIR = Path("runs/small")
 
 
 def copy_workflow(destination: Path) -> Path:

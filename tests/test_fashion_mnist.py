@@ -127,3 +127,21 @@ def test_the_raw_images_rule_reads_the_debian_copy_and_a_tiny_stack_learns(tmp_p
     assert min(accuracies) > 0.5  # chance is 0.1
     assert records[1].epsilon_spent <= 3.0 + 1e-6 and records[0].epsilon_spent == float("inf")
     shutil.rmtree(workdir / "results" / "raw")
+
+
+@needs_debian_copy
+def test_the_calibration_tool_trains_and_reports_every_model(capsys):
+    import json
+
+    from dpharm.tools.calibrate import main
+
+    main(["--steps", "3", "--epsilons", "inf,3", "--seeds", "0,1", "--width", "2"])
+    record = json.loads(capsys.readouterr().out)
+    assert [(m["seed"], m["epsilon"]) for m in record["models"]] == [
+        (0, float("inf")),
+        (0, 3.0),
+        (1, float("inf")),
+        (1, 3.0),
+    ]
+    assert record["models"][0]["noise_multiplier"] == 0.0 and record["models"][1]["noise_multiplier"] > 0
+    assert all(0.0 <= m["test_accuracy"] <= 1.0 for m in record["models"])

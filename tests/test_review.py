@@ -96,6 +96,7 @@ def write_results(folder: Path) -> Path:
         }
     ).to_csv(folder / "tables" / "privacy_audit.csv", index=False)
     claims_table().to_csv(folder / "claims.csv", index=False)
+    (folder / "provenance.json").write_text('{"config_sha256": "abc"}')
     return folder
 
 
@@ -240,3 +241,24 @@ def test_cli_subprocess(folders):
     failing = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert failing.returncode == 1, failing.stderr
     assert failing.stdout.rstrip().splitlines()[-1] == "FAIL: 2 checks failed"
+
+
+def test_a_value_against_an_infinite_reference_must_be_that_infinity(folders):
+    fresh, reference = folders
+    path = fresh / "tables" / "width.csv"
+    table = pd.read_csv(path)
+    table.loc[table["epsilon_spent"] == INF, "epsilon_spent"] = 3.0  # a non-private run claiming epsilon 3
+    table.to_csv(path, index=False, float_format="%.10g")
+    row = check(
+        compare_results(fresh, reference, {"default": {"abs": 1.0, "rel": 1.0}}), "tables/width.csv", "epsilon_spent"
+    )
+    assert not row["passed"] and row["mismatches"] == 12
+
+
+def test_results_of_different_configurations_are_flagged(folders, capsys):
+    fresh, reference = folders
+    (fresh / "provenance.json").write_text('{"config_sha256": "other"}')
+    checks = compare_results(fresh, reference)
+    assert not check(checks, "provenance.json", "config_sha256")["passed"]
+    assert main([str(fresh), str(reference)]) == 1
+    assert "different configurations" in capsys.readouterr().out

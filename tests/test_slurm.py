@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import REPO, copy_workflow
+from helpers import REPO, SMALL_WORKDIR, copy_workflow
 from slurm_cluster import SlurmUnavailable, slurm_cluster, timed
 
 pytestmark = pytest.mark.slurm
@@ -192,10 +192,13 @@ def test_small_configuration_through_slurm_matches_a_local_run(cluster, tmp_path
         (seconds(jobs[j]["StartTime"]), seconds(jobs[j]["EndTime"])) for j, r in rules.items() if r in GPU_RULES
     )
     assert all(end <= next_start for (_, end), (next_start, _) in zip(gpu_spans, gpu_spans[1:], strict=False))
-    assert list((remote / ".snakemake" / "slurm_logs" / "rule_train").rglob("*.log"))
+    assert list((remote / SMALL_WORKDIR / ".snakemake" / "slurm_logs" / "rule_train").rglob("*.log"))
 
     # The pipeline is deterministic on the CPU: the same tables, byte for byte.
-    tables = sorted(p.relative_to(local) for p in (local / "results" / "tables").glob("*.csv"))
-    assert tables == sorted(p.relative_to(remote) for p in (remote / "results" / "tables").glob("*.csv"))
-    for path in [*tables, Path("results") / "claims.csv"]:
+    def tables_of(root):
+        return sorted(p.relative_to(root) for p in (root / SMALL_WORKDIR / "results" / "tables").glob("*.csv"))
+
+    tables = tables_of(local)
+    assert tables == tables_of(remote)
+    for path in [*tables, SMALL_WORKDIR / "results" / "claims.csv"]:
         assert (local / path).read_bytes() == (remote / path).read_bytes(), path

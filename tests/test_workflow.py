@@ -15,7 +15,7 @@ import pytest
 from dpharm.config import load_yaml, merge
 from dpharm.plan import Plan
 from dpharm.runtime import gpus_per_training_job
-from helpers import REPO, copy_workflow, snakemake
+from helpers import REPO, SMALL_WORKDIR, copy_workflow, snakemake
 
 STAGES = [
     "raw_images",
@@ -99,7 +99,7 @@ def test_default_profile_serialises_gpu_jobs(repo):
 @pytest.mark.slow
 def test_small_configuration_runs_end_to_end(small_run):
     for experiment in EXPERIMENTS:
-        table = pd.read_csv(small_run / "results" / "tables" / f"{experiment}.csv")
+        table = pd.read_csv(small_run / SMALL_WORKDIR / "results" / "tables" / f"{experiment}.csv")
         assert set(CONTRACT_COLUMNS) <= set(table.columns)
         assert set(table["experiment"]) == {experiment}
         assert set(table["dataset"]) == {"digits" if experiment.startswith("real_") else "synthetic"}
@@ -112,35 +112,35 @@ def test_small_configuration_runs_end_to_end(small_run):
         has_fnr = {"fnr_measured", "fnr_predicted"} <= set(table["metric"])
         assert has_fnr != experiment.startswith("real_")  # the FNR needs the synthetic features
         for suffix in ("pdf", "png"):
-            figure = small_run / "results" / "figures" / f"{experiment}.{suffix}"
+            figure = small_run / SMALL_WORKDIR / "results" / "figures" / f"{experiment}.{suffix}"
             assert figure.stat().st_size > 1000
-    table = pd.read_csv(small_run / "results" / "tables" / "class_imbalance.csv")
+    table = pd.read_csv(small_run / SMALL_WORKDIR / "results" / "tables" / "class_imbalance.csv")
     assert (table.loc[table["epsilon"] == float("inf"), "noise_multiplier"] == 0).all()
     assert {"test_accuracy_change", "test_loss_change"} <= set(table["metric"])
     private = table[table["epsilon"] < float("inf")]
     assert (private["epsilon_spent"] <= private["epsilon"] * 1.001).all()
-    transition = pd.read_csv(small_run / "results" / "tables" / "fnr_transition.csv")
+    transition = pd.read_csv(small_run / SMALL_WORKDIR / "results" / "tables" / "fnr_transition.csv")
     assert {"fnr_measured", "fnr_predicted", "test_loss", "test_accuracy"} <= set(transition.columns)
     assert (transition["fnr_measured"].notna()).all() and len(transition) > 0
 
 
 @pytest.mark.slow
 def test_claims_table_has_a_verdict_per_claim(small_run):
-    claims = pd.read_csv(small_run / "results" / "claims.csv")
+    claims = pd.read_csv(small_run / SMALL_WORKDIR / "results" / "claims.csv")
     assert list(claims.columns) == CLAIM_COLUMNS
     assert set(zip(claims["claim"], claims["dataset"], strict=False)) == {
         *((c, "synthetic") for c in ("C1", "C2", "C3", "C4", "C5", "C6", "privacy")),
         *((c, "digits") for c in ("C2", "C3", "C4", "C5")),
     }
-    audit = pd.read_csv(small_run / "results" / "tables" / "privacy_audit.csv")
+    audit = pd.read_csv(small_run / SMALL_WORKDIR / "results" / "tables" / "privacy_audit.csv")
     assert {"mechanism", "epsilon_accountant", "epsilon_lower_bound", "confidence", "n_trials"} <= set(audit.columns)
     assert set(claims["verdict"]) <= {"reproduced", "not reproduced", "inconclusive"}
-    assert "| C2 |" in (small_run / "results" / "claims.md").read_text()
+    assert "| C2 |" in (small_run / SMALL_WORKDIR / "results" / "claims.md").read_text()
 
 
 @pytest.mark.slow
 def test_every_run_records_its_provenance(small_run):
-    files = sorted((small_run / "results" / "runs").glob("*/*/seed*/metrics.json"))
+    files = sorted((small_run / SMALL_WORKDIR / "results" / "runs").glob("*/*/seed*/metrics.json"))
     config = merge(load_yaml(REPO / "config.yaml"), load_yaml(REPO / "config" / "small.yaml"))
     plan = Plan(config)
     assert len(files) == len(config["seeds"]) * len(plan.train_jobs)
@@ -173,7 +173,7 @@ def test_rerun_is_a_no_op(small_run):
 
 @pytest.mark.slow
 def test_run_provenance_and_html_report(small_run):
-    record = json.loads((small_run / "results" / "provenance.json").read_text())
+    record = json.loads((small_run / SMALL_WORKDIR / "results" / "provenance.json").read_text())
     assert {"git", "packages", "device", "created_utc", "config_sha256"} <= set(record)
     assert len(record["config_sha256"]) == 64 and "dirty" in record["git"]
     result = snakemake(small_run, "--configfile", "config/small.yaml", "--report", "report.html")
@@ -188,8 +188,8 @@ def test_run_provenance_and_html_report(small_run):
 
 def _class_imbalance_outputs(workdir) -> dict[str, bytes]:
     paths = [
-        workdir / "results" / "tables" / "class_imbalance.csv",
-        *sorted((workdir / "results" / "runs" / "class_imbalance").glob("*/evaluation.csv")),
+        workdir / SMALL_WORKDIR / "results" / "tables" / "class_imbalance.csv",
+        *sorted((workdir / SMALL_WORKDIR / "results" / "runs" / "class_imbalance").glob("*/evaluation.csv")),
     ]
     return {str(p.relative_to(workdir)): p.read_bytes() for p in paths}
 
@@ -208,7 +208,7 @@ def test_same_config_and_seed_give_byte_identical_tables(small_run):
 @pytest.mark.slow
 def test_training_killed_with_sigkill_then_rerun_gives_complete_correct_outputs(small_run):
     before = _class_imbalance_outputs(small_run)
-    logs = small_run / "results" / "logs" / "train" / "class_imbalance"
+    logs = small_run / SMALL_WORKDIR / "results" / "logs" / "train" / "class_imbalance"
     started = time.time()
     process = subprocess.Popen(
         [
@@ -237,14 +237,30 @@ def test_training_killed_with_sigkill_then_rerun_gives_complete_correct_outputs(
     result = snakemake(small_run, "results/tables/class_imbalance.csv", "--configfile", "config/small.yaml")
     assert result.returncode == 0, result.stderr[-3000:]
     assert _class_imbalance_outputs(small_run) == before
-    assert not list((small_run / "results").rglob("*.tmp")), "no temporary file left behind"
+    assert not list((small_run / SMALL_WORKDIR / "results").rglob("*.tmp")), "no temporary file left behind"
+
+
+@pytest.mark.slow
+def test_deleted_results_are_rebuilt_by_a_plain_rerun(small_run):
+    results = small_run / SMALL_WORKDIR / "results"
+    table = results / "tables" / "long_tail.csv"
+    metrics = next((results / "runs" / "class_imbalance").glob("*/seed1/metrics.json"))
+    before = table.read_bytes()
+    table.unlink()
+    metrics.unlink()
+    result = snakemake(small_run, "--configfile", "config/small.yaml")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert metrics.exists() and table.read_bytes() == before  # retrained, and the table the same byte for byte
 
 
 @pytest.mark.slow
 def test_corrupted_intermediate_file_stops_with_a_clear_error(small_run):
-    dataset = next((small_run / "results" / "data" / "class_imbalance").glob("*/seed0.npz"))
+    dataset = next((small_run / SMALL_WORKDIR / "results" / "data" / "class_imbalance").glob("*/seed0.npz"))
     dataset.write_bytes(dataset.read_bytes()[:5000])
     result = snakemake(small_run, "results/tables/class_imbalance.csv", "--configfile", "config/small.yaml")
     assert result.returncode != 0
     assert "not a readable .npz file" in result.stdout + result.stderr
     assert "delete it and rerun" in result.stdout + result.stderr
+    logs = (small_run / SMALL_WORKDIR / "results" / "logs").rglob("*.log")
+    failed = [log for log in logs if "not a readable .npz file" in log.read_text(errors="replace")]
+    assert failed and "Traceback" in failed[0].read_text()  # the traceback is in the job's own log

@@ -21,6 +21,8 @@ from typing import BinaryIO, Callable, Mapping
 
 import numpy as np
 
+from dpharm.io import file_mode
+
 SOURCES = ("mnist", "fashion_mnist", "cifar10")
 
 _CHUNK = 1 << 20
@@ -204,6 +206,7 @@ def download(url: str, destination: str | os.PathLike, sha256: str, timeout: flo
             raise DownloadError(f"truncated download of {url}: expected {int(announced)} bytes, received {received}")
         if actual != sha256.lower():
             raise DownloadError(f"sha256 mismatch for {url}: expected {sha256.lower()}, got {actual}")
+        os.chmod(tmp, file_mode())
         os.replace(tmp, target)
     except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError) as e:
         raise DownloadError(f"download of {url} failed: {e}") from e

@@ -22,19 +22,45 @@ class CorruptFileError(RuntimeError):
     """An intermediate file is missing, truncated or not in the expected format."""
 
 
+TEMPORARY_SUFFIXES = (".tmp", ".part")  # atomic_path's and the downloads' unfinished files
+
+
+def file_mode() -> int:
+    """The mode a plainly created file gets (0o666 less the umask), for files made by mkstemp,
+    which creates them 0600: results must stay readable on a shared cluster file system."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` only on success."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMPORARY_SUFFIXES[0], dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, file_mode())
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def remove_unfinished_files(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that a killed job left under `folder` (hidden, ending in
+    TEMPORARY_SUFFIXES); Snakemake's lock on the working folder guarantees no running job owns
+    one. Returns what was deleted."""
+    stale = [
+        path
+        for path in Path(folder).rglob(".*")
+        if path.is_file() and path.suffix in TEMPORARY_SUFFIXES and not path.name.startswith(".snakemake")
+    ]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 def _json_default(value: Any) -> Any:

@@ -178,10 +178,22 @@ class Plan:
         return [*self.experiments, *pooled, *([PRIVACY_AUDIT] if self.audit else [])]
 
     def final_targets(self) -> list[str]:
-        """What a complete run produces: every figure as PDF and PNG, the verdicts and the provenance."""
+        """Every tracked result of a complete run, so that a deleted one is rebuilt: every figure
+        as PDF and PNG, every table, each training job's metrics and evaluation files, the
+        verdicts and the provenance."""
         figures = [
             paths.fill(template, name=name)
             for name in self.figure_names()
             for template in (paths.FIGURE_PDF, paths.FIGURE_PNG)
         ]
-        return figures + [paths.CLAIMS, paths.CLAIMS_MARKDOWN, paths.PROVENANCE]
+        runs = [
+            path
+            for experiment, train_id in self.train_jobs
+            for path in [
+                *self.run_files(experiment, train_id, paths.METRICS),
+                paths.fill(paths.EVALUATION, experiment=experiment, train_id=train_id),
+            ]
+        ]
+        pooled = [paths.FNR_AGREEMENT] if self.synthetic_experiments() else []
+        tables = [*self.table_files(), *pooled, paths.CLAIM_TESTS]
+        return figures + tables + runs + [paths.CLAIMS, paths.CLAIMS_MARKDOWN, paths.PROVENANCE]

@@ -100,11 +100,22 @@ class SeedMetrics:
             ) from err
 
     def record(self, condition: str, path: str | os.PathLike) -> TrainingRecord:
-        """The record of `condition`; `path` names the file in the error if it is absent."""
+        """The record of `condition`; `path` names the file in the error if it is absent or if
+        the run spent more privacy than its target (no training of this pipeline does)."""
         for run in self.runs:
             if run.condition == condition:
-                return run.record
+                return _within_budget(run.record, path)
         raise CorruptFileError(f"{path}: no record of condition {condition!r}; delete it and rerun")
+
+
+def _within_budget(record: TrainingRecord, path) -> TrainingRecord:
+    overspent = record.private and not record.epsilon_spent <= record.epsilon_target
+    if overspent or (not record.private and record.epsilon_spent != float("inf")):
+        raise CorruptFileError(
+            f"{path}: epsilon spent {record.epsilon_spent:g} does not fit the target {record.epsilon_target:g} "
+            f"({'private' if record.private else 'non-private'} run); delete it and rerun"
+        )
+    return record
 
 
 @dataclass(frozen=True)

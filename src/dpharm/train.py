@@ -231,10 +231,13 @@ def train_members(
     private = [index for index, member in enumerate(budgeted) if member.private]
     records: dict[int, TrainingRecord] = {}
     if nonprivate:
-        done = train_stack([budgeted[i] for i in nonprivate], description=f"{description} sgd", **options)
+        label = f"{description} sgd, non-private ({len(nonprivate)} models)"
+        done = train_stack([budgeted[i] for i in nonprivate], description=label, **options)
         records.update(zip(nonprivate, done, strict=True))
     if private and training.grad_sample_mode == "fast":
-        done = train_stack([budgeted[i] for i in private], description=f"{description} dp-sgd", **options)
+        budgets = ", ".join(f"{e:g}" for e in sorted({budgeted[i].epsilon for i in private}, reverse=True))
+        label = f"{description} dp-sgd epsilon {budgets} ({len(private)} models)"
+        done = train_stack([budgeted[i] for i in private], description=label, **options)
         records.update(zip(private, done, strict=True))
     elif private:
         records.update((i, train_with_opacus(budgeted[i], description=description, **options)) for i in private)

@@ -14,6 +14,5 @@ if PLAN.audit:
             CONDA_ENV
         params:
             audit=config["privacy_audit"],
-            progress=config["progress"],
         script:
             "../scripts/privacy_audit.py"

@@ -3,6 +3,9 @@
 CONDA_ENV = "../envs/dpharm.yaml"
 
 
+# `device` and `progress` reach the training scripts through snakemake.config, not params: they
+# change how a job runs, not what it computes, so changing them must not rerun anything.
+
 # Input functions and lookups from wildcards to the plan, shared by every stage. Every path
 # template comes from dpharm.paths.
 

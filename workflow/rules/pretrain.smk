@@ -17,7 +17,5 @@ rule pretrain:
     params:
         condition=lambda w: get_pretrain_condition(w).params,
         seeds=SEEDS,
-        device=config["device"],
-        progress=config["progress"],
     script:
         "../scripts/pretrain.py"

@@ -22,7 +22,5 @@ rule train:
     params:
         conditions=get_conditions,
         seeds=SEEDS,
-        device=config["device"],
-        progress=config["progress"],
     script:
         "../scripts/train.py"

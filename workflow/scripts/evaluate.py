@@ -18,4 +18,5 @@ with logging_to(snakemake.log[0]):
         snakemake.params.conditions,
         snakemake.wildcards.experiment,
         threads=snakemake.threads,
+        progress=snakemake.config["progress"],
     )

@@ -10,7 +10,7 @@ with logging_to(snakemake.log[0]):
         snakemake.params.condition,
         snakemake.params.seeds,
         threads=snakemake.threads,
-        device=snakemake.params.device,
-        progress=snakemake.params.progress,
+        device=snakemake.config["device"],
+        progress=snakemake.config["progress"],
         raw_images=next(iter(snakemake.input.raw_images), None),
     )

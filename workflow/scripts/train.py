@@ -17,7 +17,7 @@ with logging_to(snakemake.log[0]):
         files,
         snakemake.params.conditions,
         threads=snakemake.threads,
-        device=snakemake.params.device,
-        progress=snakemake.params.progress,
+        device=snakemake.config["device"],
+        progress=snakemake.config["progress"],
         description=f"{snakemake.wildcards.experiment}/{snakemake.wildcards.train_id}",
     )

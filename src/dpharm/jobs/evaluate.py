@@ -5,9 +5,19 @@ from __future__ import annotations
 from dpharm.records import SeedFiles
 
 
-def evaluate(files: list[SeedFiles], output: str, conditions: list[dict], experiment: str, *, threads: int) -> None:
-    """Per-group loss, accuracy, FNR and attacks of every run, as one tidy table."""
+def evaluate(
+    files: list[SeedFiles],
+    output: str,
+    conditions: list[dict],
+    experiment: str,
+    *,
+    threads: int,
+    progress: bool = False,
+) -> None:
+    """Per-group loss, accuracy, FNR and attacks (PGD: the longest part on large data) of every
+    run, as one tidy table; with `progress`, a bar counts the models."""
     import pandas as pd
+    from tqdm import tqdm
 
     from dpharm import data as datasets
     from dpharm.evaluate import evaluate as measure
@@ -19,6 +29,7 @@ def evaluate(files: list[SeedFiles], output: str, conditions: list[dict], experi
 
     configure_torch(threads)
     frames = []
+    bar = tqdm(total=len(files) * len(conditions), desc=f"evaluate {experiment}", disable=not progress, mininterval=2)
     for seed_files in files:
         arrays = datasets.load(seed_files.dataset, seed_files.raw_images)
         metrics = SeedMetrics.read(seed_files.metrics)
@@ -43,4 +54,6 @@ def evaluate(files: list[SeedFiles], output: str, conditions: list[dict], experi
                     dataset=params["data"]["source"],
                 )
             )
+            bar.update()
+    bar.close()
     write_csv(output, pd.concat(frames, ignore_index=True))

@@ -24,6 +24,7 @@ by column name (wide tables and claims.csv) and, for `ci_low`/`ci_high`, fall ba
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 from pathlib import Path
@@ -102,7 +103,8 @@ def numeric_diff(
     with np.errstate(invalid="ignore"):
         diff = np.abs(f - r)
     diff = np.where(same, 0.0, np.where(np.isnan(diff), np.inf, diff))
-    outside = ~same & ~(diff <= abs_tol + rel_tol * np.abs(r))
+    # Against an infinite reference only the same infinity passes (abs + rel * inf would pass anything).
+    outside = ~same & ~(np.isfinite(r) & (diff <= abs_tol + rel_tol * np.abs(r)))
     return outside, diff
 
 
@@ -231,8 +233,26 @@ def compare_results(fresh: Path, reference: Path, tolerances: dict | None = None
     if not files:
         raise UsageError(f"reference folder {reference} has no tables/*.csv or claims.csv to compare")
     parsed = parse_tolerances(tolerances)
-    checks = [c for f in files for c in compare_file(f, fresh / f, reference / f, parsed)]
+    checks = [configuration_check(fresh, reference)]
+    checks += [c for f in files for c in compare_file(f, fresh / f, reference / f, parsed)]
     return pd.DataFrame(checks, columns=CHECK_COLUMNS)
+
+
+PROVENANCE = "provenance.json"
+
+
+def _config_hash(folder: Path) -> str | None:
+    try:
+        return json.loads((folder / PROVENANCE).read_text()).get("config_sha256")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def configuration_check(fresh: Path, reference: Path) -> dict:
+    """The two runs' configurations (the config_sha256 of their provenance.json) must be the same:
+    results of different configurations differ row by row for a reason that is not a defect."""
+    hashes = _config_hash(fresh), _config_hash(reference)
+    return _check(PROVENANCE, "config_sha256", 1, int(None in hashes or hashes[0] != hashes[1]))
 
 
 # ---------------------------------------------------------------- report and CLI
@@ -240,6 +260,12 @@ def compare_results(fresh: Path, reference: Path, tolerances: dict | None = None
 
 def _format_diff(value: float) -> str:
     return "-" if pd.isna(value) else f"{value:.3g}"
+
+
+CONFIGURATIONS_DIFFER = (
+    "NOTE: the two results come from different configurations (config_sha256 in provenance.json "
+    "differs or is missing); their rows are not expected to agree. Rerun with the reference's configuration."
+)
 
 
 def format_report(checks: pd.DataFrame) -> str:
@@ -267,6 +293,8 @@ def format_report(checks: pd.DataFrame) -> str:
 
     failed = int((~checks["passed"]).sum())
     lines = [line(header), line(["-" * w for w in widths]), *map(line, cells), ""]
+    if not checks[(checks["file"] == PROVENANCE) & (checks["check"] == "config_sha256")]["passed"].all():
+        lines.append(CONFIGURATIONS_DIFFER)
     lines.append("PASS" if failed == 0 else f"FAIL: {failed} checks failed")
     return "\n".join(lines)
 
