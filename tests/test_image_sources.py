@@ -7,12 +7,14 @@ import io
 import struct
 import tarfile
 import threading
+import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from dpharm import image_sources
 from dpharm.image_sources import (
     CIFAR10_ARCHIVE,
     DOWNLOADS,
@@ -32,12 +34,33 @@ IDX_NAMES = {
 }
 CIFAR_BATCHES = {"train": [f"data_batch_{i}.bin" for i in range(1, 6)], "test": ["test_batch.bin"]}
 MISSING_BYTES = 1000
+REQUESTS: list[str] = []
 
 
 class Handler(SimpleHTTPRequestHandler):
-    """Serves the folder; under /truncated/ it announces more bytes than it sends, then closes."""
+    """Serves the folder; under /truncated/ it announces more bytes than it sends, then closes;
+    /unsized/ sends without Content-Length, /trickle/ one byte every 50 ms, /badlength/ a
+    malformed Content-Length. Every request is counted in REQUESTS."""
 
     def do_GET(self) -> None:
+        REQUESTS.append(self.path)
+        special = self.path.split("/")[1]
+        if special in ("unsized", "trickle", "badlength"):
+            body = Path(self.directory, self.path.split("/", 2)[2]).read_bytes()
+            self.send_response(200)
+            if special == "badlength":
+                self.send_header("Content-Length", "12abc")
+            self.end_headers()
+            step = 1 if special == "trickle" else len(body)
+            try:
+                for start in range(0, len(body), step):
+                    self.wfile.write(body[start : start + step])
+                    self.wfile.flush()
+                    time.sleep(0.05 if special == "trickle" else 0)
+            except (BrokenPipeError, ConnectionResetError):  # the client gave up, as it should
+                pass
+            self.close_connection = True
+            return
         if not self.path.startswith("/truncated/"):
             super().do_GET()
             return
@@ -50,6 +73,11 @@ class Handler(SimpleHTTPRequestHandler):
 
     def log_message(self, *args) -> None:  # keep the test output quiet
         pass
+
+
+@pytest.fixture(autouse=True)
+def no_retry_pause(monkeypatch):
+    monkeypatch.setattr(image_sources, "RETRY_PAUSE_S", 0.0)
 
 
 @pytest.fixture(scope="module")
@@ -312,3 +340,59 @@ def test_raw_images_rule_downloads_verifies_and_parses(server, tmp_path):
     assert "sha256 mismatch" in result.stdout + result.stderr
     assert not (workdir / "results" / "raw" / "mnist.npz").exists()
     assert not (workdir / "results" / "raw" / "mnist" / names[0]).exists()
+
+
+def test_a_body_without_length_is_abandoned_beyond_the_size_cap(server, tmp_path, monkeypatch):
+    root, base = server
+    (root / "big.bin").write_bytes(bytes(5000))
+    monkeypatch.setattr(image_sources, "MAX_DOWNLOAD_BYTES", 4096)
+    with pytest.raises(DownloadError, match="more than 4096 bytes"):
+        download(f"{base}/unsized/big.bin", tmp_path / "big.bin", sha256(root / "big.bin"), timeout=5)
+    assert_nothing_left(tmp_path)
+
+
+def test_a_trickling_server_is_abandoned_at_the_deadline(server, tmp_path):
+    root, base = server
+    (root / "slow.bin").write_bytes(bytes(200))  # 10 s at one byte per 50 ms
+    started = time.monotonic()
+    with pytest.raises(DownloadError, match="deadline"):
+        download(f"{base}/trickle/slow.bin", tmp_path / "slow.bin", sha256(root / "slow.bin"), timeout=5, deadline=0.3)
+    assert time.monotonic() - started < 6  # three attempts of about 0.3 s, not 30 s
+    assert_nothing_left(tmp_path)
+
+
+def test_a_malformed_length_is_a_download_error(server, tmp_path):
+    root, base = server
+    (root / "odd.bin").write_bytes(b"x" * 12)
+    with pytest.raises(DownloadError, match="malformed Content-Length"):
+        download(f"{base}/badlength/odd.bin", tmp_path / "odd.bin", sha256(root / "odd.bin"), timeout=5)
+
+
+def test_network_failures_are_retried_and_a_wrong_file_is_not(server, tmp_path):
+    root, base = server
+    (root / "wrong.bin").write_bytes(b"wrong")
+    REQUESTS.clear()
+    with pytest.raises(DownloadError):
+        download(f"{base}/nothing.bin", tmp_path / "nothing.bin", "0" * 64, timeout=5)
+    assert REQUESTS.count("/nothing.bin") == image_sources.DOWNLOAD_ATTEMPTS
+    with pytest.raises(DownloadError, match="sha256 mismatch"):
+        download(f"{base}/wrong.bin", tmp_path / "wrong.bin", "0" * 64, timeout=5)
+    assert REQUESTS.count("/wrong.bin") == 1
+
+
+def test_a_gzip_bomb_is_refused_without_decompressing_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(image_sources, "MAX_PAYLOAD_BYTES", 10_000)
+    bomb = tmp_path / "bomb-idx1-ubyte.gz"
+    bomb.write_bytes(gzip.compress(b"\x00\x00\x08\x01" + struct.pack(">I", 10**6) + bytes(10**6)))
+    assert bomb.stat().st_size < 10_000
+    with pytest.raises(ValueError, match="decompresses to more than 10000 bytes") as error:
+        read_idx(bomb)
+    assert str(bomb) in str(error.value)
+
+
+def test_an_oversized_cifar_member_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    archive = tmp_path / CIFAR10_ARCHIVE
+    write_cifar_archive(archive, np.random.default_rng(4))
+    monkeypatch.setattr(image_sources, "MAX_CIFAR_MEMBER_BYTES", 1000)
+    with pytest.raises(ValueError, match="has 9219 bytes"):
+        read_cifar10_binary(archive)

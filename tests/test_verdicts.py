@@ -187,3 +187,38 @@ def test_summary_has_one_row_per_claim_and_dataset():
     ])  # fmt: skip
     claims = summarise(tests, claim_statements())
     assert claims[["dataset", "verdict"]].values.tolist() == [["synthetic", REPRODUCED], ["digits", NOT_TESTABLE]]
+
+
+def fashion_shift_table(gain_same_source: list[float], gain_other_dataset: list[float]) -> pd.DataFrame:
+    """fashion_pretraining_shift: a `rotation` sweep (angles 0 and 90) and an `other_dataset` sweep."""
+    rows = []
+    for seed in SEEDS:
+        for sweep, angle, source, gains in (("rotation", 0.0, math.nan, gain_same_source),
+                                            ("rotation", 90.0, math.nan, [0.0] * 5),
+                                            ("other_dataset", math.nan, "digits", gain_other_dataset)):  # fmt: skip
+            for init, accuracy in (("scratch", 0.7), ("pretrained", 0.7 + gains[seed])):
+                rows.append({**row(experiment="fashion_pretraining_shift", seed=seed, epsilon=2.0, init=init,
+                                   group="all", metric="test_accuracy", value=accuracy),
+                             "sweep": sweep, "shift_angle": angle, "public_source": source})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_pre_training_on_another_data_set_is_the_largest_shift():
+    table = fashion_shift_table([0.10, 0.11, 0.09, 0.10, 0.12], [0.0, 0.005, -0.005, 0.01, -0.01])
+    tests = run_tests({"fashion_pretraining_shift": table}, SETTINGS).set_index("test")
+    assert tests.loc["shrinks", "verdict"] == REPRODUCED
+    assert tests.loc["shrinks", "effect"] == pytest.approx(10.4)  # 10.4 points (same source) minus 0 (digits)
+    assert tests.loc["no_guaranteed_gain", "verdict"] == REPRODUCED
+    helps = run_tests({"fashion_pretraining_shift": fashion_shift_table([0.1] * 5, [0.09, 0.1, 0.08, 0.1, 0.09])},
+                      SETTINGS).set_index("test")  # fmt: skip
+    assert helps.loc["no_guaranteed_gain", "verdict"] == NOT_REPRODUCED
+
+
+def test_the_html_verdicts_show_every_claim_and_test():
+    from dpharm.verdicts import render_html
+
+    tests = run_tests({"class_imbalance": imbalance_table([0.0] * 5, [-0.3] * 5)}, SETTINGS)
+    claims = summarise(tests, claim_statements())
+    html = render_html(claims, tests, 0.95)
+    assert html.startswith("<!DOCTYPE html>") and html.count("<table") == 2
+    assert "<td>reproduced</td>" in html and "minority" in html

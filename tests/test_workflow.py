@@ -179,7 +179,7 @@ def test_run_provenance_and_html_report(small_run):
     result = snakemake(small_run, "--configfile", "config/small.yaml", "--report", "report.html")
     assert result.returncode == 0, result.stderr[-3000:]
     html = (small_run / "report.html").read_text(errors="replace")
-    for text in ("Claim C2", "Claim C5", "Privacy correctness", "provenance.json", "claims.csv"):
+    for text in ("Claim C2", "Claim C5", "Privacy correctness", "provenance.json", "claims.html"):
         assert text in html
 
 

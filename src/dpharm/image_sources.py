@@ -10,11 +10,14 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.client
+import io
 import os
 import tarfile
 import tempfile
+import time
 import urllib.error
 import urllib.request
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable, Mapping
@@ -53,6 +56,10 @@ _NUM_CLASSES = 10
 
 class DownloadError(RuntimeError):
     """A download failed, was truncated, or its bytes do not match the pinned checksum."""
+
+
+class ChecksumMismatch(DownloadError):
+    """A whole file arrived, and its sha256 is not the pinned one (not worth retrying)."""
 
 
 @dataclass(frozen=True)
@@ -179,39 +186,90 @@ def load_local_copy(source: str, folder: str | os.PathLike) -> dict[str, np.ndar
 # --- downloading ---------------------------------------------------------------------------
 
 
-def _copy_hashing(response: BinaryIO, out: BinaryIO) -> tuple[str, int]:
-    """Copy the body to `out` in chunks; return its sha256 and length."""
+# Bounds on what a download or a parse may cost: the largest original file (CIFAR-10's archive)
+# is 163 MB, the largest payload (a train-images file) 47 MB, a CIFAR batch 30.7 MB.
+MAX_DOWNLOAD_BYTES = 512 * 2**20
+MAX_PAYLOAD_BYTES = 256 * 2**20
+MAX_CIFAR_MEMBER_BYTES = 64 * 2**20
+DOWNLOAD_DEADLINE_S = 1800.0  # a whole file, however slowly its bytes trickle in
+DOWNLOAD_ATTEMPTS = 3
+RETRY_PAUSE_S = 2.0  # doubled after each failed attempt
+
+
+def _copy_hashing(response, out: BinaryIO, limit: int, deadline: float) -> tuple[str, int]:
+    """Copy the body to `out` in chunks; return its sha256 and length. `read1` returns whatever
+    has arrived, so a trickling server meets the deadline instead of blocking a full chunk."""
     digest = hashlib.sha256()
     received = 0
-    while chunk := response.read(_CHUNK):
+    while chunk := response.read1(_CHUNK):
+        received += len(chunk)
+        if received > limit:
+            raise DownloadError(f"more than {limit} bytes: not the expected file")
+        if time.monotonic() > deadline:
+            raise DownloadError(f"not complete by its deadline ({received} bytes so far)")
         digest.update(chunk)
         out.write(chunk)
-        received += len(chunk)
     return digest.hexdigest(), received
 
 
-def download(url: str, destination: str | os.PathLike, sha256: str, timeout: float = 60) -> None:
-    """Fetch `url` to `destination`, which appears only if the bytes match `sha256`."""
-    target = Path(destination)
-    target.parent.mkdir(parents=True, exist_ok=True)
+def _announced_length(response, url: str) -> int | None:
+    announced = response.headers.get("Content-Length")
+    if announced is None:
+        return None
+    try:
+        length = int(announced)
+    except ValueError:
+        raise DownloadError(f"download of {url}: malformed Content-Length {announced!r}") from None
+    if not 0 <= length <= MAX_DOWNLOAD_BYTES:
+        raise DownloadError(f"download of {url}: announces {length} bytes (allowed: at most {MAX_DOWNLOAD_BYTES})")
+    return length
+
+
+def _download_once(url: str, target: Path, sha256: str, timeout: float, deadline: float) -> None:
     # The temporary file lives beside the target so that os.replace is an atomic rename.
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-            announced = response.headers.get("Content-Length")
-            actual, received = _copy_hashing(response, out)
+            announced = _announced_length(response, url)
+            try:
+                actual, received = _copy_hashing(response, out, MAX_DOWNLOAD_BYTES, time.monotonic() + deadline)
+            except DownloadError as err:
+                raise DownloadError(f"download of {url}: {err}") from None
         # http.client returns a short body without complaint when the peer closes early.
-        if announced is not None and received != int(announced):
-            raise DownloadError(f"truncated download of {url}: expected {int(announced)} bytes, received {received}")
+        if announced is not None and received != announced:
+            raise DownloadError(f"truncated download of {url}: expected {announced} bytes, received {received}")
         if actual != sha256.lower():
-            raise DownloadError(f"sha256 mismatch for {url}: expected {sha256.lower()}, got {actual}")
+            raise ChecksumMismatch(f"sha256 mismatch for {url}: expected {sha256.lower()}, got {actual}")
         os.chmod(tmp, file_mode())
         os.replace(tmp, target)
     except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError) as e:
         raise DownloadError(f"download of {url} failed: {e}") from e
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def download(
+    url: str, destination: str | os.PathLike, sha256: str, timeout: float = 60, deadline: float = DOWNLOAD_DEADLINE_S
+) -> None:
+    """Fetch `url` to `destination`, which appears only if the bytes match `sha256`.
+
+    `timeout` bounds each wait for the server, `deadline` the whole file; a body larger than
+    MAX_DOWNLOAD_BYTES is abandoned. Network failures and truncated bodies are retried
+    (DOWNLOAD_ATTEMPTS in all, RETRY_PAUSE_S apart, doubling); a checksum mismatch is not: the server sent
+    a whole file, and it is the wrong one.
+    """
+    target = Path(destination)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+        try:
+            return _download_once(url, target, sha256, timeout, deadline)
+        except ChecksumMismatch:
+            raise
+        except DownloadError:
+            if attempt == DOWNLOAD_ATTEMPTS:
+                raise
+            time.sleep(RETRY_PAUSE_S * 2 ** (attempt - 1))
 
 
 def _file_sha256(path: Path) -> str:
@@ -226,13 +284,21 @@ def _file_sha256(path: Path) -> str:
 
 
 def _read_maybe_gzip(path: Path) -> bytes:
+    """The file's bytes, decompressed if it is gzip; refused beyond MAX_PAYLOAD_BYTES either way
+    (a small gzip can decompress to gigabytes)."""
+    if path.stat().st_size > MAX_PAYLOAD_BYTES:
+        raise ValueError(f"{path}: larger than {MAX_PAYLOAD_BYTES} bytes, not an image file of these data sets")
     raw = path.read_bytes()
     if not raw.startswith(_GZIP_MAGIC):
         return raw
     try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError) as e:  # bad or truncated gzip stream
+        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
+            payload = stream.read(MAX_PAYLOAD_BYTES + 1)
+    except (OSError, EOFError, zlib.error) as e:  # bad or truncated gzip stream
         raise ValueError(f"{path}: corrupt gzip data ({e})") from e
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise ValueError(f"{path}: decompresses to more than {MAX_PAYLOAD_BYTES} bytes, not an image file")
+    return payload
 
 
 def read_idx(path: str | os.PathLike, payload_sha256: str | None = None) -> np.ndarray:
@@ -304,6 +370,8 @@ def _cifar_members(tar_path: Path) -> dict[str, bytes]:
                     continue  # links, folders and other files are never followed or read
                 if member.name in found:
                     raise ValueError(f"{tar_path}: {member.name} appears twice")
+                if member.size > MAX_CIFAR_MEMBER_BYTES:
+                    raise ValueError(f"{tar_path}: {member.name} has {member.size} bytes (a batch has 30,730,000)")
                 found[member.name] = archive.extractfile(member).read()
     except (tarfile.TarError, OSError, EOFError) as e:
         raise ValueError(f"{tar_path}: unreadable tar.gz archive ({e})") from e

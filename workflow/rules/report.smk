@@ -44,8 +44,9 @@ rule claims:
         PLAN.table_files(),
         get_committed_tables(),
     output:
-        claims=report(paths.CLAIMS, caption="../report/claims.rst", category="Claims"),
+        claims=paths.CLAIMS,
         markdown=paths.CLAIMS_MARKDOWN,
+        html=report(paths.CLAIMS_HTML, caption="../report/claims.rst", category="Claims"),
         tests=paths.CLAIM_TESTS,
     log:
         paths.CLAIMS_LOG,

@@ -24,7 +24,9 @@ def fnr_transition(inputs: list[str], output: str, agreement: str) -> None:
     write_csv(agreement, fnr_agreement(table))
 
 
-def judge_claims(inputs: list[str], claims_csv: str, claims_md: str, tests_csv: str, settings: dict) -> None:
+def judge_claims(
+    inputs: list[str], claims_csv: str, claims_md: str, claims_html: str, tests_csv: str, settings: dict
+) -> None:
     """Every claim test and claim verdict, from the experiment tables (and the audit's)."""
     from pathlib import Path
 
@@ -32,12 +34,13 @@ def judge_claims(inputs: list[str], claims_csv: str, claims_md: str, tests_csv: 
 
     from dpharm.io import write_text
     from dpharm.tables import write_csv
-    from dpharm.verdicts import judge, render_markdown
+    from dpharm.verdicts import judge, render_html, render_markdown
 
     tests, claims = judge({Path(path).stem: pd.read_csv(path) for path in inputs}, settings)
     write_csv(tests_csv, tests)
     write_csv(claims_csv, claims)
     write_text(claims_md, render_markdown(claims, tests, settings["confidence"]))
+    write_text(claims_html, render_html(claims, tests, settings["confidence"]))
 
 
 def figure(table_file: str, name: str, pdf: str, png: str, confidence: float) -> None:
