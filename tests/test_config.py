@@ -12,7 +12,14 @@ from helpers import REPO, copy_workflow, snakemake
 
 def test_shipped_configurations_are_valid(default_config):
     validate_config(default_config)
-    validate_config(merge(default_config, load_yaml(REPO / "config" / "small.yaml")))
+    for name in ("small", "fashion_mnist", "mnist", "cifar10"):
+        validate_config(merge(default_config, load_yaml(REPO / "config" / f"{name}.yaml")))
+
+
+def test_public_data_from_the_private_source_itself_is_refused(default_config):
+    config = _set(default_config, "experiments.real_pretraining_shift.data.public_source", "digits")
+    with pytest.raises(ConfigError, match="public_source': digits is also the private source"):
+        validate_config(config)
 
 
 def _set(config: dict, dotted: str, value) -> dict:

@@ -78,3 +78,18 @@ def test_split_files_hold_indices_and_materialize_the_patches(raw):
         head = split_file[f"{split}_subpopulation"] == 0
         assert np.array_equal(digits[head], np.array(DIGITS["classes"])[y[head]])  # labels follow the indices
         assert set(digits[~head]) == {DIGITS["tail_source"]}
+
+
+def test_public_data_from_another_data_set_keeps_the_private_split(raw):
+    fashion_like = {**raw, "train_x": np.repeat(np.repeat(raw["train_x"], 2, axis=2), 2, axis=3)}  # 16x16
+    fashion_like["test_x"] = fashion_like["train_x"][::2]
+    design = {**DIGITS, "public_source": "digits"}
+    held_out, other = real_splits(fashion_like, DIGITS, seed=3), real_splits(fashion_like, design, seed=3)
+    assert np.array_equal(held_out["train_index"], other["train_index"])  # the same private set
+    arrays = materialize(other, fashion_like)
+    assert arrays["public_x"].shape[1:] == arrays["train_x"].shape[1:]  # digits upscaled to 16x16
+    from dpharm.image_sources import load_digits_images
+
+    digit_labels = load_digits_images()[1]
+    assert np.array_equal(digit_labels[other["public_index"]], np.array(DIGITS["classes"])[other["public_y"]])
+    assert len(other["public_y"]) == sum((digit_labels == d).sum() for d in DIGITS["classes"])

@@ -112,3 +112,27 @@ def test_freezing_does_not_change_the_initialisation():
         ModelSettings.from_config({**MODEL, "width": 10, "frozen_fraction": 0.3}), 20, 2, seed=3
     ).filter_bank()
     assert torch.equal(full, frozen)
+
+
+def test_image_views_shift_and_flip_the_pixels_and_keep_their_content():
+    from dpharm.augment import image_views, unpatchify
+    from dpharm.image_splits import patchify
+
+    images = torch.arange(2 * 1 * 8 * 8, dtype=torch.float32).reshape(2, 1, 8, 8) + 1.0
+    x = torch.from_numpy(patchify(images.numpy(), 4))
+    assert torch.equal(unpatchify(x, 4), images)
+    views = image_views(x, None, torch.Generator().manual_seed(0), views=16, patch=4, background=0.0)
+    assert views.shape == (2, 16, 4, 16)
+    for example in range(2):
+        for view in views[example]:
+            picture = unpatchify(view[None], 4)[0, 0]
+            original = images[example, 0]
+            # some shift (dy, dx) in [-2, 2]^2, with or without a left-right flip, explains the view
+            candidates = [original, original.flip(-1)]
+            assert any(
+                torch.equal(picture[max(0, dy) : 8 + min(0, dy), max(0, dx) : 8 + min(0, dx)],
+                            source[max(0, -dy) : 8 + min(0, -dy), max(0, -dx) : 8 + min(0, -dx)])
+                for source in candidates for dy in range(-2, 3) for dx in range(-2, 3)
+            )  # fmt: skip
+    flat = views.reshape(32, -1)
+    assert len({tuple(row.tolist()) for row in flat}) > 8  # views differ from one another

@@ -123,8 +123,16 @@ def _grid_errors(name: str, sweep: str, grid: dict, base: dict, defs: dict) -> I
 
 
 def _image_errors(name: str, base: dict, swept: dict) -> Iterable[str]:
-    """Constraints of image experiments: a tail from outside the classes."""
+    """Constraints of image experiments: a tail from outside the classes, public data of
+    another source than the private one."""
     data = base["data"]
+    sources = swept.get("data.source", [data["source"]])
+    for public in swept.get("data.public_source", [data["public_source"]]):
+        if public is not None and public in sources:
+            yield (
+                f"config key 'experiments.{name}.data.public_source': {public} is also the private source, so its "
+                "public set would hold the private and test images (allowed: another source, or null)"
+            )
     if data["tail_source"] is not None and data["tail_source"] in data["classes"]:
         yield (
             f"config key 'experiments.{name}.data.tail_source': {data['tail_source']} is already one of the classes "

@@ -116,11 +116,31 @@ def accuracy_panels(table: pd.DataFrame, rows: pd.DataFrame, column: str, hue: s
     return fig
 
 
+# Config keys and table columns that figures use as legend titles, in words.
+IN_WORDS = {
+    "augmentation_multiplicity": "augmented views per example (k)",
+    "frozen_fraction": "share of filters frozen",
+    "feature_norm": "feature norm",
+    "width": "filters per class (m)",
+    "n_train": "training examples (n)",
+    "tail_frequency": "tail frequency",
+    "tail_feature_norm": "tail feature norm",
+    "imbalance_ratio": "imbalance ratio",
+    "minority_fraction": "share of the reduced class kept",
+    "init": "start",
+    "group": "group",
+}
+
+
 def legends_beside_the_data(figure) -> None:
-    """Move every panel's legend to the right of its panel, so that no legend covers data."""
+    """Move every panel's legend to the right of its panel, so that no legend covers data, with
+    its title in words."""
     for ax in figure.axes:
-        if ax.get_legend() is not None:
+        legend = ax.get_legend()
+        if legend is not None:
+            title = legend.get_title().get_text()
             sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=7, title_fontsize=7)
+            ax.get_legend().set_title(IN_WORDS.get(title, title), prop={"size": 7})
 
 
 DATASET_NAMES = {
