@@ -17,7 +17,8 @@ from dpharm.runtime import gpus_per_training_job
 min_version("9.20")
 
 
-configfile: "config.yaml"
+# absolute: the `workdir:` below changes the folder relative paths start from
+configfile: os.path.join(workflow.basedir, "config.yaml")
 
 
 report: "workflow/report/workflow.rst"

@@ -178,7 +178,7 @@ def test_run_provenance_and_html_report(small_run):
     assert len(record["config_sha256"]) == 64 and "dirty" in record["git"]
     result = snakemake(small_run, "--configfile", "config/small.yaml", "--report", "report.html")
     assert result.returncode == 0, result.stderr[-3000:]
-    html = (small_run / "report.html").read_text(errors="replace")
+    html = (small_run / SMALL_WORKDIR / "report.html").read_text(errors="replace")  # in the working folder
     for text in ("Claim C2", "Claim C5", "Privacy correctness", "provenance.json", "claims.html"):
         assert text in html
 
@@ -232,8 +232,9 @@ def test_training_killed_with_sigkill_then_rerun_gives_complete_correct_outputs(
         time.sleep(0.05)
     os.killpg(process.pid, signal.SIGKILL)  # the training job and Snakemake with it
     process.wait()
-    # A killed Snakemake leaves its lock behind; the user's next step is --unlock.
-    assert snakemake(small_run, "--unlock").returncode == 0
+    # A killed Snakemake leaves its lock behind (in the config's working folder); the user's next
+    # step is --unlock with the same configuration.
+    assert snakemake(small_run, "--unlock", "--configfile", "config/small.yaml").returncode == 0
     result = snakemake(small_run, "results/tables/class_imbalance.csv", "--configfile", "config/small.yaml")
     assert result.returncode == 0, result.stderr[-3000:]
     assert _class_imbalance_outputs(small_run) == before

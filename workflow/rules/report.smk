@@ -46,7 +46,9 @@ rule claims:
     output:
         claims=paths.CLAIMS,
         markdown=paths.CLAIMS_MARKDOWN,
-        html=report(paths.CLAIMS_HTML, caption="../report/claims.rst", category="Claims"),
+        html=report(
+            paths.CLAIMS_HTML, caption="../report/claims.rst", category="Claims"
+        ),
         tests=paths.CLAIM_TESTS,
     log:
         paths.CLAIMS_LOG,
