@@ -17,6 +17,7 @@ patches when a job loads it.
 
 from __future__ import annotations
 
+import functools
 import json
 
 import numpy as np
@@ -80,9 +81,11 @@ RAW_ARRAY = {"train": "train_x", "test": "test_x", "public": "train_x"}
 OTHER_PUBLIC_SOURCES = ("digits",)
 
 
+@functools.lru_cache(maxsize=2)
 def upscaled_digits(shape: tuple[int, ...]) -> dict[str, np.ndarray]:
     """scikit-learn's 8x8 digits resized (bilinearly) to the (C, H, W) of another source: public
-    data from another data set. They ship with scikit-learn, so no file is needed."""
+    data from another data set. They ship with scikit-learn, so no file is needed; computed once
+    per shape and process (callers only index the arrays)."""
     from dpharm.image_sources import load_digits_images
 
     images, labels = load_digits_images()
