@@ -228,8 +228,9 @@ def test_http_error_is_a_download_error(server, tmp_path):
         (b"\x00\x00\x42\x01" + struct.pack(">I", 1) + b"\x00", "data type code 0x42"),
         (b"\x00\x00\x08\x03" + struct.pack(">I", 1), "cut short"),
         (b"\x00\x00\x08\x02" + struct.pack(">II", 4, 4) + bytes(15), "needs 16 data bytes"),
-        (gzip.compress(b"\x00\x00\x08\x01" + struct.pack(">I", 2) + bytes(2))[:-6], "gzip"),
+        (gzip.compress(b"\x00\x00\x08\x01" + struct.pack(">I", 2) + bytes(2), mtime=0)[:-6], "gzip"),
     ],
+    ids=["magic", "dtype", "dimensions", "length", "gzip"],
 )
 def test_malformed_idx_raises_naming_the_file(tmp_path, content, message):
     path = tmp_path / "bad-idx1-ubyte"
