@@ -16,7 +16,7 @@ from dpharm.evaluate import group_means, pgd
 from dpharm.fnr import filter_fnr
 from dpharm.io import CorruptFileError
 from dpharm.model import TwoLayerPatchCNN, build_model, set_filter_bank
-from dpharm.tables import KEY_COLUMNS, ROW_COLUMNS, aggregate, dp_changes, fnr_transition
+from dpharm.tables import KEY_COLUMNS, ROW_COLUMNS, aggregate, check_rows, dp_changes, fnr_transition, read_evaluation
 
 
 def patch_cnn(
@@ -283,7 +283,7 @@ def test_aggregate_appends_the_changes_and_sorts(tmp_path):
         paths.append(tmp_path / f"evaluation{i}.csv")
         part.iloc[::-1].to_csv(paths[-1], index=False)
 
-    table = aggregate([str(p) for p in paths], LABELS)
+    table = aggregate([pd.read_csv(p) for p in paths], LABELS)
 
     assert len(table) == len(RUNS) + len(EXPECTED_CHANGES)
     changes = table[table["metric"].str.endswith("_change")]
@@ -303,7 +303,83 @@ def test_aggregate_rejects_a_table_without_label_columns(tmp_path):
     path = tmp_path / "evaluation.csv"
     RUNS.drop(columns=["feature_norm"]).to_csv(path, index=False)
     with pytest.raises(CorruptFileError, match="feature_norm"):
-        aggregate([str(path)], LABELS)
+        aggregate([pd.read_csv(path)], LABELS)
+
+
+# A training job's complete evaluation table: two conditions (non-private and epsilon 1) at two
+# seeds, two groups and two metrics each.
+JOB_CONDITIONS = ["feature_norm__feature_norm=1__epsilon=inf", "feature_norm__feature_norm=1__epsilon=1"]
+JOB_SEEDS = [0, 1]
+JOB = tidy(
+    [
+        {"seed": seed, "epsilon": epsilon, "feature_norm": 1.0, "group": group, "metric": metric, "value": 0.5}
+        for epsilon in (INF, 1.0)
+        for seed in JOB_SEEDS
+        for group in ("all", "class0")
+        for metric in ("test_loss", "test_accuracy")
+    ]
+)
+
+
+def written(tmp_path, table: pd.DataFrame) -> str:
+    path = tmp_path / "evaluation.csv"
+    table.to_csv(path, index=False)
+    return str(path)
+
+
+def test_read_evaluation_accepts_the_planned_runs(tmp_path):
+    table = read_evaluation(written(tmp_path, JOB), JOB_CONDITIONS, JOB_SEEDS)
+    assert len(table) == len(JOB) == 16
+
+
+def overspent(table: pd.DataFrame) -> pd.DataFrame:
+    table = table.copy()
+    table.loc[table["epsilon"] == 1.0, "epsilon_spent"] = 1.01
+    return table
+
+
+def without_seed(table: pd.DataFrame) -> pd.DataFrame:
+    return table[table["seed"] != 1]
+
+
+def with_empty_seed(table: pd.DataFrame) -> pd.DataFrame:
+    table = table.copy()
+    table.loc[3, "seed"] = math.nan
+    return table
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda t: t.iloc[:-1], "unequal row counts"),  # cut at a line
+        (without_seed, "differ from the plan"),
+        (lambda t: pd.concat([t, t.iloc[[5]]]), "more than once"),
+        (with_empty_seed, "empty key values in \\['seed'\\]"),
+        (overspent, "spent epsilon 1.01 over its target"),
+    ],
+    ids=["line_cut", "seed_missing", "duplicate", "nan_key", "overspent"],
+)
+def test_read_evaluation_refuses_an_edited_table_naming_it(tmp_path, edit, message):
+    path = written(tmp_path, edit(JOB))
+    with pytest.raises(CorruptFileError, match=message) as error:
+        read_evaluation(path, JOB_CONDITIONS, JOB_SEEDS)
+    assert path in str(error.value) and "delete it and rerun" in str(error.value)
+
+
+def test_read_evaluation_refuses_a_table_cut_mid_line(tmp_path):
+    path = written(tmp_path, JOB)
+    content = open(path, "rb").read()
+    open(path, "wb").write(content[:-5])  # the last value loses its digits, the line its end
+    with pytest.raises(CorruptFileError, match="cut short") as error:
+        read_evaluation(path, JOB_CONDITIONS, JOB_SEEDS)
+    assert path in str(error.value)
+
+
+def test_a_committed_table_with_an_overspent_run_is_refused_by_name():
+    """The claims read committed tables too: `check_rows` refuses an edited one."""
+    with pytest.raises(CorruptFileError, match="results/tables/x.csv: .* over its target"):
+        check_rows(overspent(JOB), "results/tables/x.csv")
+    check_rows(JOB, "results/tables/x.csv")
 
 
 def test_fnr_transition_pivots_one_row_per_run_and_group():

@@ -152,11 +152,15 @@ class Plan:
 
     def evaluation_files(self, experiment: str) -> list[str]:
         """One evaluation table per training job (`train_id`) of the experiment: its table's inputs."""
-        return [
-            paths.fill(paths.EVALUATION, experiment=name, train_id=train_id)
-            for name, train_id in self.train_jobs
+        return list(self.evaluation_runs(experiment))
+
+    def evaluation_runs(self, experiment: str) -> dict[str, list[str]]:
+        """Per evaluation table of the experiment, the condition ids it holds (each at every seed)."""
+        return {
+            paths.fill(paths.EVALUATION, experiment=name, train_id=train_id): [c.id for c in conditions]
+            for (name, train_id), conditions in self.train_jobs.items()
             if name == experiment
-        ]
+        }
 
     def table_files(self) -> list[str]:
         """Experiment tables, the pooled FNR table and the audit's when there are: the claims' inputs."""

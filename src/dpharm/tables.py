@@ -58,15 +58,75 @@ def dp_changes(table: pd.DataFrame, label_columns: list[str]) -> pd.DataFrame:
     return merged[table.columns]
 
 
-def aggregate(paths: list[str], label_columns: list[str]) -> pd.DataFrame:
-    """One experiment's evaluation CSVs as one table, plus the `dp_changes` rows, in a stable order;
-    an unreadable table or one lacking a column raises CorruptFileError."""
+RUN_KEY = ["condition", "seed"]
+ROW_KEY = [*RUN_KEY, "group", "metric", "attack_radius"]
+# Relative slack on epsilon_spent <= target: the accountant's answer is a float from a search.
+SPENT_SLACK = 1e-6
+
+
+def check_rows(table: pd.DataFrame, source: str) -> None:
+    """Refuse a result table whose rows cannot be trusted: a missing key, a row twice, or more
+    privacy spent than the target.
+
+    Raises CorruptFileError naming `source`, so that a reader knows which file to delete.
+    """
+    keys = [*KEY_COLUMNS, "group", "metric"]
+
+    def refuse(problem: str):
+        raise CorruptFileError(f"{source}: {problem}; delete it and rerun")
+
+    missing = [column for column in keys if table[column].isna().any()]
+    if missing:
+        refuse(f"empty key values in {missing}")
+    if table.duplicated(ROW_KEY).any():
+        first = table[table.duplicated(ROW_KEY)].iloc[0]
+        refuse(f"row {dict(first[ROW_KEY])} appears more than once")
+    private = table[np.isfinite(table["epsilon"])]
+    overspent = private[private["epsilon_spent"] > private["epsilon"] * (1 + SPENT_SLACK)]
+    if not overspent.empty:
+        row = overspent.iloc[0]
+        refuse(f"{row['condition']} seed {row['seed']} spent epsilon {row['epsilon_spent']} over its target")
+
+
+def read_evaluation(path: str, conditions: list[str], seeds: list[int]) -> pd.DataFrame:
+    """One training job's evaluation CSV, checked against the plan: each of `conditions` at each
+    of `seeds` exactly once, complete (`check_rows`), and the file not cut mid-line.
+
+    Raises CorruptFileError naming `path`.
+    """
     try:
-        frames = [pd.read_csv(path) for path in paths]
+        with open(path, "rb") as handle:
+            handle.seek(-1, 2)
+            if handle.read(1) != b"\n":
+                raise CorruptFileError(f"{path}: the last line is cut short; delete it and rerun")
+        table = pd.read_csv(path)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise CorruptFileError(f"cannot read an evaluation table ({err}); delete it and rerun") from err
+        raise CorruptFileError(f"{path}: cannot read the evaluation table ({err}); delete it and rerun") from err
+    missing = set(KEY_COLUMNS + ROW_COLUMNS) - set(table.columns)
+    if missing:
+        raise CorruptFileError(f"{path}: lacks columns {sorted(missing)}; delete it and rerun")
+    check_rows(table, path)
+    counts = table.groupby(RUN_KEY).size()
+    if counts.nunique() > 1:  # every run of a job is evaluated on the same groups and metrics
+        raise CorruptFileError(
+            f"{path}: runs have unequal row counts ({counts.min()} to {counts.max()}), cut short or edited; "
+            "delete it and rerun"
+        )
+    found = set(zip(table["condition"], table["seed"], strict=True))
+    planned = {(condition, seed) for condition in conditions for seed in seeds}
+    if found != planned:
+        extra, absent = sorted(found - planned), sorted(planned - found)
+        raise CorruptFileError(
+            f"{path}: runs differ from the plan (absent {absent[:3]}, unplanned {extra[:3]}); delete it and rerun"
+        )
+    return table
+
+
+def aggregate(frames: list[pd.DataFrame], label_columns: list[str]) -> pd.DataFrame:
+    """One experiment's evaluation tables (`read_evaluation`) as one table, plus the `dp_changes`
+    rows, in a stable order; a table lacking a label column raises CorruptFileError."""
     table = pd.concat(frames, ignore_index=True)
-    missing = set(KEY_COLUMNS + ROW_COLUMNS + label_columns) - set(table.columns)
+    missing = set(label_columns) - set(table.columns)
     if missing:
         raise CorruptFileError(f"evaluation tables lack columns {sorted(missing)}; delete them and rerun")
     table = pd.concat([table, dp_changes(table, label_columns)], ignore_index=True)

@@ -14,6 +14,8 @@ rule aggregate:
     conda:
         CONDA_ENV
     params:
+        runs=lambda w: PLAN.evaluation_runs(w.name),
+        seeds=PLAN.seeds,
         label_columns=lambda w: PLAN.label_columns(w.name),
     script:
         "../scripts/aggregate.py"

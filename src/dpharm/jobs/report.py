@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 
-def aggregate(inputs: list[str], output: str, label_columns: list[str]) -> None:
-    """One experiment's evaluation tables, with the DP changes, as one table."""
+def aggregate(runs: dict[str, list[str]], seeds: list[int], output: str, label_columns: list[str]) -> None:
+    """One experiment's evaluation tables, each checked against its planned `runs` (evaluation
+    file -> condition ids) at every seed, with the DP changes, as one table."""
     from dpharm.tables import aggregate as combine
-    from dpharm.tables import write_csv
+    from dpharm.tables import read_evaluation, write_csv
 
-    write_csv(output, combine(inputs, label_columns))
+    frames = [read_evaluation(path, conditions, seeds) for path, conditions in runs.items()]
+    write_csv(output, combine(frames, label_columns))
 
 
 def fnr_transition(inputs: list[str], output: str, agreement: str) -> None:
@@ -33,10 +35,14 @@ def judge_claims(
     import pandas as pd
 
     from dpharm.io import write_text
-    from dpharm.tables import write_csv
+    from dpharm.tables import KEY_COLUMNS, check_rows, write_csv
     from dpharm.verdicts import judge, render_html, render_markdown
 
-    tests, claims = judge({Path(path).stem: pd.read_csv(path) for path in inputs}, settings)
+    tables = {Path(path).stem: pd.read_csv(path) for path in inputs}
+    for path, table in zip(inputs, tables.values(), strict=True):
+        if set(KEY_COLUMNS) <= set(table.columns):  # experiment tables (not the audit's or the FNR's)
+            check_rows(table, path)
+    tests, claims = judge(tables, settings)
     write_csv(tests_csv, tests)
     write_csv(claims_csv, claims)
     write_text(claims_md, render_markdown(claims, tests, settings["confidence"]))
