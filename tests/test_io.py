@@ -25,3 +25,33 @@ def test_unfinished_files_are_removed_and_nothing_else(tmp_path):
         path.write_text("x")
     assert sorted(remove_unfinished_files(tmp_path / "results")) == sorted(leftovers)
     assert all(path.exists() for path in kept) and not any(path.exists() for path in leftovers)
+
+
+CHECKPOINT_SCRIPT = """
+import sys
+from dpharm.model import build_model, save_checkpoint
+from dpharm.settings import ModelSettings
+model = build_model(ModelSettings(width=4, init_std=0.1, frozen_fraction=0.5), 16, 2, seed=3)
+save_checkpoint(sys.argv[1], {"eps=1": model, "eps=inf": model})
+"""
+
+
+def test_checkpoints_are_byte_identical_across_reruns(tmp_path):
+    """Two processes saving the same models to differently named files write the same bytes
+    (a rerun's checkpoint can be compared with `cmp`)."""
+    import subprocess
+    import sys
+
+    import torch
+
+    from dpharm.model import build_model, load_checkpoint
+    from dpharm.settings import ModelSettings
+
+    paths = [tmp_path / "first" / "model.pt", tmp_path / "model.pt"]
+    for path in paths:
+        path.parent.mkdir(exist_ok=True)
+        subprocess.run([sys.executable, "-c", CHECKPOINT_SCRIPT, str(path)], check=True)
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+    settings = ModelSettings(width=4, init_std=0.1, frozen_fraction=0.5)
+    loaded = load_checkpoint(paths[0], build_model(settings, 16, 2, seed=0), "eps=1")
+    assert torch.equal(loaded.filter_bank(), build_model(settings, 16, 2, seed=3).filter_bank())

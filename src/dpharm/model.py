@@ -11,6 +11,8 @@ optimiser only see trainable parameters, so frozen filters get no update and no 
 
 from __future__ import annotations
 
+import io
+
 import torch
 from torch import nn
 
@@ -121,12 +123,18 @@ def build_model(settings: ModelSettings, dimension: int, num_classes: int, seed:
 
 def save_checkpoint(path, models: dict[str, TwoLayerPatchCNN]) -> None:
     """Store each model's whole filter bank under its name (a training job's checkpoint holds
-    every noise level of one seed), so a checkpoint loads into any frozen fraction."""
+    every noise level of one seed), so a checkpoint loads into any frozen fraction.
+
+    Saved through a buffer: torch names the archive's folder after the file it writes, and the
+    temporary file's name is random, so a direct save would differ byte-wise between reruns.
+    """
+    buffer = io.BytesIO()
+    torch.save(
+        {"filter_banks": {name: model.filter_bank().detach().cpu().contiguous() for name, model in models.items()}},
+        buffer,
+    )
     with atomic_path(path) as tmp:
-        torch.save(
-            {"filter_banks": {name: model.filter_bank().detach().cpu().contiguous() for name, model in models.items()}},
-            tmp,
-        )
+        tmp.write_bytes(buffer.getvalue())
 
 
 def load_checkpoint(path, model: TwoLayerPatchCNN, name: str) -> TwoLayerPatchCNN:
