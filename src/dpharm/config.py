@@ -270,6 +270,10 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
     errors = _schema_errors(config, schema) + list(_value_errors(config))
     if not errors:
         errors = list(_semantic_errors(config, schema))
+    if not errors:  # the job sizes need a config that expands into a plan
+        from dpharm.budget import budget_errors
+
+        errors = budget_errors(config)
     if errors:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(errors))
     return config
