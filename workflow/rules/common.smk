@@ -69,9 +69,42 @@ def get_pretrain_raw_images(wildcards):
 
 def get_committed_tables():
     """Tables this run does not rebuild (their experiment, the pooled FNR table or the audit is
-    switched off): their committed copies, where present, still enter the claims, so that
-    config/fashion_mnist.yaml rebuilds only the Fashion-MNIST rows of results/claims.csv.
+    switched off, or `from_tables` rebuilds none): their committed copies, where present, still
+    enter the claims, so that config/fashion_mnist.yaml rebuilds only the Fashion-MNIST rows of
+    results/claims.csv.
     """
-    built = set(PLAN.table_files())
+    built = set() if config["from_tables"] else set(PLAN.table_files())
     every = [paths.fill(paths.TABLE, name=name) for name in REGISTRY]
     return [path for path in every if path not in built and os.path.exists(path)]
+
+
+def get_claims_tables():
+    return (
+        [] if config["from_tables"] else PLAN.table_files()
+    ) + get_committed_tables()
+
+
+# The figures this run draws: of its own tables, or with `from_tables` of every committed one.
+FIGURE_NAMES = (
+    [os.path.basename(path).removesuffix(".csv") for path in get_committed_tables()]
+    if config["from_tables"]
+    else PLAN.figure_names()
+)
+
+
+def get_final_targets():
+    """Every tracked result of the run; with `from_tables`, the figures and the verdicts only."""
+    if not config["from_tables"]:
+        return PLAN.final_targets()
+    figures = [
+        paths.fill(template, name=name)
+        for name in FIGURE_NAMES
+        for template in (paths.FIGURE_PDF, paths.FIGURE_PNG)
+    ]
+    verdicts = [
+        paths.CLAIMS,
+        paths.CLAIMS_MARKDOWN,
+        paths.CLAIMS_HTML,
+        paths.CLAIM_TESTS,
+    ]
+    return figures + verdicts

@@ -1,50 +1,10 @@
-# Stage 5: tidy tables per experiment, the pooled FNR table, claim verdicts, and figures drawn
-# only from the tables.
-
-
-rule aggregate:
-    input:
-        lambda w: PLAN.evaluation_files(w.name),
-    output:
-        paths.TABLE,
-    log:
-        paths.AGGREGATE_LOG,
-    wildcard_constraints:
-        name="|".join(PLAN.experiments),
-    conda:
-        CONDA_ENV
-    params:
-        runs=lambda w: PLAN.evaluation_runs(w.name),
-        seeds=PLAN.seeds,
-        label_columns=lambda w: PLAN.label_columns(w.name),
-    script:
-        "../scripts/aggregate.py"
-
-
-# Defined only when this run rebuilds it: otherwise its committed table is an input like any file.
-if PLAN.synthetic_experiments():
-
-    rule fnr_transition:
-        input:
-            [
-                paths.fill(paths.TABLE, name=name)
-                for name in PLAN.synthetic_experiments()
-            ],
-        output:
-            table=paths.fill(paths.TABLE, name="fnr_transition"),
-            agreement=paths.FNR_AGREEMENT,
-        log:
-            paths.fill(paths.AGGREGATE_LOG, name="fnr_transition"),
-        conda:
-            CONDA_ENV
-        script:
-            "../scripts/fnr_transition.py"
+# Stage 6: claim verdicts and figures, drawn only from the tables (those this run makes, and the
+# committed ones it does not), and the run's provenance.
 
 
 rule claims:
     input:
-        PLAN.table_files(),
-        get_committed_tables(),
+        get_claims_tables(),
     output:
         claims=paths.CLAIMS,
         markdown=paths.CLAIMS_MARKDOWN,
@@ -75,7 +35,7 @@ rule figure:
     log:
         paths.FIGURE_LOG,
     wildcard_constraints:
-        name="|".join(PLAN.figure_names()),
+        name="|".join(FIGURE_NAMES),
     conda:
         CONDA_ENV
     params:
