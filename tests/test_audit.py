@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dpharm.audit import epsilon_lower_bound, run_audit
+from dpharm.audit import epsilon_ceiling, epsilon_lower_bound, run_audit
 from dpharm.verdicts import NOT_REPRODUCED, REPRODUCED, audit_tests
 
 AUDIT = dict(
@@ -36,6 +36,16 @@ def test_separated_scores_give_the_clopper_pearson_bound():
     assert bound == pytest.approx(math.log((1 - 1e-5 - expected_rate) / expected_rate), rel=1e-6)
 
 
+def test_the_ceiling_is_the_bound_of_a_perfect_attack():
+    """400 trials per side hold out 200: no error among them bounds each rate by 1 - 0.025^(1/200),
+    and perfectly separated scores reach exactly that ceiling."""
+    rate = 1 - 0.025 ** (1 / 200)
+    assert epsilon_ceiling(400, 1e-5, 0.95) == pytest.approx(math.log((1 - 1e-5 - rate) / rate), rel=1e-9)
+    rng = np.random.default_rng(0)
+    perfect, _, _ = epsilon_lower_bound(rng.normal(0, 1, 400), rng.normal(100, 1, 400), 1e-5, 0.95)
+    assert perfect == pytest.approx(epsilon_ceiling(400, 1e-5, 0.95), rel=1e-9)
+
+
 def test_indistinguishable_scores_give_no_evidence():
     rng = np.random.default_rng(1)
     bounds = [epsilon_lower_bound(rng.normal(size=400), rng.normal(size=400), 1e-5, 0.95)[0] for _ in range(20)]
@@ -49,7 +59,7 @@ def test_audit_is_sound_for_dp_sgd_and_catches_broken_mechanisms():
     assert rows["dp-sgd"]["epsilon_lower_bound"] <= claimed
     for control in ("no-noise", "no-clipping"):
         assert rows[control]["epsilon_accountant"] == claimed
-        assert rows[control]["epsilon_lower_bound"] > claimed + 1.0
+        assert claimed + 1.0 < rows[control]["epsilon_lower_bound"] <= rows[control]["epsilon_ceiling"]
     verdicts = audit_tests(pd.DataFrame(rows.values()), min_power=1.0)
     assert set(verdicts["verdict"]) == {REPRODUCED}
 

@@ -80,7 +80,8 @@ def test_a_registered_experiment_is_planned_judged_and_drawn(default_config, toy
     )
     (row,) = run_tests({"toy_accuracy": table}, config["claims"]).itertuples()
     assert row.test == "toy" and row.effect == pytest.approx(0.51) and row.verdict == "reproduced"
-    draw("toy_accuracy", table, tmp_path / "toy.pdf", tmp_path / "toy.png", 0.95)
+    tests = run_tests({"toy_accuracy": table}, config["claims"]).assign(claim="C9", experiment="toy_accuracy")
+    draw("toy_accuracy", table, tests, tmp_path / "toy.pdf", tmp_path / "toy.png", 0.95)
     assert (tmp_path / "toy.png").stat().st_size > 0
 
 

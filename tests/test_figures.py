@@ -1,12 +1,15 @@
-"""Figures say what they show: the data set in the title, legend titles in words."""
+"""Figures say what they show: the data set in the title, legend titles in words, the verdicts;
+no tick label over another; intervals within the metric's range."""
 
 import math
 
 import matplotlib
 import pandas as pd
+import pytest
 
 from dpharm.experiments import REGISTRY
-from dpharm.plots import interval_of, legends_beside_the_data, name_the_data
+from dpharm.plots import interval_of, legends_beside_the_data, name_the_data, state_the_verdicts, within_range
+from helpers import REPO
 
 matplotlib.use("Agg")
 
@@ -34,3 +37,65 @@ def test_a_figure_names_its_data_set_and_its_legends_in_words():
     assert figure.get_suptitle().startswith("Fashion-MNIST. C6")
     titles = {ax.get_legend().get_title().get_text() for ax in figure.axes if ax.get_legend() is not None}
     assert titles == {"augmented views per example (k)", "share of filters frozen"}
+
+
+def overlapping_labels(figure) -> list[tuple[str, str]]:
+    """Pairs of tick labels of one axis whose drawn boxes intersect."""
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    pairs = []
+    for ax in figure.axes:
+        for labels in (ax.get_xticklabels(), ax.get_yticklabels()):
+            shown = [label for label in labels if label.get_visible() and label.get_text()]
+            boxes = [label.get_window_extent(renderer) for label in shown]
+            for i in range(len(boxes)):
+                for j in range(i + 1, len(boxes)):
+                    if boxes[i].overlaps(boxes[j]):
+                        pairs.append((shown[i].get_text(), shown[j].get_text()))
+    return pairs
+
+
+COMMITTED_FIGURES = sorted(name for name in REGISTRY if (REPO / "results" / "tables" / f"{name}.csv").exists())
+
+
+@pytest.mark.parametrize("name", COMMITTED_FIGURES)
+def test_no_tick_labels_overlap_in_a_committed_figure(name):
+    """Every figure drawn from its committed table, verdicts included, has no tick label over another."""
+    import matplotlib.pyplot as plt
+
+    table = pd.read_csv(REPO / "results" / "tables" / f"{name}.csv")
+    tests = pd.read_csv(REPO / "results" / "tables" / "claim_tests.csv")
+    figure = REGISTRY[name].draw(table, interval_of(0.95))
+    name_the_data(figure, table)
+    state_the_verdicts(figure, tests[tests["experiment"] == name])
+    legends_beside_the_data(figure)
+    assert overlapping_labels(figure) == []
+    plt.close(figure)
+
+
+def test_the_overlap_check_finds_overlapping_labels():
+    import matplotlib.pyplot as plt
+
+    figure, ax = plt.subplots(figsize=(1, 1))
+    ax.set_xticks(range(4), ["inf (non-private)", "16", "8", "4"])
+    assert ("inf (non-private)", "16") in overlapping_labels(figure)
+    plt.close(figure)
+
+
+def test_accuracy_intervals_stay_within_0_and_1():
+    errorbar = within_range(interval_of(0.95), pd.DataFrame({"metric": ["test_accuracy"]}))
+    low, high = errorbar([0.99, 1.0, 1.0, 0.9])
+    assert low >= 0.0 and high == 1.0
+    unclipped = interval_of(0.95)([0.99, 1.0, 1.0, 0.9])
+    assert unclipped[1] > 1.0 and low == pytest.approx(unclipped[0])
+
+
+def test_a_claim_figure_states_its_verdicts():
+    figure = REGISTRY["fashion_mitigations"].draw(mitigation_rows(), interval_of(0.95))
+    tests = pd.DataFrame([{"claim": "C6", "test": "freezing_fnr", "verdict": "inconclusive", "effect": 0.05,
+                           "ci_low": -0.1, "ci_high": 0.2, "min_effect": 0.1, "metric": "log FNR ratio",
+                           "note": ""}])  # fmt: skip
+    state_the_verdicts(figure, tests)
+    assert figure._supxlabel.get_text().startswith(
+        "verdicts: C6 freezing_fnr: inconclusive: effect 0.05 [-0.1, 0.2], threshold 0.1 (log FNR ratio)"
+    )

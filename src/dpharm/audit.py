@@ -157,6 +157,16 @@ def epsilon_lower_bound(
     return _epsilon(fpr, fnr, delta), fpr, fnr
 
 
+def epsilon_ceiling(trials: int, delta: float, confidence: float) -> float:
+    """The largest lower bound `epsilon_lower_bound` can report from `trials` trainings per side:
+    a perfect attack on the held-out half (no false positive, no false negative). A bound at
+    this value says the attack found everything that the trials can show, not how much leaks."""
+    alpha = (1 - confidence) / 2
+    held_out = trials - trials // 2
+    rate = _clopper_pearson_upper(0, held_out, alpha)
+    return _epsilon(rate, rate, delta)
+
+
 def _epsilon(fpr: float, fnr: float, delta: float) -> float:
     candidates = [0.0]
     for a, b in ((fnr, fpr), (fpr, fnr)):
@@ -206,6 +216,7 @@ def run_audit(audit: dict, progress: bool = False) -> list[dict]:
                 "mechanism": mechanism,
                 "epsilon_accountant": claimed,
                 "epsilon_lower_bound": bound,
+                "epsilon_ceiling": epsilon_ceiling(audit["trials"], audit["delta"], audit["confidence"]),
                 "confidence": audit["confidence"],
                 "n_trials": 2 * audit["trials"],
                 "delta": audit["delta"],

@@ -18,7 +18,7 @@ import seaborn as sns  # noqa: E402
 from dpharm.io import atomic_path  # noqa: E402
 from dpharm.stats import mean_interval  # noqa: E402
 
-NONPRIVATE_LABEL = "∞"  # the axis title says that it is the non-private run
+NONPRIVATE_LABEL = "∞"  # the axis title says that it is the non-private run; never rotated (it would read as 8)
 EPSILON_AXIS = "target epsilon (∞: non-private)"
 
 
@@ -26,15 +26,47 @@ EPSILON_AXIS = "target epsilon (∞: non-private)"
 POINT_STYLE = {"markersize": 4, "linewidth": 1.2, "capsize": 0.1, "palette": "viridis"}
 
 
-def interval_of(confidence: float):
-    """seaborn's errorbar: the claims' Student-t interval of the mean over seeds (a point for one seed)."""
+def interval_of(confidence: float, low: float = -math.inf, high: float = math.inf):
+    """seaborn's errorbar: the claims' Student-t interval of the mean over seeds (a point for one
+    seed), clipped to [low, high], the range of the metric (accuracy in [0, 1], for example)."""
 
     def bounds(values) -> tuple[float, float]:
         """(low, high) over the seeds in `values`; both at the mean when one seed leaves the interval undefined."""
-        mean, low, high = mean_interval(values, confidence)
-        return (mean, mean) if math.isnan(low) else (low, high)
+        mean, lower, upper = mean_interval(values, confidence)
+        lower, upper = (mean, mean) if math.isnan(lower) else (lower, upper)
+        return max(lower, low), min(upper, high)
 
+    bounds.confidence = confidence
     return bounds
+
+
+def frame_the_means(ax, means: pd.Series) -> None:
+    """A log axis from a third of the smallest positive mean to three times the largest: an
+    interval that reaches 0 (a loss near 0 over few seeds) ends at the frame instead of
+    stretching the axis over decades that hold no mean."""
+    positive = means[means > 0]
+    ax.set_yscale("log")
+    if not positive.empty:
+        ax.set_ylim(positive.min() / 3, positive.max() * 3)
+
+
+def metric_range(metric: str) -> tuple[float, float]:
+    """The values a metric can take: accuracies [0, 1], their changes [-1, 1], losses [0, inf)."""
+    if metric.endswith("accuracy") or metric.startswith("adversarial_accuracy"):
+        return 0.0, 1.0
+    if metric.endswith("accuracy_change"):
+        return -1.0, 1.0
+    if "loss" in metric and not metric.endswith("change"):
+        return 0.0, math.inf
+    return -math.inf, math.inf
+
+
+def within_range(errorbar, rows: pd.DataFrame):
+    """`errorbar` clipped to the range of the metric of `rows` (one metric per panel)."""
+    metrics = set(rows["metric"]) if "metric" in rows else set()
+    if len(metrics) != 1:
+        return errorbar
+    return interval_of(errorbar.confidence, *metric_range(metrics.pop()))
 
 
 def epsilon_label(epsilon: float) -> str:
@@ -52,8 +84,9 @@ def with_epsilon_label(table: pd.DataFrame) -> pd.DataFrame:
     return table.assign(epsilon_label=table["epsilon"].map(epsilon_label))
 
 
-def points(ax, data: pd.DataFrame, x: str, y: str, hue: str, errorbar, order=None) -> None:
-    """seaborn's point plot of means with `errorbar` intervals, dodged when there are several lines."""
+def points(ax, data: pd.DataFrame, x: str, y: str, hue: str, errorbar, order=None, log: bool = False) -> None:
+    """seaborn's point plot of means with `errorbar` intervals, dodged when there are several
+    lines; with `log`, on a log axis framed by the means (`frame_the_means`)."""
     dodge = 0.3 if data[hue].nunique() > 1 else False
     sns.pointplot(
         data=data,
@@ -66,6 +99,8 @@ def points(ax, data: pd.DataFrame, x: str, y: str, hue: str, errorbar, order=Non
         ax=ax,
         **POINT_STYLE,
     )
+    if log:
+        frame_the_means(ax, data.groupby([x, hue])[y].mean())
 
 
 def select(
@@ -80,15 +115,14 @@ def select(
     return rows if attacked else rows[rows["attack_radius"].isna()]
 
 
-def versus_epsilon(
-    ax, table: pd.DataFrame, rows: pd.DataFrame, label: str, hue: str, errorbar, title: str = ""
-) -> None:
-    """Mean and interval of `rows['value']` per target epsilon, one line per `hue` value."""
+def versus_epsilon(ax, rows: pd.DataFrame, label: str, hue: str, errorbar, title: str = "", log: bool = False) -> None:
+    """Mean and interval of `rows['value']` per target epsilon, one line per `hue` value; the axis
+    holds the epsilons of `rows` only, so that every line joins measured points. With `log`, on a
+    log axis (for losses, which span decades)."""
     data = with_epsilon_label(rows).rename(columns={"value": label})
-    points(ax, data, "epsilon_label", label, hue, errorbar, epsilon_order(table))
+    points(ax, data, "epsilon_label", label, hue, within_range(errorbar, rows), epsilon_order(rows), log)
     ax.set_xlabel(EPSILON_AXIS)
     ax.set_title(title, fontsize=9)
-    ax.tick_params(axis="x", rotation=30)
 
 
 def grid(rows: int, cols: int, title: str):
@@ -107,12 +141,19 @@ def hide_unused(axes) -> None:
             ax.set_visible(False)
 
 
-def accuracy_panels(table: pd.DataFrame, rows: pd.DataFrame, column: str, hue: str, panel_title, title: str, errorbar):
+def accuracy_panels(rows: pd.DataFrame, column: str, hue: str, panel_title, title: str, errorbar):
     """One panel per value of `column`: test accuracy versus epsilon, one line per `hue`."""
     values = sorted(rows[column].unique())
     fig, axes = grid(1, len(values), title)
     for ax, value in zip(axes[0], values, strict=False):
-        versus_epsilon(ax, table, rows[rows[column] == value], "test accuracy", hue, errorbar, panel_title(value))
+        versus_epsilon(
+            ax,
+            rows[rows[column] == value],
+            "test accuracy",
+            hue,
+            interval_of(errorbar.confidence, 0, 1),
+            panel_title(value),
+        )
     return fig
 
 
@@ -156,16 +197,45 @@ def name_the_data(figure: plt.Figure, table: pd.DataFrame) -> None:
     """Start the figure's title with the data set(s) its table comes from."""
     if "dataset" not in table:
         return
+    import textwrap
+
     names = ", ".join(DATASET_NAMES.get(d, d) for d in sorted(table["dataset"].unique()))
-    figure.suptitle(f"{names}. {figure.get_suptitle()}", fontsize=10)
+    columns = int(figure.get_figwidth() * 11)  # characters of 10-point text per line
+    figure.suptitle(textwrap.fill(f"{names}. {figure.get_suptitle()}", columns), fontsize=10)
 
 
-def draw(name: str, table: pd.DataFrame, pdf_path, png_path, confidence: float) -> None:
-    """Draw figure `name` from its table into a PDF and a PNG."""
+def verdict_lines(tests: pd.DataFrame) -> list[str]:
+    """One line per claim test: its verdict, effect, interval and threshold."""
+    lines = []
+    for test in tests.itertuples():
+        effect = "" if pd.isna(test.effect) else f": effect {test.effect:.3g}"
+        if not (pd.isna(test.ci_low) or pd.isna(test.ci_high)):
+            effect += f" [{test.ci_low:.3g}, {test.ci_high:.3g}]"
+        threshold = "" if pd.isna(test.min_effect) else f", threshold {test.min_effect:g}"
+        note = "" if pd.isna(test.note) or not test.note else f"; {test.note}"
+        lines.append(f"{test.claim} {test.test}: {test.verdict}{effect}{threshold} ({test.metric}){note}")
+    return lines
+
+
+def state_the_verdicts(figure: plt.Figure, tests: pd.DataFrame) -> None:
+    """Write the verdicts of the figure's claim tests under its panels (from claim_tests.csv)."""
+    if tests.empty:
+        return
+    import textwrap
+
+    columns = int(figure.get_figwidth() * 15)  # characters of 7-point text per line
+    lines = [wrapped for line in verdict_lines(tests) for wrapped in textwrap.wrap(line, columns)]
+    figure.supxlabel("verdicts: " + "\n".join(lines), fontsize=7, ha="left", x=0.01)
+
+
+def draw(name: str, table: pd.DataFrame, tests: pd.DataFrame, pdf_path, png_path, confidence: float) -> None:
+    """Draw figure `name` from its table into a PDF and a PNG, with the verdicts of its claim
+    tests (`tests`: results/tables/claim_tests.csv) under the panels."""
     from dpharm.experiments import REGISTRY
 
     figure = REGISTRY[name].draw(table, interval_of(confidence))
     name_the_data(figure, table)
+    state_the_verdicts(figure, tests[tests["experiment"] == name])
     legends_beside_the_data(figure)
     for path, fmt in ((pdf_path, "pdf"), (png_path, "png")):
         with atomic_path(path) as tmp:

@@ -24,7 +24,8 @@ rule claims:
 
 rule figure:
     input:
-        paths.TABLE,
+        table=paths.TABLE,
+        tests=paths.CLAIM_TESTS,
     output:
         pdf=paths.FIGURE_PDF,
         png=report(

@@ -5,7 +5,8 @@ from dpharm.jobs.report import figure
 
 with logging_to(snakemake.log[0]):
     figure(
-        snakemake.input[0],
+        snakemake.input.table,
+        snakemake.input.tests,
         snakemake.wildcards.name,
         snakemake.output.pdf,
         snakemake.output.png,

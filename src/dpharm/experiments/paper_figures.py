@@ -16,12 +16,15 @@ from dpharm.plots import (
     accuracy_panels,
     epsilon_label,
     epsilon_order,
+    frame_the_means,
     grid,
     hide_unused,
+    interval_of,
     points,
     select,
     versus_epsilon,
     with_epsilon_label,
+    within_range,
 )
 
 
@@ -31,8 +34,8 @@ def utility_vs_noise(table: pd.DataFrame, errorbar) -> plt.Figure:
     fig, axes = grid(
         len(sweeps),
         3,
-        "C1 (claim: DP noise lowers the FNR and raises the error; worse for weak features and less data; "
-        "the width sweep, at a fixed learning rate, is a finding)",
+        "C1 (claim: DP noise lowers the feature-to-noise ratio (FNR) and raises the error; worse for weak "
+        "features and less data; the width sweep, at a fixed learning rate, is a finding)",
     )
     for row, sweep in zip(axes, sweeps, strict=False):
         panels = [
@@ -41,8 +44,8 @@ def utility_vs_noise(table: pd.DataFrame, errorbar) -> plt.Figure:
             ("fnr_measured", "class0", "measured FNR (class 0)"),
         ]
         for ax, (metric, group, label) in zip(row, panels, strict=False):
-            versus_epsilon(ax, table, select(table, metric, group, sweep), label, sweep, errorbar, f"sweep: {sweep}")
-        row[0].set_yscale("log")
+            log = metric == "test_loss"
+            versus_epsilon(ax, select(table, metric, group, sweep), label, sweep, errorbar, f"sweep: {sweep}", log)
         row[2].set_yscale("log")
     return fig
 
@@ -53,7 +56,6 @@ def class_imbalance(table: pd.DataFrame, errorbar) -> plt.Figure:
     rows = rows[rows["group"].isin(["class0", "class1"])]
     rows = rows.assign(**{"class": rows["group"].map({"class0": "class 0 (majority)", "class1": "class 1 (minority)"})})
     return accuracy_panels(
-        table,
         rows,
         "imbalance_ratio",
         "class",
@@ -76,9 +78,7 @@ def long_tail(table: pd.DataFrame, errorbar) -> plt.Figure:
         rows = select(table, "test_accuracy", sweep=sweep)
         rows = rows[rows["group"].isin(["class0/head", "class0/tail"])]
         for ax, value in zip(row, sorted(rows[column].unique()), strict=False):
-            versus_epsilon(
-                ax, table, rows[rows[column] == value], "test accuracy", "group", errorbar, f"{column} {value:g}"
-            )
+            versus_epsilon(ax, rows[rows[column] == value], "test accuracy", "group", errorbar, f"{column} {value:g}")
     hide_unused(axes)
     return fig
 
@@ -102,21 +102,24 @@ def adversarial(table: pd.DataFrame, errorbar) -> plt.Figure:
             ],
             strict=False,
         ):
-            rows = with_epsilon_label(select(table, metric, "all", attacked=True))
-            rows = rows.rename(columns={"value": label, "epsilon_label": EPSILON_AXIS})
+            log = "loss" in metric
+            selected = select(table, metric, "all", attacked=True)
+            rows = with_epsilon_label(selected).rename(columns={"value": label, "epsilon_label": EPSILON_AXIS})
             sns.pointplot(
                 data=rows,
                 x="attack_radius",
                 y=label,
                 hue=EPSILON_AXIS,
-                hue_order=epsilon_order(table),
-                errorbar=errorbar,
+                hue_order=epsilon_order(selected),
+                errorbar=within_range(errorbar, selected),
                 ax=ax,
                 **POINT_STYLE,
             )
             ax.set_xlabel(budget_label)
-            ax.tick_params(axis="x", rotation=30)
-        row[0].set_yscale("log")
+            ax.set_xticks(ax.get_xticks(), [f"{float(t.get_text()):g}" for t in ax.get_xticklabels()])
+            ax.tick_params(axis="x", labelsize=7)
+            if log:
+                frame_the_means(ax, rows.groupby(["attack_radius", EPSILON_AXIS])[label].mean())
     return fig
 
 
@@ -139,7 +142,7 @@ def pretraining_shift(
             "shift_angle",
             "test accuracy",
             "init",
-            errorbar,
+            interval_of(errorbar.confidence, 0, 1),
         )
         ax.set_title(f"epsilon {epsilon_label(epsilon)}", fontsize=9)
         ax.set_xlabel(shift_label)
@@ -150,22 +153,31 @@ PUBLIC_DATA = "public data (growing shift)"
 
 
 def _public_data(row: pd.Series) -> str:
+    """The public data in words, on two lines so that the tick labels stay apart unrotated."""
     if row["sweep"] == "other_dataset":
-        return "digits, upscaled"
-    return "held-out images" if row["shift_angle"] == 0 else f"rotated {row['shift_angle']:g} degrees"
+        return "digits,\nupscaled"
+    return "held-out\nimages" if row["shift_angle"] == 0 else f"rotated\n{row['shift_angle']:g} degrees"
 
 
 def public_data_shift(table: pd.DataFrame, errorbar) -> plt.Figure:
     """C5 with public data of another data set: scratch versus pre-trained, versus the public data."""
     rows = select(table, "test_accuracy", "all")
     rows = rows.assign(**{PUBLIC_DATA: rows.apply(_public_data, axis=1)}).rename(columns={"value": "test accuracy"})
-    order = sorted(rows[PUBLIC_DATA].unique(), key=lambda v: (v.startswith("digits"), v != "held-out images", v))
+    order = sorted(rows[PUBLIC_DATA].unique(), key=lambda v: (v.startswith("digits"), not v.startswith("held-out"), v))
     epsilons = sorted(rows["epsilon"].unique(), reverse=True)
     fig, axes = grid(1, len(epsilons), "C5 (claim: the gain of public pre-training shrinks as the shift grows)")
     for ax, epsilon in zip(axes[0], epsilons, strict=True):
-        points(ax, rows[rows["epsilon"] == epsilon], PUBLIC_DATA, "test accuracy", "init", errorbar, order)
+        points(
+            ax,
+            rows[rows["epsilon"] == epsilon],
+            PUBLIC_DATA,
+            "test accuracy",
+            "init",
+            within_range(errorbar, rows),
+            order,
+        )
         ax.set_title(f"epsilon {epsilon_label(epsilon)}", fontsize=9)
-        ax.tick_params(axis="x", rotation=20)
+        ax.tick_params(axis="x", labelsize=8)
     return fig
 
 
@@ -177,22 +189,22 @@ def mitigations(table: pd.DataFrame, errorbar) -> plt.Figure:
         if s in set(table["sweep"])
     ]
     fig, axes = grid(
-        len(sweeps), 2, "C6 (claim: augmentation multiplicity and freezing raise the FNR and reduce the harm)"
+        len(sweeps),
+        2,
+        "C6 (claim: augmentation multiplicity and freezing raise the feature-to-noise ratio (FNR) and reduce the harm)",
     )
     for row, (sweep, column) in zip(axes, sweeps, strict=False):
         versus_epsilon(
-            row[0], table, select(table, "test_loss", "all", sweep), "test loss", column, errorbar, f"sweep: {sweep}"
+            row[0], select(table, "test_loss", "all", sweep), "test loss", column, errorbar, f"sweep: {sweep}", log=True
         )
         versus_epsilon(
             row[1],
-            table,
             select(table, "fnr_measured", "class0", sweep),
             "measured FNR (class 0)",
             column,
             errorbar,
             f"sweep: {sweep}",
         )
-        row[0].set_yscale("log")
         row[1].set_yscale("log")
     return fig
 
@@ -208,7 +220,6 @@ def real_class_imbalance(table: pd.DataFrame, errorbar) -> plt.Figure:
     rows = rows.assign(**{"class": np.where(rows["group"] == classes[-1], "reduced class", "other classes (mean)")})
     rows = rows.groupby(["class", "seed", "epsilon", "minority_fraction"], as_index=False)["value"].mean()
     return accuracy_panels(
-        table,
         rows,
         "minority_fraction",
         "class",
@@ -223,7 +234,6 @@ def real_long_tail(table: pd.DataFrame, errorbar) -> plt.Figure:
     rows = select(table, "test_accuracy")
     rows = rows[rows["group"].isin(["class0/head", "class0/tail"])]
     return accuracy_panels(
-        table,
         rows,
         "tail_frequency",
         "group",
@@ -270,6 +280,18 @@ def privacy_audit(table: pd.DataFrame, errorbar) -> plt.Figure:
         {"epsilon_accountant": "accountant (claimed)", "epsilon_lower_bound": "audit lower bound"}
     )
     sns.barplot(data=long, x="mechanism", y="value", hue="epsilon", ax=ax, palette="viridis")
+    ceiling = table["epsilon_ceiling"].iloc[0]
+    ax.axhline(ceiling, color="black", linestyle="--", linewidth=1)
+    ax.annotate(
+        f"ceiling {ceiling:.2f}: the most these trials can show",
+        (0.5, ceiling),
+        xycoords=("axes fraction", "data"),
+        xytext=(0, 3),
+        textcoords="offset points",
+        ha="center",
+        fontsize=7,
+    )
+    ax.set_ylim(0, ceiling * 1.15)
     ax.set_ylabel("epsilon")
     confidence, trials = table["confidence"].iloc[0], table["n_trials"].iloc[0]
     ax.set_title(f"lower bounds at {confidence:.0%} confidence, {trials} trainings per mechanism", fontsize=9)

@@ -49,13 +49,13 @@ def judge_claims(
     write_text(claims_html, render_html(claims, tests, settings["confidence"]))
 
 
-def figure(table_file: str, name: str, pdf: str, png: str, confidence: float) -> None:
-    """Draw one figure from its table alone."""
+def figure(table_file: str, tests_file: str, name: str, pdf: str, png: str, confidence: float) -> None:
+    """Draw one figure from its table alone, with its claim tests' verdicts."""
     import pandas as pd
 
     from dpharm.plots import draw
 
-    draw(name, pd.read_csv(table_file), pdf, png, confidence)
+    draw(name, pd.read_csv(table_file), pd.read_csv(tests_file), pdf, png, confidence)
 
 
 def provenance(output: str, config_hash: str, git: dict, config: dict) -> None:
