@@ -31,7 +31,7 @@ rule figure:
         png=report(
             paths.FIGURE_PNG,
             caption="../report/figure.rst",
-            category="{name}",
+            category=lambda w: f"{REGISTRY[w.name].claim} {w.name}",  # no colon: RST reads it as a link
         ),
     log:
         paths.FIGURE_LOG,
