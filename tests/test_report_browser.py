@@ -35,12 +35,10 @@ def test_the_report_of_the_committed_results_renders_in_a_browser(tmp_path):
 
     dom = chromium("--virtual-time-budget=5000", "--dump-dom", page)
     assert dom.returncode == 0, dom.stderr[-2000:]
-    for text in (
-        "Claims",
-        "Statistics",
-        *(name for name in REGISTRY if (REPO / "results/figures" / f"{name}.png").exists()),
-    ):
-        assert text in dom.stdout, text  # the sidebar lists the claims and every committed figure
+    figures = [name for name in REGISTRY if (REPO / "results" / "figures" / f"{name}.png").exists()]
+    for text in ("Claims", "Statistics", *(f"{REGISTRY[name].claim} {name}" for name in figures)):
+        assert text in dom.stdout, text  # the sidebar: the claims, and every figure under its claim ID
+    assert "System Message" not in dom.stdout  # no reStructuredText error rendered into the page
 
     screenshot = Path(os.environ.get("DPHARM_SCREENSHOT", tmp_path / "report.png"))
     shot = chromium("--virtual-time-budget=5000", f"--screenshot={screenshot}", page)
