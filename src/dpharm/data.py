@@ -18,7 +18,6 @@ import numpy as np
 from dpharm.io import CorruptFileError, read_npz, write_npz
 
 SPLITS = ("train", "test", "public")
-SUBPOPULATION_NAMES = ("head", "tail")
 
 
 @dataclass(frozen=True)
@@ -189,9 +188,3 @@ def _parsed_source(path: str) -> dict[str, np.ndarray]:
     """The parsed image source (220 MB for Fashion-MNIST), read once per job rather than once
     per seed; `materialize` only indexes it, never writes to it."""
     return read_npz(path, RAW_IMAGE_ARRAYS)
-
-
-def group_name(label: int, subpopulation: int | None = None) -> str:
-    """'class1' or 'class1/tail'."""
-    name = f"class{label}"
-    return name if subpopulation is None else f"{name}/{SUBPOPULATION_NAMES[subpopulation]}"

@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 from dpharm import fnr
-from dpharm.data import SyntheticData, feature_span_size, group_name, synthetic_settings
+from dpharm.data import SyntheticData, feature_span_size, synthetic_settings
+from dpharm.groups import ALL, group_name
 from dpharm.model import TwoLayerPatchCNN, per_example_loss_and_correct
 
 
@@ -43,7 +44,7 @@ def group_means(
             class_mean += frequencies[c, s] * mean
         means[group_name(c)] = class_mean
         class_means.append(class_mean)
-    means["all"] = float(np.mean(class_means))
+    means[ALL] = float(np.mean(class_means))
     return means
 
 

@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from dpharm.groups import ALL, group_name, head, tail
+from dpharm.groups import classes as whole_classes
 from dpharm.plots import (
     EPSILON_AXIS,
     POINT_STYLE,
@@ -39,9 +41,9 @@ def utility_vs_noise(table: pd.DataFrame, errorbar) -> plt.Figure:
     )
     for row, sweep in zip(axes, sweeps, strict=False):
         panels = [
-            ("test_loss", "all", "test loss"),
-            ("test_accuracy", "all", "test accuracy"),
-            ("fnr_measured", "class0", "measured FNR (class 0)"),
+            ("test_loss", ALL, "test loss"),
+            ("test_accuracy", ALL, "test accuracy"),
+            ("fnr_measured", group_name(0), "measured FNR (class 0)"),
         ]
         for ax, (metric, group, label) in zip(row, panels, strict=False):
             log = metric == "test_loss"
@@ -53,8 +55,9 @@ def utility_vs_noise(table: pd.DataFrame, errorbar) -> plt.Figure:
 def class_imbalance(table: pd.DataFrame, errorbar) -> plt.Figure:
     """C2: per-class test accuracy versus epsilon, one panel per imbalance ratio."""
     rows = select(table, "test_accuracy")
-    rows = rows[rows["group"].isin(["class0", "class1"])]
-    rows = rows.assign(**{"class": rows["group"].map({"class0": "class 0 (majority)", "class1": "class 1 (minority)"})})
+    names = {group_name(0): "class 0 (majority)", group_name(1): "class 1 (minority)"}
+    rows = rows[rows["group"].isin(names)]
+    rows = rows.assign(**{"class": rows["group"].map(names)})
     return accuracy_panels(
         rows,
         "imbalance_ratio",
@@ -76,7 +79,7 @@ def long_tail(table: pd.DataFrame, errorbar) -> plt.Figure:
     fig, axes = grid(len(sweeps), width, "C3 (claim: DP hurts the long-tailed subpopulation more than the head)")
     for row, (sweep, column) in zip(axes, sweeps, strict=False):
         rows = select(table, "test_accuracy", sweep=sweep)
-        rows = rows[rows["group"].isin(["class0/head", "class0/tail"])]
+        rows = rows[rows["group"].isin([head(), tail()])]
         for ax, value in zip(row, sorted(rows[column].unique()), strict=False):
             versus_epsilon(ax, rows[rows[column] == value], "test accuracy", "group", errorbar, f"{column} {value:g}")
     hide_unused(axes)
@@ -103,7 +106,7 @@ def adversarial(table: pd.DataFrame, errorbar) -> plt.Figure:
             strict=False,
         ):
             log = "loss" in metric
-            selected = select(table, metric, "all", attacked=True)
+            selected = select(table, metric, ALL, attacked=True)
             rows = with_epsilon_label(selected).rename(columns={"value": label, "epsilon_label": EPSILON_AXIS})
             sns.pointplot(
                 data=rows,
@@ -132,7 +135,7 @@ def pretraining_shift(
     table: pd.DataFrame, errorbar, shift_label: str = "feature shift angle theta (degrees)"
 ) -> plt.Figure:
     """C5: test accuracy versus public/private feature shift, scratch versus pre-trained."""
-    rows = select(table, "test_accuracy", "all")
+    rows = select(table, "test_accuracy", ALL)
     epsilons = sorted(rows["epsilon"].unique(), reverse=True)
     fig, axes = grid(1, len(epsilons), "C5 (claim: the gain of public pre-training shrinks as the feature shift grows)")
     for ax, epsilon in zip(axes[0], epsilons, strict=False):
@@ -161,7 +164,7 @@ def _public_data(row: pd.Series) -> str:
 
 def public_data_shift(table: pd.DataFrame, errorbar) -> plt.Figure:
     """C5 with public data of another data set: scratch versus pre-trained, versus the public data."""
-    rows = select(table, "test_accuracy", "all")
+    rows = select(table, "test_accuracy", ALL)
     rows = rows.assign(**{PUBLIC_DATA: rows.apply(_public_data, axis=1)}).rename(columns={"value": "test accuracy"})
     order = sorted(rows[PUBLIC_DATA].unique(), key=lambda v: (v.startswith("digits"), not v.startswith("held-out"), v))
     epsilons = sorted(rows["epsilon"].unique(), reverse=True)
@@ -195,11 +198,11 @@ def mitigations(table: pd.DataFrame, errorbar) -> plt.Figure:
     )
     for row, (sweep, column) in zip(axes, sweeps, strict=False):
         versus_epsilon(
-            row[0], select(table, "test_loss", "all", sweep), "test loss", column, errorbar, f"sweep: {sweep}", log=True
+            row[0], select(table, "test_loss", ALL, sweep), "test loss", column, errorbar, f"sweep: {sweep}", log=True
         )
         versus_epsilon(
             row[1],
-            select(table, "fnr_measured", "class0", sweep),
+            select(table, "fnr_measured", group_name(0), sweep),
             "measured FNR (class 0)",
             column,
             errorbar,
@@ -212,10 +215,7 @@ def mitigations(table: pd.DataFrame, errorbar) -> plt.Figure:
 def real_class_imbalance(table: pd.DataFrame, errorbar) -> plt.Figure:
     """C2 on images: accuracy of the reduced (last) class and the mean of the others versus epsilon."""
     rows = select(table, "test_accuracy")
-    classes = sorted(
-        (g for g in rows["group"].unique() if g.startswith("class") and "/" not in g),
-        key=lambda g: int(g.removeprefix("class")),
-    )
+    classes = whole_classes(rows["group"])
     rows = rows[rows["group"].isin(classes)]
     rows = rows.assign(**{"class": np.where(rows["group"] == classes[-1], "reduced class", "other classes (mean)")})
     rows = rows.groupby(["class", "seed", "epsilon", "minority_fraction"], as_index=False)["value"].mean()
@@ -232,7 +232,7 @@ def real_class_imbalance(table: pd.DataFrame, errorbar) -> plt.Figure:
 def real_long_tail(table: pd.DataFrame, errorbar) -> plt.Figure:
     """C3 on images: head and tail source of class 0 versus epsilon, per tail frequency."""
     rows = select(table, "test_accuracy")
-    rows = rows[rows["group"].isin(["class0/head", "class0/tail"])]
+    rows = rows[rows["group"].isin([head(), tail()])]
     return accuracy_panels(
         rows,
         "tail_frequency",

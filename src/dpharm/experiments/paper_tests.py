@@ -25,6 +25,8 @@ from dpharm.effects import (
     testable_value,
     values_of,
 )
+from dpharm.groups import ALL, head, tail
+from dpharm.groups import classes as whole_classes
 from dpharm.verdicts import Context, Estimate, NotTestable
 
 # --- C1 -----------------------------------------------------------------------------------
@@ -36,7 +38,7 @@ def _harm_over_norms(measure):
     def effect(table: pd.DataFrame, context: Context) -> pd.Series:
         rows = sweep_rows(table, "feature_norm")
         norms = values_of(rows, "feature_norm")
-        return over_epsilons(rows, context, lambda e: sum(measure(rows, "all", e, feature_norm=n) for n in norms)
+        return over_epsilons(rows, context, lambda e: sum(measure(rows, ALL, e, feature_norm=n) for n in norms)
                              / len(norms))  # fmt: skip
 
     return effect
@@ -47,7 +49,7 @@ noise_in_nats = _harm_over_norms(loss_rise)  # the same in nats of test loss (it
 
 
 def _classes(table: pd.DataFrame) -> list[str]:
-    return sorted(g for g in table["group"].unique() if g.startswith("class") and "/" not in g)
+    return whole_classes(table["group"])
 
 
 def noise_lowers_fnr(table: pd.DataFrame, context: Context) -> pd.Series:
@@ -73,8 +75,8 @@ def _end_difference(sweep: str, column: str, worse_end: str, measure=accuracy_dr
         rows = sweep_rows(table, sweep)
         low, high = values_of(rows, column)[0], values_of(rows, column)[-1]
         worse, better = (low, high) if worse_end == "min" else (high, low)
-        return over_epsilons(rows, context, lambda e: measure(rows, "all", e, **{column: worse})
-                             - measure(rows, "all", e, **{column: better}))  # fmt: skip
+        return over_epsilons(rows, context, lambda e: measure(rows, ALL, e, **{column: worse})
+                             - measure(rows, ALL, e, **{column: better}))  # fmt: skip
 
     return effect
 
@@ -145,7 +147,7 @@ def _gap(rows: pd.DataFrame, context: Context, worse: str, better: str, **where)
 
 def minority(table: pd.DataFrame, context: Context) -> pd.Series:
     """At the largest imbalance: minority (last class) drop minus majority drop."""
-    classes = _classes_by_index(table)
+    classes = _classes(table)
     rho = values_of(table, "imbalance_ratio", at_least=1)[-1]
     testable_value(table, "imbalance_ratio", classes[-1], context, [rho])
     return _gap(table, context, classes[-1], classes[0], imbalance_ratio=rho)
@@ -156,8 +158,8 @@ def _tail_gap(sweep: str, column: str):
 
     def effect(table: pd.DataFrame, context: Context) -> pd.Series:
         rows = sweep_rows(table, sweep)
-        value = testable_value(rows, column, "class0/tail", context, values_of(rows, column, at_least=1))
-        return _gap(rows, context, "class0/tail", "class0/head", **{column: value})
+        value = testable_value(rows, column, tail(), context, values_of(rows, column, at_least=1))
+        return _gap(rows, context, tail(), head(), **{column: value})
 
     return effect
 
@@ -178,12 +180,12 @@ def _adversarial(suffix: str, nats: bool = False):
         radius = _middle_radius(table, metric)
 
         def at(eps: float) -> pd.Series:
-            attacked = per_seed(table, metric, "all", radius, epsilon=eps) - per_seed(
-                table, metric, "all", radius, epsilon=math.inf
+            attacked = per_seed(table, metric, ALL, radius, epsilon=eps) - per_seed(
+                table, metric, ALL, radius, epsilon=math.inf
             )
             if nats:
-                return attacked - loss_rise(table, "all", eps)
-            return -POINTS * attacked - accuracy_drop(table, "all", eps)
+                return attacked - loss_rise(table, ALL, eps)
+            return -POINTS * attacked - accuracy_drop(table, ALL, eps)
 
         return over_epsilons(table, context, at)
 
@@ -196,8 +198,8 @@ def _adversarial(suffix: str, nats: bool = False):
 def _gain(table: pd.DataFrame, context: Context, **where) -> pd.Series:
     """Accuracy points pre-training adds over training from scratch in the rows matching `where`."""
     return over_epsilons(table, context, lambda e: POINTS * (
-        per_seed(table, "test_accuracy", "all", **where, init="pretrained", epsilon=e)
-        - per_seed(table, "test_accuracy", "all", **where, init="scratch", epsilon=e)))  # fmt: skip
+        per_seed(table, "test_accuracy", ALL, **where, init="pretrained", epsilon=e)
+        - per_seed(table, "test_accuracy", ALL, **where, init="scratch", epsilon=e)))  # fmt: skip
 
 
 def shrinks(table: pd.DataFrame, context: Context) -> pd.Series:
@@ -282,14 +284,8 @@ def _difference_in_differences(column: str, reduced_group, other_groups):
     return effect
 
 
-real_minority = _difference_in_differences(
-    "minority_fraction", lambda t: _classes_by_index(t)[-1], lambda t: _classes_by_index(t)[:-1]
-)
-real_tail = _difference_in_differences("tail_frequency", lambda t: "class0/tail", lambda t: ["class0/head"])
-
-
-def _classes_by_index(table: pd.DataFrame) -> list[str]:
-    return sorted(_classes(table), key=lambda g: int(g.removeprefix("class")))
+real_minority = _difference_in_differences("minority_fraction", lambda t: _classes(t)[-1], lambda t: _classes(t)[:-1])
+real_tail = _difference_in_differences("tail_frequency", lambda t: tail(), lambda t: [head()])
 
 
 c1_weak_features = _end_difference("feature_norm", "feature_norm", "min")
