@@ -14,13 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dpharm import image_sources
+from dpharm import downloads, image_sources
+from dpharm.downloads import DownloadError, download
 from dpharm.image_sources import (
     CIFAR10_ARCHIVE,
     DOWNLOADS,
     SOURCES,
-    DownloadError,
-    download,
     fetch_dataset,
     load_digits_images,
     load_idx_dataset,
@@ -77,7 +76,7 @@ class Handler(SimpleHTTPRequestHandler):
 
 @pytest.fixture(autouse=True)
 def no_retry_pause(monkeypatch):
-    monkeypatch.setattr(image_sources, "RETRY_PAUSE_S", 0.0)
+    monkeypatch.setattr(downloads, "RETRY_PAUSE_S", 0.0)
 
 
 @pytest.fixture(scope="module")
@@ -346,7 +345,7 @@ def test_raw_images_rule_downloads_verifies_and_parses(server, tmp_path):
 def test_a_body_without_length_is_abandoned_beyond_the_size_cap(server, tmp_path, monkeypatch):
     root, base = server
     (root / "big.bin").write_bytes(bytes(5000))
-    monkeypatch.setattr(image_sources, "MAX_DOWNLOAD_BYTES", 4096)
+    monkeypatch.setattr(downloads, "MAX_DOWNLOAD_BYTES", 4096)
     with pytest.raises(DownloadError, match="more than 4096 bytes"):
         download(f"{base}/unsized/big.bin", tmp_path / "big.bin", sha256(root / "big.bin"), timeout=5)
     assert_nothing_left(tmp_path)
@@ -375,7 +374,7 @@ def test_network_failures_are_retried_and_a_wrong_file_is_not(server, tmp_path):
     REQUESTS.clear()
     with pytest.raises(DownloadError):
         download(f"{base}/nothing.bin", tmp_path / "nothing.bin", "0" * 64, timeout=5)
-    assert REQUESTS.count("/nothing.bin") == image_sources.DOWNLOAD_ATTEMPTS
+    assert REQUESTS.count("/nothing.bin") == downloads.DOWNLOAD_ATTEMPTS
     with pytest.raises(DownloadError, match="sha256 mismatch"):
         download(f"{base}/wrong.bin", tmp_path / "wrong.bin", "0" * 64, timeout=5)
     assert REQUESTS.count("/wrong.bin") == 1

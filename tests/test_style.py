@@ -88,3 +88,12 @@ def test_rule_graph_picture_is_up_to_date():
     expected = ["```mermaid", *result.stdout.splitlines(), "```"]
     # Snakemake lists the edges in no fixed order: compare the lines as a multiset.
     assert sorted((REPO / "docs" / "rulegraph.md").read_text().splitlines()) == sorted(expected)
+
+
+def test_modules_stay_small_enough_to_read():
+    """No module of the package over 350 lines, no job module over 120 (each reads inputs, calls
+    the domain modules and writes outputs)."""
+    package = REPO / "src" / "dpharm"
+    sizes = {path.relative_to(package): len(path.read_text().splitlines()) for path in package.rglob("*.py")}
+    too_long = {str(path): n for path, n in sizes.items() if n > (120 if path.parts[0] == "jobs" else 350)}
+    assert too_long == {}

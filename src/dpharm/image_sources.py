@@ -9,26 +9,20 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import http.client
 import io
 import os
 import tarfile
-import tempfile
-import time
-import urllib.error
-import urllib.request
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable, Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 
-from dpharm.io import file_mode
+from dpharm.downloads import download, file_sha256
 
 SOURCES = ("mnist", "fashion_mnist", "cifar10")
 
-_CHUNK = 1 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
 # IDX type codes (http://yann.lecun.com/exdb/mnist/); every multi-byte value is big-endian.
 _IDX_DTYPES = {
@@ -52,14 +46,6 @@ _CIFAR_BATCHES = {
 _CIFAR_SHAPE = (3, 32, 32)
 _CIFAR_RECORD = 1 + int(np.prod(_CIFAR_SHAPE))
 _NUM_CLASSES = 10
-
-
-class DownloadError(RuntimeError):
-    """A download failed, was truncated, or its bytes do not match the pinned checksum."""
-
-
-class ChecksumMismatch(DownloadError):
-    """A whole file arrived, and its sha256 is not the pinned one (not worth retrying)."""
 
 
 @dataclass(frozen=True)
@@ -183,101 +169,10 @@ def load_local_copy(source: str, folder: str | os.PathLike) -> dict[str, np.ndar
     return load_idx_dataset(folder, PAYLOAD_SHA256[source])
 
 
-# --- downloading ---------------------------------------------------------------------------
-
-
-# Bounds on what a download or a parse may cost: the largest original file (CIFAR-10's archive)
-# is 163 MB, the largest payload (a train-images file) 47 MB, a CIFAR batch 30.7 MB.
-MAX_DOWNLOAD_BYTES = 512 * 2**20
+# Bounds on what a parse may cost: the largest payload (a train-images file) is 47 MB, a CIFAR
+# batch 30.7 MB.
 MAX_PAYLOAD_BYTES = 256 * 2**20
 MAX_CIFAR_MEMBER_BYTES = 64 * 2**20
-DOWNLOAD_DEADLINE_S = 1800.0  # a whole file, however slowly its bytes trickle in
-DOWNLOAD_ATTEMPTS = 3
-RETRY_PAUSE_S = 2.0  # doubled after each failed attempt
-
-
-def _copy_hashing(response, out: BinaryIO, limit: int, deadline: float) -> tuple[str, int]:
-    """Copy the body to `out` in chunks; return its sha256 and length. `read1` returns whatever
-    has arrived, so a trickling server meets the deadline instead of blocking a full chunk."""
-    digest = hashlib.sha256()
-    received = 0
-    while chunk := response.read1(_CHUNK):
-        received += len(chunk)
-        if received > limit:
-            raise DownloadError(f"more than {limit} bytes: not the expected file")
-        if time.monotonic() > deadline:
-            raise DownloadError(f"not complete by its deadline ({received} bytes so far)")
-        digest.update(chunk)
-        out.write(chunk)
-    return digest.hexdigest(), received
-
-
-def _announced_length(response, url: str) -> int | None:
-    announced = response.headers.get("Content-Length")
-    if announced is None:
-        return None
-    try:
-        length = int(announced)
-    except ValueError:
-        raise DownloadError(f"download of {url}: malformed Content-Length {announced!r}") from None
-    if not 0 <= length <= MAX_DOWNLOAD_BYTES:
-        raise DownloadError(f"download of {url}: announces {length} bytes (allowed: at most {MAX_DOWNLOAD_BYTES})")
-    return length
-
-
-def _download_once(url: str, target: Path, sha256: str, timeout: float, deadline: float) -> None:
-    # The temporary file lives beside the target so that os.replace is an atomic rename.
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-            announced = _announced_length(response, url)
-            try:
-                actual, received = _copy_hashing(response, out, MAX_DOWNLOAD_BYTES, time.monotonic() + deadline)
-            except DownloadError as err:
-                raise DownloadError(f"download of {url}: {err}") from None
-        # http.client returns a short body without complaint when the peer closes early.
-        if announced is not None and received != announced:
-            raise DownloadError(f"truncated download of {url}: expected {announced} bytes, received {received}")
-        if actual != sha256.lower():
-            raise ChecksumMismatch(f"sha256 mismatch for {url}: expected {sha256.lower()}, got {actual}")
-        os.chmod(tmp, file_mode())
-        os.replace(tmp, target)
-    except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError) as e:
-        raise DownloadError(f"download of {url} failed: {e}") from e
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def download(
-    url: str, destination: str | os.PathLike, sha256: str, timeout: float = 60, deadline: float = DOWNLOAD_DEADLINE_S
-) -> None:
-    """Fetch `url` to `destination`, which appears only if the bytes match `sha256`.
-
-    `timeout` bounds each wait for the server, `deadline` the whole file; a body larger than
-    MAX_DOWNLOAD_BYTES is abandoned. Network failures and truncated bodies are retried
-    (DOWNLOAD_ATTEMPTS in all, RETRY_PAUSE_S apart, doubling); a checksum mismatch is not: the server sent
-    a whole file, and it is the wrong one.
-    """
-    target = Path(destination)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
-        try:
-            return _download_once(url, target, sha256, timeout, deadline)
-        except ChecksumMismatch:
-            raise
-        except DownloadError:
-            if attempt == DOWNLOAD_ATTEMPTS:
-                raise
-            time.sleep(RETRY_PAUSE_S * 2 ** (attempt - 1))
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # --- parsing -------------------------------------------------------------------------------
@@ -439,7 +334,7 @@ def fetch_dataset(
     folder = Path(folder)
     for file_name, url, sha256 in _resolve(name, mirror, checksums):
         destination = folder / file_name
-        if destination.is_file() and _file_sha256(destination) == sha256.lower():
+        if destination.is_file() and file_sha256(destination) == sha256.lower():
             continue
         download(url, destination, sha256, timeout=timeout)
     # A file whose download checksum is overridden serves other bytes: its payload pin cannot hold.
