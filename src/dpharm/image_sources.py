@@ -80,6 +80,8 @@ DOWNLOADS: dict[str, tuple[RemoteFile, ...]] = {
         },
     ),
     "fashion_mnist": _idx_files(
+        # The authors' published mirror is an S3 website endpoint, which serves http only (torchvision
+        # uses it too); the pinned sha256 sums, not the transport, vouch for the bytes.
         "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
         {
             "train-images-idx3-ubyte.gz": "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
