@@ -289,6 +289,9 @@ def test_aggregate_appends_the_changes_and_sorts(tmp_path):
     changes = table[table["metric"].str.endswith("_change")]
     assert change_values(changes) == pytest.approx(EXPECTED_CHANGES)
     assert math.inf in set(table["epsilon"])  # 'inf' survives the CSV round trip
+    identity = table[["group", "class", "subpopulation"]].drop_duplicates().set_index("group")
+    assert identity.loc["class0", "class"] == 0 and pd.isna(identity.loc["class0", "subpopulation"])
+    assert pd.isna(identity.loc["all", "class"])
     keys = [
         (c, s, m, g, math.inf if math.isnan(r) else r)  # NaN radii sort last
         for c, s, m, g, r in zip(

@@ -35,6 +35,13 @@ def class_label(name: str) -> int | None:
     return None if match is None else int(match.group(1))
 
 
+def identity(name: str) -> tuple[int | None, str | None]:
+    """(class, subpopulation) of a group name: 'class1/tail' -> (1, 'tail'), 'class1' -> (1, None),
+    'all' -> (None, None)."""
+    whole, _, subpopulation = name.partition("/")
+    return class_label(whole), subpopulation or None
+
+
 def classes(names: Iterable[str]) -> list[str]:
     """The whole-class groups among `names`, in the order of their class labels."""
     return sorted((name for name in set(names) if class_label(name) is not None), key=class_label)

@@ -130,9 +130,23 @@ def aggregate(frames: list[pd.DataFrame], label_columns: list[str]) -> pd.DataFr
     if missing:
         raise CorruptFileError(f"evaluation tables lack columns {sorted(missing)}; delete them and rerun")
     table = pd.concat([table, dp_changes(table, label_columns)], ignore_index=True)
+    table = with_group_identity(table)
     return table.sort_values(
         ["condition", "seed", "metric", "group", "attack_radius"], kind="stable", ignore_index=True
     )
+
+
+def with_group_identity(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with `class` and `subpopulation` columns after `group` (empty for 'all', and
+    for a whole class's subpopulation), so that a reader selects groups without parsing names."""
+    from dpharm.groups import identity
+
+    identities = {name: identity(name) for name in table["group"].unique()}
+    position = table.columns.get_loc("group") + 1
+    table = table.copy()
+    table.insert(position, "subpopulation", table["group"].map(lambda g: identities[g][1]))
+    table.insert(position, "class", table["group"].map(lambda g: identities[g][0]).astype("Int64"))
+    return table
 
 
 def write_csv(path, frame: pd.DataFrame) -> None:
