@@ -7,6 +7,7 @@ Every point is the mean over seeds with the Student-t interval of the claims' co
 from __future__ import annotations
 
 import math
+import textwrap
 
 import matplotlib
 
@@ -197,8 +198,6 @@ def name_the_data(figure: plt.Figure, table: pd.DataFrame) -> None:
     """Start the figure's title with the data set(s) its table comes from."""
     if "dataset" not in table:
         return
-    import textwrap
-
     names = ", ".join(DATASET_NAMES.get(d, d) for d in sorted(table["dataset"].unique()))
     columns = int(figure.get_figwidth() * 11)  # characters of 10-point text per line
     figure.suptitle(textwrap.fill(f"{names}. {figure.get_suptitle()}", columns), fontsize=10)
@@ -221,8 +220,6 @@ def state_the_verdicts(figure: plt.Figure, tests: pd.DataFrame) -> None:
     """Write the verdicts of the figure's claim tests under its panels (from claim_tests.csv)."""
     if tests.empty:
         return
-    import textwrap
-
     columns = int(figure.get_figwidth() * 15)  # characters of 7-point text per line
     lines = [wrapped for line in verdict_lines(tests) for wrapped in textwrap.wrap(line, columns)]
     figure.supxlabel("verdicts: " + "\n".join(lines), fontsize=7, ha="left", x=0.01)
