@@ -162,7 +162,14 @@ def test_plan_expands_sweeps_and_shares_data(default_config):
     grid = default_config["experiments"]["utility_vs_noise"]["sweeps"]["feature_norm"]
     assert len(conditions) == len(grid["data.feature_norm"]) * len(grid["training.epsilon"])
     assert len({c.data_id for c in conditions}) == len(grid["data.feature_norm"])
-    assert plan.label_columns("utility_vs_noise") == ["sweep", "feature_norm", "epsilon", "width", "n_train"]
+    assert plan.label_columns("utility_vs_noise") == [
+        "sweep",
+        "feature_norm",
+        "epsilon",
+        "width",
+        "learning_rate",
+        "n_train",
+    ]
     width_run = next(c for c in plan.of_experiment("utility_vs_noise") if c.sweep == "width")
     assert width_run.labels["feature_norm"] == default_config["data"]["feature_norm"]  # actual value, not blank
     assert condition_id({"data.feature_norm": 4.0, "training.epsilon": float("inf")}) == "feature_norm=4__epsilon=inf"
@@ -183,3 +190,29 @@ def test_conditions_that_differ_only_in_epsilon_form_one_training_job(default_co
             assert {k: v for k, v in c.params.items() if k != "training"} == {
                 k: v for k, v in conditions[0].params.items() if k != "training"
             }
+
+
+def test_paired_keys_move_together_and_the_rest_multiplies(default_config):
+    grid = {"model.width": [5, 20], "training.learning_rate": [2.5, 10.0], "training.epsilon": [math.inf, 2.0],
+            "paired": ["model.width", "training.learning_rate"]}  # fmt: skip
+    config = _set(default_config, "experiments.utility_vs_noise.sweeps", {"width_scaled_lr": grid})
+    validate_config(config)
+    points = {(c.params["model"]["width"], c.params["training"]["learning_rate"], c.params["training"]["epsilon"])
+              for c in Plan(config).of_experiment("utility_vs_noise")}  # fmt: skip
+    assert points == {(5, 2.5, math.inf), (5, 2.5, 2.0), (20, 10.0, math.inf), (20, 10.0, 2.0)}
+
+
+@pytest.mark.parametrize(
+    "paired, lengths, message",
+    [
+        (["model.width", "training.steps"], ([5, 20], [2.5, 10.0]), r"\['training.steps'\] are not swept"),
+        (["model.width", "training.learning_rate"], ([5, 20, 80], [2.5, 10.0]), "value lists of one length"),
+    ],
+    ids=["unswept", "lengths"],
+)
+def test_a_bad_pairing_is_named(default_config, paired, lengths, message):
+    grid = {"model.width": lengths[0], "training.learning_rate": lengths[1], "training.epsilon": [2.0],
+            "paired": paired}  # fmt: skip
+    config = _set(default_config, "experiments.utility_vs_noise.sweeps", {"width_scaled_lr": grid})
+    with pytest.raises(ConfigError, match=message):
+        validate_config(config)

@@ -8,9 +8,10 @@ errors are reported at once.
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import jsonschema
 import yaml
@@ -104,14 +105,49 @@ def _schema_errors(config: dict, schema: dict) -> list[str]:
     ]
 
 
+PAIRED = "paired"  # a grid's keys whose values go together, position by position, not in a product
+
+
+def grid_axes(grid: dict) -> dict[str, list]:
+    """The section.key -> values of a sweep's grid, without its `paired` list."""
+    return {key: values for key, values in grid.items() if key != PAIRED}
+
+
+def grid_points(grid: dict) -> Iterator[dict]:
+    """Every point of a grid: the product of its keys' values, except that `paired` keys take
+    their i-th values together (width 5 with learning rate 2.5, width 20 with 10, ...)."""
+    axes, paired = grid_axes(grid), grid.get(PAIRED, [])
+    groups = [[key] for key in axes if key not in paired]
+    if paired:
+        groups.insert([key for key in axes if key not in paired or key == paired[0]].index(paired[0]), paired)
+    choices = [list(zip(*(axes[key] for key in group), strict=True)) for group in groups]
+    for combination in itertools.product(*choices):
+        point = {}
+        for group, values in zip(groups, combination, strict=True):
+            point.update(zip(group, values, strict=True))
+        yield {key: point[key] for key in axes}
+
+
 def resolve_sections(config: dict, experiment: dict) -> dict[str, dict]:
     """Base sections with the experiment's overrides applied (before the grid)."""
     return {section: {**config[section], **experiment.get(section, {})} for section in SECTIONS}
 
 
+def _paired_errors(where: str, grid: dict) -> Iterable[str]:
+    """`paired` names keys of its grid, two or more, whose value lists have one length."""
+    axes, paired = grid_axes(grid), grid.get(PAIRED, [])
+    unknown = [key for key in paired if key not in axes]
+    if unknown:
+        yield f"config key '{where}.{PAIRED}': {unknown} are not swept in this grid (allowed: {sorted(axes)})"
+    elif len({len(axes[key]) for key in paired}) > 1:
+        lengths = {key: len(axes[key]) for key in paired}
+        yield f"config key '{where}.{PAIRED}': paired keys need value lists of one length, got {lengths}"
+
+
 def _grid_errors(name: str, sweep: str, grid: dict, base: dict, defs: dict) -> Iterable[str]:
     where = f"experiments.{name}.sweeps.{sweep}"
-    for key, values in grid.items():
+    yield from _paired_errors(where, grid)
+    for key, values in grid_axes(grid).items():
         section, field = key.split(".", 1)
         if field not in base[section]:
             yield f"config key '{where}.{key}': unknown key (allowed: {sorted(base[section])} of section '{section}')"
@@ -162,12 +198,12 @@ def _semantic_errors(config: dict, schema: dict) -> Iterable[str]:
             yield f"config key 'experiments.{name}': not a registered experiment (allowed: {configurable_names()})"
             continue
         base = resolve_sections(config, experiment)
-        swept = {key: values for grid in experiment["sweeps"].values() for key, values in grid.items()}
+        swept = {key: values for grid in experiment["sweeps"].values() for key, values in grid_axes(grid).items()}
         yield from _sweep_shape_errors(name, experiment, defs)
         yield from _delta_errors(name, base, swept)
         for sweep, grid in experiment["sweeps"].items():
             yield from _grid_errors(name, sweep, grid, base, defs)
-            for problem in REGISTRY[name].sweep_errors(sweep, grid):
+            for problem in REGISTRY[name].sweep_errors(sweep, grid_axes(grid)):
                 yield f"config key 'experiments.{name}.sweeps.{sweep}': {problem}"
         data = base["data"]
         if data["source"] != "synthetic" or any(v != "synthetic" for v in swept.get("data.source", [])):
@@ -239,7 +275,7 @@ def _sweep_shape_errors(name: str, experiment: dict, defs: dict) -> Iterable[str
     """Sweeps the tables cannot tell apart: one setting name swept in two sections (both would land
     in one column), and list-valued settings (a grid value must be one scalar)."""
     where = f"experiments.{name}.sweeps"
-    keys = list(dict.fromkeys(key for grid in experiment["sweeps"].values() for key in grid))
+    keys = list(dict.fromkeys(key for grid in experiment["sweeps"].values() for key in grid_axes(grid)))
     by_leaf: dict[str, list[str]] = {}
     for key in keys:
         by_leaf.setdefault(key.split(".", 1)[1], []).append(key)

@@ -11,12 +11,11 @@ Every path comes from `dpharm.paths`.
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass, field
 
 from dpharm import paths
-from dpharm.config import EPSILON_KEY, resolve_sections
+from dpharm.config import EPSILON_KEY, grid_axes, grid_points, resolve_sections
 from dpharm.verdicts import PRIVACY_AUDIT
 
 FNR_TRANSITION = "fnr_transition"  # figure and table pooled over every synthetic experiment
@@ -75,19 +74,17 @@ def train_id(sweep: str, grid_point: dict) -> str:
 
 def swept_keys(experiment: dict) -> list[str]:
     """Every section.key any sweep of the experiment varies, in first-seen order."""
-    return list(dict.fromkeys(key for grid in experiment["sweeps"].values() for key in grid))
+    return list(dict.fromkeys(key for grid in experiment["sweeps"].values() for key in grid_axes(grid)))
 
 
 def expand_experiment(config: dict, name: str) -> list[Condition]:
-    """Every condition of one experiment: the product of each sweep's values over its base settings."""
+    """Every condition of one experiment: each sweep's grid points (`grid_points`) over its base settings."""
     experiment = config["experiments"][name]
     base = resolve_sections(config, experiment)
     columns = swept_keys(experiment)
     conditions = []
     for sweep, grid in experiment["sweeps"].items():
-        keys = list(grid)
-        for values in itertools.product(*(grid[key] for key in keys)):
-            point = dict(zip(keys, values, strict=False))
+        for point in grid_points(grid):
             params = {section: dict(settings) for section, settings in base.items()}
             for key, value in point.items():
                 section, setting = key.split(".", 1)

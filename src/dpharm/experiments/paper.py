@@ -36,8 +36,9 @@ register(Experiment(
     name="utility_vs_noise", claim="C1", figure=f"{FIGURES}:utility_vs_noise",
     caption=(f"Claim C1. Test loss, test accuracy and the {FNR} of class 0 against the target epsilon "
              "(non-private first, stronger privacy to the right). Rows: sweeps over the feature norm, the width m "
-             "(at a fixed learning rate) and the training-set size n. C1 predicts the error rises and the FNR falls "
-             "as epsilon shrinks, more so for weak features and small n."),
+             "(at a fixed learning rate, then with the learning rate scaled as 0.5 m) and the training-set size n. "
+             "C1 predicts the error rises and the FNR falls as epsilon shrinks, more so for weak features and "
+             "small n."),
     tests=(
         _test("C1", "utility_vs_noise", "noise", "DP noise raises the test error", f"{ACCURACY_DROP}, mean over "
               "feature norms and epsilons", t.noise, secondary=t.noise_in_nats),
@@ -50,8 +51,12 @@ register(Experiment(
         _test("C1", "utility_vs_noise", "width_fixed_lr", "a wider model at the same learning rate (a finding of "
               "this model, not a test of the claim)", f"{ACCURACY_DROP}: max minus min width", t.c1_width_fixed_lr,
               rule=FINDING),
+        _test("C1", "utility_vs_noise", "trainable_parameters_width", "more trainable parameters (a wider model, "
+              "its learning rate scaled with m) make DP worse; secondary to the freezing test",
+              f"{ACCURACY_DROP}: max minus min width", t.c1_width_scaled_lr),
     ),
     shown_keys={"feature_norm": frozenset({"data.feature_norm"}), "width": frozenset({"model.width"}),
+                "width_scaled_lr": frozenset({"model.width", "training.learning_rate"}),
                 "n_train": frozenset({"data.n_train"})},
 ))  # fmt: skip
 

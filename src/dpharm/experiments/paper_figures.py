@@ -32,7 +32,8 @@ from dpharm.plots import (
 
 def utility_vs_noise(table: pd.DataFrame, errorbar) -> plt.Figure:
     """C1: loss, accuracy and measured FNR versus epsilon, by feature norm, width and n."""
-    sweeps = [s for s in ("feature_norm", "width", "n_train") if s in set(table["sweep"])]
+    column_of = {"feature_norm": "feature_norm", "width": "width", "width_scaled_lr": "width", "n_train": "n_train"}
+    sweeps = [s for s in column_of if s in set(table["sweep"])]
     fig, axes = grid(
         len(sweeps),
         3,
@@ -47,7 +48,8 @@ def utility_vs_noise(table: pd.DataFrame, errorbar) -> plt.Figure:
         ]
         for ax, (metric, group, label) in zip(row, panels, strict=False):
             log = metric == "test_loss"
-            versus_epsilon(ax, select(table, metric, group, sweep), label, sweep, errorbar, f"sweep: {sweep}", log)
+            rows = select(table, metric, group, sweep)
+            versus_epsilon(ax, rows, label, column_of[sweep], errorbar, f"sweep: {sweep}", log)
         row[2].set_yscale("log")
     return fig
 

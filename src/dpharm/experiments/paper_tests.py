@@ -290,6 +290,7 @@ real_tail = _difference_in_differences("tail_frequency", lambda t: tail(), lambd
 
 c1_weak_features = _end_difference("feature_norm", "feature_norm", "min")
 c1_width_fixed_lr = _end_difference("width", "width", "max")
+c1_width_scaled_lr = _end_difference("width_scaled_lr", "width", "max")
 c1_data_size = _end_difference("n_train", "n_train", "min")
 c1_data_size_nats = _end_difference("n_train", "n_train", "min", measure=loss_rise)
 c3_rare_tail = _tail_gap("rare_tail", "tail_frequency")
