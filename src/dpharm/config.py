@@ -8,13 +8,14 @@ errors are reported at once.
 from __future__ import annotations
 
 import copy
-import itertools
 import math
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
 import jsonschema
 import yaml
+
+from dpharm.grids import PAIRED, grid_axes
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -103,29 +104,6 @@ def _schema_errors(config: dict, schema: dict) -> list[str]:
     return [
         _format(err) for err in sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path).__repr__())
     ]
-
-
-PAIRED = "paired"  # a grid's keys whose values go together, position by position, not in a product
-
-
-def grid_axes(grid: dict) -> dict[str, list]:
-    """The section.key -> values of a sweep's grid, without its `paired` list."""
-    return {key: values for key, values in grid.items() if key != PAIRED}
-
-
-def grid_points(grid: dict) -> Iterator[dict]:
-    """Every point of a grid: the product of its keys' values, except that `paired` keys take
-    their i-th values together (width 5 with learning rate 2.5, width 20 with 10, ...)."""
-    axes, paired = grid_axes(grid), grid.get(PAIRED, [])
-    groups = [[key] for key in axes if key not in paired]
-    if paired:
-        groups.insert([key for key in axes if key not in paired or key == paired[0]].index(paired[0]), paired)
-    choices = [list(zip(*(axes[key] for key in group), strict=True)) for group in groups]
-    for combination in itertools.product(*choices):
-        point = {}
-        for group, values in zip(groups, combination, strict=True):
-            point.update(zip(group, values, strict=True))
-        yield {key: point[key] for key in axes}
 
 
 def resolve_sections(config: dict, experiment: dict) -> dict[str, dict]:

@@ -15,7 +15,8 @@ import math
 from dataclasses import dataclass, field
 
 from dpharm import paths
-from dpharm.config import EPSILON_KEY, grid_axes, grid_points, resolve_sections
+from dpharm.config import EPSILON_KEY, resolve_sections
+from dpharm.grids import grid_axes, grid_points
 from dpharm.verdicts import PRIVACY_AUDIT
 
 FNR_TRANSITION = "fnr_transition"  # figure and table pooled over every synthetic experiment
