@@ -42,3 +42,10 @@ def test_benchmark_writes_its_tables_and_figure(tmp_path):
     assert (tmp_path / "dpsgd_throughput.png").stat().st_size > 10_000
     grid = pd.read_csv(tmp_path / "dpsgd_grid.csv")
     assert len(grid) == len(GRID_LAYOUTS) and (grid.wall_s > 0).all()
+
+
+def test_benchmark_measures_only_the_models_asked_for(tmp_path):
+    main(["--output", str(tmp_path), "--rounds", "1", "--repetitions", "1", "--steps", "1", "--skip-grid",
+          "--models", "fashion"])  # fmt: skip
+    throughput = pd.read_csv(tmp_path / "dpsgd_throughput.csv")
+    assert set(throughput.model) == {"fashion"} and set(throughput.method) == set(METHODS)
