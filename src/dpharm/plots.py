@@ -170,7 +170,7 @@ IN_WORDS = {
     "imbalance_ratio": "imbalance ratio",
     "minority_fraction": "share of the reduced class kept",
     "init": "start",
-    "group": "group",
+    "group": "subpopulation",
 }
 
 

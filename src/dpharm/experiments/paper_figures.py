@@ -14,6 +14,7 @@ from dpharm.groups import ALL, group_name, head, tail
 from dpharm.groups import classes as whole_classes
 from dpharm.plots import (
     EPSILON_AXIS,
+    IN_WORDS,
     POINT_STYLE,
     accuracy_panels,
     epsilon_label,
@@ -29,11 +30,20 @@ from dpharm.plots import (
     within_range,
 )
 
+# The subpopulations of class 0 in the long-tail figures, in words.
+SUBPOPULATIONS = {head(): "class 0, head", tail(): "class 0, long tail"}
+# utility_vs_noise's sweeps: the column each varies, and the panel title.
+C1_SWEEPS = {
+    "feature_norm": ("feature_norm", "sweep of the feature norm"),
+    "width": ("width", "sweep of the width m, fixed learning rate"),
+    "width_scaled_lr": ("width", "sweep of the width m, learning rate 0.5 m"),
+    "n_train": ("n_train", "sweep of the training examples n"),
+}
+
 
 def utility_vs_noise(table: pd.DataFrame, errorbar) -> plt.Figure:
     """C1: loss, accuracy and measured FNR versus epsilon, by feature norm, width and n."""
-    column_of = {"feature_norm": "feature_norm", "width": "width", "width_scaled_lr": "width", "n_train": "n_train"}
-    sweeps = [s for s in column_of if s in set(table["sweep"])]
+    sweeps = [s for s in C1_SWEEPS if s in set(table["sweep"])]
     fig, axes = grid(
         len(sweeps),
         3,
@@ -49,7 +59,8 @@ def utility_vs_noise(table: pd.DataFrame, errorbar) -> plt.Figure:
         for ax, (metric, group, label) in zip(row, panels, strict=False):
             log = metric == "test_loss"
             rows = select(table, metric, group, sweep)
-            versus_epsilon(ax, rows, label, column_of[sweep], errorbar, f"sweep: {sweep}", log)
+            column, title = C1_SWEEPS[sweep]
+            versus_epsilon(ax, rows, label, column, errorbar, title, log)
         row[2].set_yscale("log")
     return fig
 
@@ -81,9 +92,10 @@ def long_tail(table: pd.DataFrame, errorbar) -> plt.Figure:
     fig, axes = grid(len(sweeps), width, "C3 (claim: DP hurts the long-tailed subpopulation more than the head)")
     for row, (sweep, column) in zip(axes, sweeps, strict=False):
         rows = select(table, "test_accuracy", sweep=sweep)
-        rows = rows[rows["group"].isin([head(), tail()])]
+        rows = rows[rows["group"].isin(SUBPOPULATIONS)].assign(group=lambda t: t["group"].map(SUBPOPULATIONS))
         for ax, value in zip(row, sorted(rows[column].unique()), strict=False):
-            versus_epsilon(ax, rows[rows[column] == value], "test accuracy", "group", errorbar, f"{column} {value:g}")
+            title = f"{IN_WORDS[column]} {value:g}"
+            versus_epsilon(ax, rows[rows[column] == value], "test accuracy", "group", errorbar, title)
     hide_unused(axes)
     return fig
 
@@ -234,7 +246,7 @@ def real_class_imbalance(table: pd.DataFrame, errorbar) -> plt.Figure:
 def real_long_tail(table: pd.DataFrame, errorbar) -> plt.Figure:
     """C3 on images: head and tail source of class 0 versus epsilon, per tail frequency."""
     rows = select(table, "test_accuracy")
-    rows = rows[rows["group"].isin([head(), tail()])]
+    rows = rows[rows["group"].isin(SUBPOPULATIONS)].assign(group=lambda t: t["group"].map(SUBPOPULATIONS))
     return accuracy_panels(
         rows,
         "tail_frequency",
