@@ -269,7 +269,7 @@ def fnr_transition(table: pd.DataFrame, errorbar) -> plt.Figure:
               "fnr_predicted": "predicted FNR (hyper-parameters)"}  # fmt: skip
     curve = np.geomspace(1e-2, 10, 200)
     for ax, column in zip(axes[0], labels, strict=True):
-        rows = private[private[column] > 0]
+        rows = private[private[column] > 0].assign(experiment=lambda t: t["experiment"].str.replace("_", " "))
         sns.scatterplot(data=rows, x=column, y="test_error", hue="experiment", s=12, alpha=0.6, ax=ax)
         ax.plot(curve, stats.norm.cdf(-curve), color="black", linewidth=1, label="Phi(-FNR)")
         ax.set_xscale("log")
