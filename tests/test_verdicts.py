@@ -223,3 +223,27 @@ def test_the_html_verdicts_show_every_claim_and_test():
     html = render_html(claims, tests, 0.95)
     assert html.startswith("<!DOCTYPE html>") and html.count("<table") == 2
     assert "<td>reproduced</td>" in html and "minority" in html
+
+
+def freezing_fnr_table(fnr_of_class1_frozen: float) -> pd.DataFrame:
+    rows = [row(experiment="mitigations", sweep="freezing", seed=seed, epsilon=2.0, frozen_fraction=fraction,
+                group=group, metric="fnr_measured", value=value)
+            for seed in SEEDS
+            for fraction, fnrs in ((0.0, (1.0, 1.0)), (0.9, (2.0, fnr_of_class1_frozen)))
+            for group, value in zip(("class0", "class1"), fnrs, strict=True)]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_the_log_fnr_ratio_averages_the_classes():
+    effect = t.c6_freezing_fnr(freezing_fnr_table(4.0), CONTEXT)
+    assert effect.tolist() == pytest.approx([(math.log(2.0) + math.log(4.0)) / 2] * 5)
+
+
+def test_a_class_without_a_positive_fnr_makes_the_log_ratio_inconclusive_and_says_why():
+    from dpharm.experiments import claim_tests
+
+    settings = {**SETTINGS, "min_effect": {test.name: 0.1 for test in claim_tests()}}
+    tests = run_tests({"mitigations": freezing_fnr_table(-0.2)}, settings)
+    (result,) = tests[tests["test"] == "freezing_fnr"].itertuples()
+    assert result.verdict == INCONCLUSIVE
+    assert "class1 has FNR <= 0 at frozen_fraction 0.9, epsilon 2" in result.note

@@ -251,7 +251,10 @@ def _mitigation_fnr(sweep: str, column: str):
 
         def log_fnr(group, value, eps):
             fnr = per_seed(rows, "fnr_measured", group, **{column: value}, epsilon=eps)
-            return np.log(fnr.where(fnr > 0))
+            if (fnr <= 0).any():  # a class with more errors than not: its log FNR is undefined
+                raise ValueError(f"the log FNR ratio needs positive FNRs; {group} has FNR <= 0 at {column} "
+                                 f"{value:g}, epsilon {eps:g}")  # fmt: skip
+            return np.log(fnr)
 
         return over_epsilons(rows, context, lambda e: sum(log_fnr(g, high, e) - log_fnr(g, low, e) for g in classes)
                              / len(classes))  # fmt: skip
