@@ -40,14 +40,14 @@ def test_a_figure_names_its_data_set_and_its_legends_in_words():
 
 
 def overlapping_labels(figure) -> list[tuple[str, str]]:
-    """Pairs of tick labels of one axis whose drawn boxes intersect."""
+    """Pairs of tick labels of one axis whose drawn boxes come within 2 pixels of each other."""
     figure.canvas.draw()
     renderer = figure.canvas.get_renderer()
     pairs = []
     for ax in figure.axes:
         for labels in (ax.get_xticklabels(), ax.get_yticklabels()):
             shown = [label for label in labels if label.get_visible() and label.get_text()]
-            boxes = [label.get_window_extent(renderer) for label in shown]
+            boxes = [label.get_window_extent(renderer).expanded(1.0, 1.0).padded(2) for label in shown]  # 2 px apart
             for i in range(len(boxes)):
                 for j in range(i + 1, len(boxes)):
                     if boxes[i].overlaps(boxes[j]):

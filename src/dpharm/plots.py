@@ -24,7 +24,8 @@ EPSILON_AXIS = "target epsilon (∞: non-private)"
 
 
 # How every point plot draws its means and intervals.
-POINT_STYLE = {"markersize": 4, "linewidth": 1.2, "capsize": 0.1, "palette": "viridis"}
+# "colorblind": ten distinct hues (viridis made neighbouring epsilons hard to tell apart)
+POINT_STYLE = {"markersize": 4, "linewidth": 1.2, "capsize": 0.1, "palette": "colorblind"}
 
 
 def interval_of(confidence: float, low: float = -math.inf, high: float = math.inf):
@@ -171,6 +172,7 @@ IN_WORDS = {
     "minority_fraction": "share of the reduced class kept",
     "init": "start",
     "group": "subpopulation",
+    "epsilon_label": "target epsilon",
 }
 
 

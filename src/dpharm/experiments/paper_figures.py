@@ -5,6 +5,8 @@ Each takes the tidy table and `errorbar` (the claims' interval, `dpharm.plots.in
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -133,7 +135,11 @@ def adversarial(table: pd.DataFrame, errorbar) -> plt.Figure:
                 **POINT_STYLE,
             )
             ax.set_xlabel(budget_label)
-            ax.set_xticks(ax.get_xticks(), [f"{float(t.get_text()):g}" for t in ax.get_xticklabels()])
+            budgets = [float(t.get_text()) for t in ax.get_xticklabels()]
+            # fractions of the feature norm read (and fit) better than 0.0625
+            ax.set_xticks(
+                ax.get_xticks(), [str(Fraction(b).limit_denominator(64)) if synthetic else f"{b:g}" for b in budgets]
+            )
             ax.tick_params(axis="x", labelsize=7)
             if log:
                 frame_the_means(ax, rows.groupby(["attack_radius", EPSILON_AXIS])[label].mean())
@@ -151,7 +157,9 @@ def pretraining_shift(
     """C5: test accuracy versus public/private feature shift, scratch versus pre-trained."""
     rows = select(table, "test_accuracy", ALL)
     epsilons = sorted(rows["epsilon"].unique(), reverse=True)
-    fig, axes = grid(1, len(epsilons), "C5 (claim: the gain of public pre-training shrinks as the feature shift grows)")
+    fig, axes = grid(
+        1, len(epsilons) + 1, "C5 (claim: the gain of public pre-training shrinks as the feature shift grows)"
+    )
     for ax, epsilon in zip(axes[0], epsilons, strict=False):
         points(
             ax,
@@ -163,7 +171,22 @@ def pretraining_shift(
         )
         ax.set_title(f"epsilon {epsilon_label(epsilon)}", fontsize=9)
         ax.set_xlabel(shift_label)
+    paired_gain_panel(axes[0][-1], rows, "shift_angle", errorbar)
+    axes[0][-1].set_xlabel(shift_label)
     return fig
+
+
+GAIN = "pre-training gain (accuracy points)"
+
+
+def paired_gain_panel(ax, rows: pd.DataFrame, x: str, errorbar, order=None) -> None:
+    """C5's statistic as its tests compute it: per seed, pre-trained minus scratch accuracy (the
+    same seed's data and start), its mean and interval over seeds, one line per epsilon."""
+    wide = rows.pivot_table(index=["seed", "epsilon", x], columns="init", values="value", aggfunc="first")
+    gains = (100 * (wide["pretrained"] - wide["scratch"])).rename(GAIN).reset_index()
+    points(ax, with_epsilon_label(gains), x, GAIN, "epsilon_label", errorbar, order)
+    ax.axhline(0, color="grey", linewidth=0.8)
+    ax.set_title("the gain, paired by seed", fontsize=9)
 
 
 PUBLIC_DATA = "public data (growing shift)"
@@ -179,11 +202,14 @@ def _public_data(row: pd.Series) -> str:
 def public_data_shift(table: pd.DataFrame, errorbar) -> plt.Figure:
     """C5 with public data of another data set: scratch versus pre-trained, versus the public data."""
     rows = select(table, "test_accuracy", ALL)
-    rows = rows.assign(**{PUBLIC_DATA: rows.apply(_public_data, axis=1)}).rename(columns={"value": "test accuracy"})
+    rows = rows.assign(**{PUBLIC_DATA: rows.apply(_public_data, axis=1)})
     order = sorted(rows[PUBLIC_DATA].unique(), key=lambda v: (v.startswith("digits"), not v.startswith("held-out"), v))
     epsilons = sorted(rows["epsilon"].unique(), reverse=True)
-    fig, axes = grid(1, len(epsilons), "C5 (claim: the gain of public pre-training shrinks as the shift grows)")
-    for ax, epsilon in zip(axes[0], epsilons, strict=True):
+    fig, axes = grid(1, len(epsilons) + 1, "C5 (claim: the gain of public pre-training shrinks as the shift grows)")
+    paired_gain_panel(axes[0][-1], rows, PUBLIC_DATA, errorbar, order)
+    axes[0][-1].tick_params(axis="x", labelsize=8)
+    rows = rows.rename(columns={"value": "test accuracy"})
+    for ax, epsilon in zip(axes[0], epsilons, strict=False):
         points(
             ax,
             rows[rows["epsilon"] == epsilon],
