@@ -8,3 +8,11 @@ def test_names_round_trip_and_classes_sort_by_label():
     assert [class_label(n) for n in ("class7", "class12", "class0/tail", ALL)] == [7, 12, None, None]
     names = [ALL, "class10", "class2", "class2/head", "class9", "class2"]
     assert classes(names) == ["class2", "class9", "class10"]
+
+
+def test_source_labels_follow_the_class_order_and_the_tail_source():
+    from dpharm.groups import source_labels
+
+    assert source_labels([7, 0, 8], None) == {"class0": 7, "class1": 0, "class2": 8}
+    # footwear = Sneaker (7) with a tail of Sandal (5): the whole class 0 mixes two labels
+    assert source_labels([7, 0], 5) == {"class0/head": 7, "class0/tail": 5, "class1": 0, "class1/head": 0}

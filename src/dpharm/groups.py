@@ -45,3 +45,15 @@ def identity(name: str) -> tuple[int | None, str | None]:
 def classes(names: Iterable[str]) -> list[str]:
     """The whole-class groups among `names`, in the order of their class labels."""
     return sorted((name for name in set(names) if class_label(name) is not None), key=class_label)
+
+
+def source_labels(classes: list[int], tail_source: int | None) -> dict[str, int]:
+    """Group name -> the label it has in the image source: class c is label classes[c]; with a
+    tail source, class 0's head is classes[0] and its tail tail_source, and the whole class 0,
+    which mixes the two, has none."""
+    labels = {group_name(c): label for c, label in enumerate(classes)}
+    if tail_source is not None:
+        labels.pop(group_name(0))
+        labels.update({head(): classes[0], tail(): tail_source})
+        labels.update({group_name(c, 0): label for c, label in enumerate(classes) if c > 0})
+    return labels

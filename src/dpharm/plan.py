@@ -134,6 +134,13 @@ class Plan:
         """Columns that identify a condition in the tables: sweep and the swept settings."""
         return list(self.of_experiment(experiment)[0].labels)
 
+    def source_labels(self, experiment: str) -> dict[str, int]:
+        """Group name -> label in the image source, for the tables; empty for synthetic data."""
+        from dpharm.groups import source_labels
+
+        data = self.of_experiment(experiment)[0].params["data"]
+        return {} if data["source"] == "synthetic" else source_labels(data["classes"], data["tail_source"])
+
     def data_files(self, experiment: str, data_id: str) -> list[str]:
         """Per seed, the dataset file of one `data_id`, in seed order."""
         return [paths.fill(paths.DATASET, experiment=experiment, data_id=data_id, seed=s) for s in self.seeds]

@@ -196,6 +196,35 @@ DATASET_NAMES = {
 }
 
 
+# The classes of the image sources in words, by label (digits and MNIST: "digit 7").
+CLASS_NAMES = {
+    "fashion_mnist": (
+        "T-shirt",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ),
+    "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
+}
+
+
+def class_name(dataset: str, label: int) -> str:
+    """A source label in words: 'Bag' for Fashion-MNIST's 8, 'digit 8' for the digits and MNIST."""
+    return CLASS_NAMES[dataset][label] if dataset in CLASS_NAMES else f"digit {label}"
+
+
+def group_in_words(table: pd.DataFrame, group: str) -> str:
+    """The name of a group's source label in `table` (its `label` column), e.g. 'Bag'."""
+    row = table[table["group"] == group].iloc[0]
+    return class_name(row["dataset"], int(row["label"]))
+
+
 def name_the_data(figure: plt.Figure, table: pd.DataFrame) -> None:
     """Start the figure's title with the data set(s) its table comes from."""
     if "dataset" not in table:

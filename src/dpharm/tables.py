@@ -122,28 +122,32 @@ def read_evaluation(path: str, conditions: list[str], seeds: list[int]) -> pd.Da
     return table
 
 
-def aggregate(frames: list[pd.DataFrame], label_columns: list[str]) -> pd.DataFrame:
+def aggregate(frames: list[pd.DataFrame], label_columns: list[str], source_labels: dict | None = None) -> pd.DataFrame:
     """One experiment's evaluation tables (`read_evaluation`) as one table, plus the `dp_changes`
-    rows, in a stable order; a table lacking a label column raises CorruptFileError."""
+    rows and the groups' identity (`with_group_identity`), in a stable order; a table lacking a
+    label column raises CorruptFileError."""
     table = pd.concat(frames, ignore_index=True)
     missing = set(label_columns) - set(table.columns)
     if missing:
         raise CorruptFileError(f"evaluation tables lack columns {sorted(missing)}; delete them and rerun")
     table = pd.concat([table, dp_changes(table, label_columns)], ignore_index=True)
-    table = with_group_identity(table)
+    table = with_group_identity(table, source_labels or {})
     return table.sort_values(
         ["condition", "seed", "metric", "group", "attack_radius"], kind="stable", ignore_index=True
     )
 
 
-def with_group_identity(table: pd.DataFrame) -> pd.DataFrame:
-    """The table with `class` and `subpopulation` columns after `group` (empty for 'all', and
-    for a whole class's subpopulation), so that a reader selects groups without parsing names."""
+def with_group_identity(table: pd.DataFrame, source_labels: dict[str, int]) -> pd.DataFrame:
+    """The table with `class`, `subpopulation` and `label` columns after `group`, so that a reader
+    selects groups without parsing names: class and subpopulation are empty for 'all' (and the
+    subpopulation for a whole class); `label` is the group's label in the image source
+    (`dpharm.groups.source_labels`), empty for synthetic data, 'all' and mixed classes."""
     from dpharm.groups import identity
 
     identities = {name: identity(name) for name in table["group"].unique()}
     position = table.columns.get_loc("group") + 1
     table = table.copy()
+    table.insert(position, "label", table["group"].map(source_labels).astype("Int64"))
     table.insert(position, "subpopulation", table["group"].map(lambda g: identities[g][1]))
     table.insert(position, "class", table["group"].map(lambda g: identities[g][0]).astype("Int64"))
     return table

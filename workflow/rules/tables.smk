@@ -16,6 +16,7 @@ rule aggregate:
         runs=lambda w: PLAN.evaluation_runs(w.name),
         seeds=PLAN.seeds,
         label_columns=lambda w: PLAN.label_columns(w.name),
+        source_labels=lambda w: PLAN.source_labels(w.name),
     script:
         "../scripts/aggregate.py"
 

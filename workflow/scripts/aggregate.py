@@ -4,4 +4,10 @@ from dpharm.jobs import logging_to
 from dpharm.jobs.report import aggregate
 
 with logging_to(snakemake.log[0]):
-    aggregate(snakemake.params.runs, snakemake.params.seeds, snakemake.output[0], snakemake.params.label_columns)
+    aggregate(
+        snakemake.params.runs,
+        snakemake.params.seeds,
+        snakemake.output[0],
+        snakemake.params.label_columns,
+        snakemake.params.source_labels,
+    )

@@ -23,6 +23,7 @@ from dpharm.plots import (
     epsilon_order,
     frame_the_means,
     grid,
+    group_in_words,
     hide_unused,
     interval_of,
     points,
@@ -257,7 +258,8 @@ def real_class_imbalance(table: pd.DataFrame, errorbar) -> plt.Figure:
     rows = select(table, "test_accuracy")
     classes = whole_classes(rows["group"])
     rows = rows[rows["group"].isin(classes)]
-    rows = rows.assign(**{"class": np.where(rows["group"] == classes[-1], "reduced class", "other classes (mean)")})
+    reduced = f"reduced class ({group_in_words(rows, classes[-1])})"
+    rows = rows.assign(**{"class": np.where(rows["group"] == classes[-1], reduced, "other classes (mean)")})
     rows = rows.groupby(["class", "seed", "epsilon", "minority_fraction"], as_index=False)["value"].mean()
     return accuracy_panels(
         rows,
@@ -272,7 +274,9 @@ def real_class_imbalance(table: pd.DataFrame, errorbar) -> plt.Figure:
 def real_long_tail(table: pd.DataFrame, errorbar) -> plt.Figure:
     """C3 on images: head and tail source of class 0 versus epsilon, per tail frequency."""
     rows = select(table, "test_accuracy")
-    rows = rows[rows["group"].isin(SUBPOPULATIONS)].assign(group=lambda t: t["group"].map(SUBPOPULATIONS))
+    rows = rows[rows["group"].isin(SUBPOPULATIONS)]
+    names = {group: f"{SUBPOPULATIONS[group]} ({group_in_words(rows, group)})" for group in SUBPOPULATIONS}
+    rows = rows.assign(group=rows["group"].map(names))
     return accuracy_panels(
         rows,
         "tail_frequency",

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 
-def aggregate(runs: dict[str, list[str]], seeds: list[int], output: str, label_columns: list[str]) -> None:
+def aggregate(
+    runs: dict[str, list[str]], seeds: list[int], output: str, label_columns: list[str], source_labels: dict
+) -> None:
     """One experiment's evaluation tables, each checked against its planned `runs` (evaluation
-    file -> condition ids) at every seed, with the DP changes, as one table."""
+    file -> condition ids) at every seed, with the DP changes and the groups' source labels, as
+    one table."""
     from dpharm.tables import aggregate as combine
     from dpharm.tables import read_evaluation, write_csv
 
     frames = [read_evaluation(path, conditions, seeds) for path, conditions in runs.items()]
-    write_csv(output, combine(frames, label_columns))
+    write_csv(output, combine(frames, label_columns, source_labels))
 
 
 def fnr_transition(inputs: list[str], output: str, agreement: str) -> None:
