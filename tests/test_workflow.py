@@ -111,6 +111,15 @@ def test_a_fresh_clone_redraws_figures_and_verdicts_from_the_committed_tables_al
     assert not (workdir / "results" / "runs").exists()
 
 
+def test_one_figure_plans_only_its_experiment(tmp_path):
+    """A figure judges its verdicts from its own table: asking for it trains nothing else."""
+    workdir = copy_workflow(tmp_path)
+    result = snakemake(workdir, "-n", "results/figures/class_imbalance.pdf")
+    assert result.returncode == 0, result.stderr
+    assert set(jobs_by_rule(result.stdout)) == {"dataset", "train", "evaluate", "aggregate", "figure"}
+    assert "experiment=utility_vs_noise" not in result.stdout
+
+
 def test_default_profile_serialises_gpu_jobs(repo):
     profile = (repo / "profiles" / "default" / "config.yaml").read_text()
     assert re.search(r"gpu=1", profile)

@@ -25,7 +25,6 @@ rule claims:
 rule figure:
     input:
         table=paths.TABLE,
-        tests=paths.CLAIM_TESTS,
     output:
         pdf=paths.FIGURE_PDF,
         png=report(
@@ -41,7 +40,7 @@ rule figure:
         CONDA_ENV
     params:
         caption=lambda w: caption(w.name),
-        confidence=config["claims"]["confidence"],
+        settings=config["claims"],
     script:
         "../scripts/plot.py"
 

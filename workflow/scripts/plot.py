@@ -6,9 +6,8 @@ from dpharm.jobs.report import figure
 with logging_to(snakemake.log[0]):
     figure(
         snakemake.input.table,
-        snakemake.input.tests,
         snakemake.wildcards.name,
         snakemake.output.pdf,
         snakemake.output.png,
-        snakemake.params.confidence,
+        snakemake.params.settings,
     )

@@ -52,13 +52,18 @@ def judge_claims(
     write_text(claims_html, render_html(claims, tests, settings["confidence"]))
 
 
-def figure(table_file: str, tests_file: str, name: str, pdf: str, png: str, confidence: float) -> None:
-    """Draw one figure from its table alone, with its claim tests' verdicts."""
+def figure(table_file: str, name: str, pdf: str, png: str, settings: dict) -> None:
+    """Draw one figure from its table alone, with the verdicts of its claim tests, judged from
+    the same table by the rules that write claim_tests.csv (`settings`: the claims section), so
+    that one experiment's figure never waits for the others."""
     import pandas as pd
 
     from dpharm.plots import draw
+    from dpharm.verdicts import judge
 
-    draw(name, pd.read_csv(table_file), pd.read_csv(tests_file), pdf, png, confidence)
+    table = pd.read_csv(table_file)
+    tests, _ = judge({name: table}, settings)
+    draw(name, table, tests, pdf, png, settings["confidence"])
 
 
 def provenance(output: str, config_hash: str, git: dict, config: dict) -> None:
