@@ -248,7 +248,7 @@ def verdict_lines(tests: pd.DataFrame) -> list[str]:
 
 
 def state_the_verdicts(figure: plt.Figure, tests: pd.DataFrame) -> None:
-    """Write the verdicts of the figure's claim tests under its panels (from claim_tests.csv)."""
+    """Write the verdicts of the figure's claim tests under its panels."""
     if tests.empty:
         return
     columns = int(figure.get_figwidth() * 15)  # characters of 7-point text per line
@@ -258,7 +258,7 @@ def state_the_verdicts(figure: plt.Figure, tests: pd.DataFrame) -> None:
 
 def draw(name: str, table: pd.DataFrame, tests: pd.DataFrame, pdf_path, png_path, confidence: float) -> None:
     """Draw figure `name` from its table into a PDF and a PNG, with the verdicts of its claim
-    tests (`tests`: results/tables/claim_tests.csv) under the panels."""
+    tests (`tests`, rows as in results/tables/claim_tests.csv) under the panels."""
     from dpharm.experiments import REGISTRY
 
     figure = REGISTRY[name].draw(table, interval_of(confidence))
