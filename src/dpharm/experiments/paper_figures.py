@@ -185,6 +185,7 @@ def paired_gain_panel(ax, rows: pd.DataFrame, x: str, errorbar, order=None) -> N
     same seed's data and start), its mean and interval over seeds, one line per epsilon."""
     wide = rows.pivot_table(index=["seed", "epsilon", x], columns="init", values="value", aggfunc="first")
     gains = (100 * (wide["pretrained"] - wide["scratch"])).rename(GAIN).reset_index()
+    gains = gains.sort_values("epsilon", ascending=False, kind="stable")  # legend: non-private first
     points(ax, with_epsilon_label(gains), x, GAIN, "epsilon_label", errorbar, order)
     ax.axhline(0, color="grey", linewidth=0.8)
     ax.set_title("the gain, paired by seed", fontsize=9)
