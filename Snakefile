@@ -30,8 +30,9 @@ validate_config(config)
 
 
 # Every path below is relative to the results' working folder: "." for the shipped results,
-# another for configurations whose results must not replace them (config/small.yaml).
-workdir: config["workdir"]
+# another for configurations whose results must not replace them (config/small.yaml). Absolute,
+# from the repository: a cluster job starts in the working folder and reads this line again.
+workdir: os.path.join(workflow.basedir, config["workdir"])
 
 
 PLAN = Plan(config)

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from dpharm.audit import epsilon_ceiling, epsilon_lower_bound, run_audit
+from dpharm.methods import METHODS
 from dpharm.verdicts import NOT_REPRODUCED, REPRODUCED, audit_tests
 
 AUDIT = dict(
@@ -62,6 +63,14 @@ def test_audit_is_sound_for_dp_sgd_and_catches_broken_mechanisms():
         assert claimed + 1.0 < rows[control]["epsilon_lower_bound"] <= rows[control]["epsilon_ceiling"]
     verdicts = audit_tests(pd.DataFrame(rows.values()), min_power=1.0)
     assert set(verdicts["verdict"]) == {REPRODUCED}
+
+
+@pytest.mark.parametrize("method", [m for m in METHODS if m != "dp-sgd"])
+def test_the_audit_of_every_fair_method_stays_under_its_accountant(method):
+    (row,) = run_audit({**AUDIT, "mechanisms": [method]})
+    assert row["epsilon_accountant"] == pytest.approx(1.0, rel=0.01)
+    assert row["epsilon_lower_bound"] <= row["epsilon_accountant"]
+    assert audit_tests(pd.DataFrame([row]), min_power=1.0)["verdict"].tolist() == [REPRODUCED]
 
 
 def test_an_audit_beating_the_accountant_is_not_reproduced():

@@ -9,7 +9,8 @@ from dpharm.augment import synthetic_views
 from dpharm.members import Member
 from dpharm.model import build_model
 from dpharm.settings import ModelSettings, TrainingSettings
-from dpharm.stacked import Batch, stack_gradients
+from dpharm.stack_batches import Batch
+from dpharm.stacked import stack_gradients
 from dpharm.train import _loss, make_private, train_members
 
 CPU = torch.device("cpu")

@@ -11,7 +11,8 @@ from dpharm.members import Member
 from dpharm.model import PatchFilters, build_model
 from dpharm.patch_gradients import gram, per_example_gradient_norms
 from dpharm.settings import ModelSettings, TrainingSettings
-from dpharm.stacked import Batch, Stack, stack_gradients, train_stack
+from dpharm.stack_batches import Batch
+from dpharm.stacked import Stack, stack_gradients, train_stack
 from dpharm.train import make_private
 
 CPU = torch.device("cpu")

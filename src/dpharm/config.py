@@ -16,6 +16,7 @@ import jsonschema
 import yaml
 
 from dpharm.grids import PAIRED, grid_axes
+from dpharm.methods import method_errors
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -183,6 +184,7 @@ def _semantic_errors(config: dict, schema: dict) -> Iterable[str]:
             yield from _grid_errors(name, sweep, grid, base, defs)
             for problem in REGISTRY[name].sweep_errors(sweep, grid_axes(grid)):
                 yield f"config key 'experiments.{name}.sweeps.{sweep}': {problem}"
+        yield from method_errors(name, base, swept)
         data = base["data"]
         if data["source"] != "synthetic" or any(v != "synthetic" for v in swept.get("data.source", [])):
             yield from _image_errors(name, base, swept)

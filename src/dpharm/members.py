@@ -28,6 +28,8 @@ class Member:
     signal_patch: torch.Tensor | None = None  # needed by view makers
     noise_multiplier: float | None = None
     epsilon: float = math.inf
+    groups: torch.Tensor | None = None  # each example's group, for the group methods (dpharm.fair)
+    num_groups: int = 0
 
     @property
     def private(self) -> bool:

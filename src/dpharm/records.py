@@ -36,6 +36,12 @@ class TrainingRecord:
     expected_batch_size: float | None = None
     clip_norm: float | None = None
     batch_size: int | None = None
+    # fair DP-SGD (`dpharm.fair`); noise_multiplier is then the one the accountant records
+    method: str | None = None
+    gradient_noise_multiplier: float | None = None
+    statistic_noise_std: float | None = None
+    count_noise_std: float | None = None
+    final_clip_norm: float | None = None  # the sensitivity of the last step
 
     @classmethod
     def from_json(cls, raw: dict) -> TrainingRecord:

@@ -53,6 +53,14 @@ class TrainingSettings:
     grad_sample_mode: str = "fast"
     augmentation_multiplicity: int = 1
     optimizer: str = "sgd"
+    # fair DP-SGD (dpharm.fair): the method and what it needs
+    method: str = "dp-sgd"
+    groups: str = "class"
+    statistics_share: float = 0.1
+    target_unclipped_quantile: float = 0.5
+    global_unclipped_quantile: float = 0.9
+    clip_learning_rate: float = 0.2
+    min_clip_norm: float | None = None
 
     @classmethod
     def from_config(cls, section: dict) -> TrainingSettings:

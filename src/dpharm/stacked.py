@@ -24,8 +24,7 @@ draws, noise multiplier, noise and accountant: it trains exactly as it would alo
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable
 
 import torch
 from opacus.accountants import create_accountant
@@ -33,25 +32,16 @@ from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 from torch import nn
 from tqdm import tqdm
 
+from dpharm.fair import Clipping, NoiseSplit, split_noise
 from dpharm.members import Member, ViewMaker
 from dpharm.model import loss_and_accuracy, patch_logits
 from dpharm.opacus_adapter import SummedGradientDPOptimizer
-from dpharm.patch_gradients import clip_factors, gram, per_example_gradient_norms
+from dpharm.patch_gradients import clip_factors, per_example_gradient_norms
 from dpharm.privacy import accountant_epsilon, poisson_sample_rate
 from dpharm.records import TrainingRecord
 from dpharm.seeds import derive_seed
 from dpharm.settings import TrainingSettings, make_optimizer
-
-
-@dataclass
-class Batch:
-    """Every model's batch, padded to the largest one."""
-
-    x: torch.Tensor  # (S, B, T, d), T = views * patches
-    y: torch.Tensor  # (S, B)
-    included: torch.Tensor  # (S, B): 1 for a sampled example, 0 for padding
-    sizes: list[int]  # sampled examples per model
-    input_grams: torch.Tensor | None  # (S, B, T, T) when known in advance
+from dpharm.stack_batches import Batch, input_grams, padded_batch, shuffled_batches
 
 
 def stack_gradients(
@@ -63,9 +53,11 @@ def stack_gradients(
     width: int,
     patches: int,
     clip_norm: float | None,
+    factors_of: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Sum over each model's batch of its examples' gradients, each clipped to `clip_norm`
-    (None: not clipped).
+    (None: not clipped), or scaled by `factors_of(norms)`, norms (S, B) -> scales (S, B), the
+    per-example scales of a fair DP-SGD method (`dpharm.fair`).
 
     filters (S, K, d) trainable and frozen (S, K', d) first layers -> (S, K, d).
     An example's loss is its cross-entropy averaged over its views.
@@ -93,7 +85,8 @@ def stack_gradients(
     (backprops,) = torch.autograd.grad((losses * batch.included).sum(), hidden)
     if clip_norm is not None:
         norms = per_example_gradient_norms(batch.x, backprops.view(models, size, tokens, -1), batch.input_grams)
-        factors = clip_factors(norms, clip_norm).repeat_interleave(tokens, dim=1)[..., None]
+        scales = clip_factors(norms, clip_norm) if factors_of is None else factors_of(norms)
+        factors = scales.repeat_interleave(tokens, dim=1)[..., None]
         # scale whichever side of the product is smaller (K outputs or d inputs per token)
         if backprops.shape[-1] <= dimension:
             backprops = backprops * factors
@@ -102,66 +95,12 @@ def stack_gradients(
     return torch.bmm(backprops.transpose(1, 2), inputs)
 
 
-def _shuffled_batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
-    """Plain SGD's sampling: epochs of a fresh permutation cut into batches (last one shorter)."""
-    while True:
-        yield from torch.randperm(n, generator=generator).split(batch_size)
-
-
-def _padded_batch(
-    members: list[Member],
-    indices: list[torch.Tensor],
-    view_generators: list,
-    make_views: ViewMaker | None,
-    input_grams: list[torch.Tensor] | None,
-    device: torch.device,
-) -> Batch:
-    size = max(len(chosen) for chosen in indices)
-    _, patches, dimension = members[0].x.shape
-    views = 1
-    if make_views is not None:
-        parts = [
-            make_views(m.x[chosen], None if m.signal_patch is None else m.signal_patch[chosen], g)
-            for m, chosen, g in zip(members, indices, view_generators, strict=False)
-        ]
-        views = parts[0].shape[1]
-    x = torch.empty(len(members), size, views * patches, dimension, dtype=members[0].x.dtype)
-    y = torch.zeros(len(members), size, dtype=torch.long)
-    included = torch.zeros(len(members), size, dtype=x.dtype)
-    grams = torch.zeros(len(members), size, patches, patches, dtype=x.dtype) if input_grams is not None else None
-    for row, (member, chosen) in enumerate(zip(members, indices, strict=False)):
-        taken = len(chosen)
-        if make_views is not None:
-            x[row, :taken] = parts[row].reshape(taken, -1, dimension)
-        else:
-            torch.index_select(member.x, 0, chosen, out=x[row, :taken])
-        x[row, taken:] = 0.0
-        y[row, :taken], included[row, :taken] = member.y[chosen], 1.0
-        if grams is not None:
-            grams[row, :taken] = input_grams[row][chosen]
-    return Batch(
-        x.to(device),
-        y.to(device),
-        included.to(device),
-        [len(chosen) for chosen in indices],
-        None if grams is None else grams.to(device),
-    )
-
-
 def _check_stack(members: list[Member]) -> None:
     shapes = {(m.model.num_classes, m.model.width, m.model.frozen, tuple(m.x.shape)) for m in members}
     if len(shapes) != 1:
         raise ValueError(f"a stack trains models and data of one shape, got {sorted(shapes)}")
     if len({m.private for m in members}) != 1:
         raise ValueError("a stack trains only private (DP-SGD) or only non-private (SGD) models, not both")
-
-
-def _input_grams(members: list[Member]) -> list[torch.Tensor]:
-    by_data = {}
-    for member in members:
-        if id(member.x) not in by_data:
-            by_data[id(member.x)] = gram(member.x)
-    return [by_data[id(member.x)] for member in members]
 
 
 class Stack:
@@ -182,7 +121,7 @@ class Stack:
         # Without views an example's patches never change: its input Gram matrix (for the
         # clipping norms) is computed once here instead of at every step, and once per data set
         # (the noise levels of a seed train on the same tensor).
-        self.input_grams = _input_grams(members) if self.private and make_views is None else None
+        self.input_grams = input_grams(members) if self.private and make_views is None else None
         n = len(members[0].y)
         for member in members:
             member.model.to(device)
@@ -204,10 +143,15 @@ class Stack:
                 )
                 for g in samplers
             ]
-            self.accountants = [create_accountant(mechanism=training.accountant) for _ in members]
-            self.optimizers = [self._dp_optimizer(m, a) for m, a in zip(members, self.accountants, strict=False)]
+            self.noise = [self._noise_split(m) for m in members]
+            self.accountants = [self._accountant(split) for split in self.noise]
+            self.optimizers = [
+                self._dp_optimizer(m, a, split)
+                for m, a, split in zip(members, self.accountants, self.noise, strict=True)
+            ]
+            self.clippings = [self._clipping(m, split) for m, split in zip(members, self.noise, strict=True)]
         else:
-            self.batches = [_shuffled_batches(n, min(training.batch_size, n), g) for g in samplers]
+            self.batches = [shuffled_batches(n, min(training.batch_size, n), g) for g in samplers]
             self.optimizers = [
                 make_optimizer(training.optimizer, [m.model.filters.weight], training.learning_rate) for m in members
             ]
@@ -217,25 +161,72 @@ class Stack:
         """DP-SGD or plain SGD for the whole stack: `_check_stack` refuses a mixed one."""
         return self.members[0].private
 
-    def _dp_optimizer(self, member: Member, accountant) -> SummedGradientDPOptimizer:
+    def _noise_split(self, member: Member) -> NoiseSplit:
+        """The member's DP-SGD noise multiplier split between its gradient and the method's
+        private statistics, at the same total privacy (`dpharm.fair.split_noise`)."""
+        training = self.training
+        return split_noise(
+            training.method,
+            member.noise_multiplier,
+            share=training.statistics_share,
+            epsilon=member.epsilon,
+            delta=training.delta,
+            sample_rate=self.sample_rate,
+            steps=training.steps,
+            accountant=training.accountant,
+        )
+
+    def _accountant(self, split: NoiseSplit):
+        """An Opacus accountant that already holds the one-off group count release, if any."""
+        accountant = create_accountant(mechanism=self.training.accountant)
+        if split.count_std > 0:
+            accountant.history = [(split.count_std, 1.0, 1)]
+        return accountant
+
+    def _dp_optimizer(self, member: Member, accountant, split: NoiseSplit) -> SummedGradientDPOptimizer:
         """Opacus's DP optimizer, fed an already-clipped sum: it adds the seeded noise, divides
-        by the expected batch size, steps, and tells the accountant."""
+        by the expected batch size, steps, and tells the accountant the step's noise multiplier
+        (with a per-step statistic, that of the joint mechanism: `dpharm.fair`)."""
         optimizer = SummedGradientDPOptimizer(
             make_optimizer(self.training.optimizer, [member.model.filters.weight], self.training.learning_rate),
-            noise_multiplier=member.noise_multiplier,
+            noise_multiplier=split.gradient,
             max_grad_norm=self.training.clip_norm,
             expected_batch_size=self.expected_batch_size,
             generator=torch.Generator(device=self.device).manual_seed(derive_seed(member.seed, "dp-noise")),
         )
-        optimizer.attach_step_hook(accountant.get_optimizer_hook_fn(sample_rate=self.sample_rate))
+        sample_rate = self.sample_rate
+
+        def account(_optimizer) -> None:
+            accountant.step(noise_multiplier=split.accounted, sample_rate=sample_rate)
+
+        optimizer.attach_step_hook(account)
         return optimizer
+
+    def _clipping(self, member: Member, split: NoiseSplit) -> Clipping:
+        """The member's clipping rule, with its own seeded generator for its private statistics."""
+        counts = None
+        if member.groups is not None:
+            counts = torch.bincount(member.groups, minlength=member.num_groups)
+        generator = torch.Generator().manual_seed(derive_seed(member.seed, "dp-statistics"))
+        return Clipping(self.training, split, self.expected_batch_size, generator, counts)
+
+    def _factors_of(self, batch: Batch) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        """Per-example scales of every model's method; None for DP-SGD (one batched clip)."""
+        if self.training.method == "dp-sgd":
+            return None
+
+        groups = [None] * len(self.members) if batch.groups is None else batch.groups
+
+        def factors(norms: torch.Tensor) -> torch.Tensor:
+            rows = zip(self.clippings, norms, groups, batch.included, strict=True)
+            return torch.stack([clipping.factors(*row) for clipping, *row in rows])
+
+        return factors
 
     def draw_batch(self) -> Batch:
         """Every model's next batch (Poisson or shuffled), with its views when augmenting."""
         indices = [torch.as_tensor(next(batch), dtype=torch.long) for batch in self.batches]
-        return _padded_batch(
-            self.members, indices, self.view_generators, self.make_views, self.input_grams, self.device
-        )
+        return padded_batch(self.members, indices, self.view_generators, self.make_views, self.input_grams, self.device)
 
     def _weights(self, layer: str) -> torch.Tensor:
         """One layer of every model as (S, K, d); a view, not a copy, for a single model."""
@@ -253,9 +244,14 @@ class Stack:
             width=first.width,
             patches=self.members[0].x.shape[1],
             clip_norm=self.training.clip_norm if self.private else None,
+            factors_of=self._factors_of(batch) if self.private else None,
         )
-        for member, optimizer, total, size in zip(self.members, self.optimizers, sums, batch.sizes, strict=False):
+        for index, (member, optimizer, total, size) in enumerate(
+            zip(self.members, self.optimizers, sums, batch.sizes, strict=False)
+        ):
             optimizer.zero_grad(set_to_none=True)
+            if self.private:  # the noise is calibrated to this step's sensitivity
+                optimizer.max_grad_norm = self.clippings[index].bound
             # DP: Opacus adds the noise and divides by the expected batch size; SGD: the batch mean.
             member.model.filters.weight.grad = total if self.private else total / size
             optimizer.step()
@@ -296,6 +292,11 @@ class Stack:
             grad_sample_mode="fast",
             noise_multiplier=float(member.noise_multiplier),
             private=True,
+            method=training.method,
+            gradient_noise_multiplier=self.noise[index].gradient,
+            statistic_noise_std=self.noise[index].statistic_std,
+            count_noise_std=self.noise[index].count_std,
+            final_clip_norm=self.clippings[index].bound,
             sample_rate=self.sample_rate,
             expected_batch_size=self.expected_batch_size,
             clip_norm=training.clip_norm,

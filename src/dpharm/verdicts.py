@@ -31,6 +31,7 @@ REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inco
 NOT_TESTABLE, FINDING = "not testable", "finding"
 EFFECT_RULE, ABOVE, BELOW = "effect", "above", "below"
 PRIVACY_AUDIT = "privacy_audit"  # the audit's table name
+BROKEN_MECHANISMS = ("no-noise", "no-clipping")  # the audit's deliberately broken controls
 
 
 class NotTestable(ValueError):
@@ -157,12 +158,12 @@ def audit_tests(audit: pd.DataFrame, min_power: float) -> pd.DataFrame:
     """Rows like `run_tests`' for the privacy audit: sound for DP-SGD, powerful on broken controls.
 
     The lower bounds already hold with the audit's confidence, so the verdict compares them
-    directly: DP-SGD's bound must not exceed the accountant's epsilon, and each control's
-    bound must exceed the epsilon it claims by at least `min_power`.
+    directly: the bound of DP-SGD (and of every fair variant) must not exceed its accountant's
+    epsilon, and each control's bound must exceed the epsilon it claims by at least `min_power`.
     """
     rows = []
     for row in audit.itertuples():
-        sound = row.mechanism == "dp-sgd"
+        sound = row.mechanism not in BROKEN_MECHANISMS
         bound, claimed = row.epsilon_lower_bound, row.epsilon_accountant
         effect = claimed - bound if sound else bound - claimed
         threshold = 0.0 if sound else min_power

@@ -99,4 +99,6 @@ def caption(name: str) -> str:
     return REGISTRY[name].caption
 
 
-from dpharm.experiments import paper  # noqa: E402,F401  (registers the paper's experiments)
+# registers the paper's experiments, then the fair DP-SGD comparison (its claim tests come last)
+from dpharm.experiments import paper  # noqa: E402,F401,I001
+from dpharm.experiments import fair_dpsgd  # noqa: E402,F401,I001

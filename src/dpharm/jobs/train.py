@@ -15,7 +15,9 @@ def train(
 
     from dpharm import data as datasets
     from dpharm.augment import view_maker
+    from dpharm.fair import training_groups
     from dpharm.members import Member
+    from dpharm.methods import GROUP_METHODS
     from dpharm.model import PRETRAINED, build_model, load_checkpoint, save_checkpoint
     from dpharm.provenance import provenance
     from dpharm.records import Run, SeedMetrics
@@ -28,22 +30,24 @@ def train(
     torch_device = pick_device(device)
     make_views = view_maker(shared)
     model_settings = ModelSettings.from_config(shared["model"])
+    training = TrainingSettings.from_config(shared["training"])
     members, epsilons = [], []
     for seed_files in files:
         arrays = datasets.load(seed_files.dataset, seed_files.raw_images)
         x, y = torch.from_numpy(arrays["train_x"]), torch.from_numpy(arrays["train_y"])
         # the synthetic views need the signal's position; image views need only the pixels
         signal_patch = torch.from_numpy(arrays["train_signal_patch"]) if "train_signal_patch" in arrays else None
+        groups, num_groups = training_groups(arrays, training.groups) if training.method in GROUP_METHODS else (None, 0)
         for condition in conditions:
             model = build_model(model_settings, x.shape[-1], datasets.num_classes(arrays), seed_files.seed)
             if seed_files.pretrained is not None:
                 load_checkpoint(seed_files.pretrained, model, PRETRAINED)
-            members.append(Member(model, x, y, seed_files.seed, signal_patch))
+            members.append(Member(model, x, y, seed_files.seed, signal_patch, groups=groups, num_groups=num_groups))
             epsilons.append(condition["params"]["training"]["epsilon"])
     records = train_members(
         members,
         epsilons,
-        training=TrainingSettings.from_config(shared["training"]),
+        training=training,
         device=torch_device,
         progress=progress,
         description=description,

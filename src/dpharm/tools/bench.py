@@ -56,7 +56,8 @@ def _step_function(method: str, shape: dict):
     from dpharm.members import Member
     from dpharm.model import build_model
     from dpharm.settings import ModelSettings, TrainingSettings
-    from dpharm.stacked import Batch, Stack
+    from dpharm.stack_batches import Batch
+    from dpharm.stacked import Stack
     from dpharm.train import make_private
 
     generator = torch.Generator().manual_seed(0)

@@ -1,0 +1,54 @@
+"""The fair DP-SGD figure, drawn only from its table: per design (row), the worst group's test
+accuracy and the disparity versus epsilon, one line per method, and each group's measured FNR
+per method at the strongest privacy."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from dpharm.effects import POINTS
+from dpharm.experiments.fair_dpsgd import DESIGNS, compared_groups
+from dpharm.methods import METHODS
+from dpharm.plots import EPSILON_AXIS, grid, group_in_words, hide_unused, points, select, versus_epsilon
+
+KEYS = ["method", "seed", "epsilon"]
+
+
+def per_run(rows: pd.DataFrame, metric: str, how: str) -> pd.DataFrame:
+    """One value per run (method, seed, epsilon) over the design's groups: min or max minus min."""
+    runs = select(rows, metric)
+    runs = runs[runs["group"].isin(compared_groups(rows))].groupby(KEYS)["value"]
+    values = runs.min() if how == "min" else runs.max() - runs.min()
+    return values.reset_index()
+
+
+def fair_dpsgd(table: pd.DataFrame, errorbar) -> plt.Figure:
+    """Worst-group accuracy, disparity and per-group FNR of every method, one row per design."""
+    designs = [d for d in DESIGNS if d in set(table["sweep"])]
+    fig, axes = grid(len(designs), 3, "Fair DP-SGD variants against DP-SGD at equal epsilon (beyond the paper)")
+    order = [m for m in METHODS if m in set(table["method"])]
+    for row, design in zip(axes, designs, strict=False):
+        rows = table[table["sweep"] == design]
+        worst = per_run(rows, "test_accuracy", "min")
+        versus_epsilon(row[0], worst, "worst-group test accuracy", "method", errorbar, f"{DESIGNS[design]}")
+        drops = per_run(rows, "test_accuracy_change", "spread").assign(value=lambda t: t["value"] * POINTS)
+        drops = drops[drops["epsilon"] != float("inf")]
+        versus_epsilon(row[1], drops, "disparity (points)", "method", errorbar, "largest minus smallest group drop")
+        strongest = rows["epsilon"].min()
+        fnr = select(rows, "fnr_measured")
+        fnr = fnr[fnr["group"].isin(compared_groups(rows)) & (fnr["epsilon"] == strongest)]
+        fnr = fnr.assign(group=fnr["group"].map(lambda g: group_in_words(table, g)))
+        points(row[2], fnr.rename(columns={"value": "measured FNR"}), "group", "measured FNR", "method", errorbar,
+               sorted(fnr["group"].unique()))  # fmt: skip
+        row[2].set_title(f"each group's FNR at epsilon {strongest:g}", fontsize=9)
+        row[2].tick_params(axis="x", labelrotation=30)
+        for ax in row:
+            legend = ax.get_legend()
+            if legend is not None:
+                handles, labels = ax.get_legend_handles_labels()
+                ranked = sorted(zip(handles, labels, strict=True), key=lambda hl: order.index(hl[1]))
+                ax.legend(*zip(*ranked, strict=True), fontsize=7, title=None)
+    axes[0][0].set_xlabel(EPSILON_AXIS)
+    hide_unused(axes)
+    return fig

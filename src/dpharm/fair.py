@@ -1,0 +1,190 @@
+"""Fair DP-SGD variants (`training.method`) on the fast path: how each one clips, what it
+releases privately, and the noise split that keeps the total privacy at the target.
+
+Every method changes only the per-example scale c_i of the clipped sum sum_i c_i G_i
+(`dpharm.stacked` has the norms ||G_i|| in closed form) and the sensitivity the noise is
+calibrated to; Opacus still samples, adds the noise, steps and accounts.
+
+- `dp-sgd`: c_i = min(1, C / ||G_i||); sensitivity C.
+- `adaptive-clipping` (Andrew et al. 2021): C_t follows the `target_unclipped_quantile` of the
+  norms, C_{t+1} = C_t exp(-eta (unclipped share - target)), from a private count.
+- `bounded-adaptive-clipping` (arXiv 2506.01396): the same, never below `min_clip_norm`.
+- `dpsgd-global-adapt` (Esipova et al. 2023): c_i = C / max(Z_t, ||G_i||): every gradient under
+  the threshold Z_t keeps its direction and relative size; Z_t follows the
+  `global_unclipped_quantile` as above; sensitivity C.
+- `dpsgd-f` (Xu, Du & Wu 2021): group-wise bounds C_k = C (1 + b_k / sum_j b_j), b_k the
+  private share of group k's examples clipped at C; sensitivity (and noise) max_k C_k.
+- `fnr-balanced` (ours, docs/fair_dpsgd.md): post-clip group weights w_g = min_h n_h / n_g from
+  group counts released once before training; sensitivity C.
+
+Privacy. A per-step statistic is released on the same Poisson batch as the gradient sum: the
+pair is one Gaussian mechanism whose noise multiplier z satisfies
+z^-2 = z_grad^-2 + (sensitivity_stat / std_stat)^2 (Andrew et al., Theorem 1). The accountant
+records z, the noise multiplier solved for the target epsilon; `statistics_share` of 1/z^2
+goes to the statistic, the rest to the gradient (z_grad = z / sqrt(1 - share)). The adaptive
+methods release the centred count sum_i (1[||G_i|| <= C_t] - 1/2) (sensitivity 1/2) and divide
+by the expected batch size. Opacus's own AdaClipDPOptimizer is not used: in Opacus 1.6 it
+accounts for sensitivity 1/2 but releases the uncentred count (sensitivity 1) and divides by
+the realised batch size, which is not private under Poisson sampling. `dpsgd-f` releases a
+histogram (group x clipped or not; each example in one cell: sensitivity 1). `fnr-balanced`
+releases its counts once, a Gaussian mechanism of rate 1 composed with the training steps in
+the same accountant; its count noise takes `statistics_share` of the training's RDP at the
+order that sets epsilon, and the gradient noise is solved for what is left.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from opacus.accountants import RDPAccountant, create_accountant
+from opacus.accountants.analysis import rdp as rdp_analysis
+
+from dpharm.patch_gradients import NORM_EPSILON, clip_factors
+from dpharm.privacy import accountant_epsilon
+
+ADAPTIVE = ("adaptive-clipping", "bounded-adaptive-clipping", "dpsgd-global-adapt")
+# sensitivity of the statistic released at every step (a centred count, or a histogram)
+STEP_STATISTIC_SENSITIVITY = {method: 0.5 for method in ADAPTIVE} | {"dpsgd-f": 1.0}
+
+
+@dataclass(frozen=True)
+class NoiseSplit:
+    """Noise of one model: the gradient's noise multiplier (std over the sensitivity), the std of
+    each per-step statistic and of the one-off group counts (0 when not released), and the per-step
+    noise multiplier the accountant records."""
+
+    gradient: float
+    statistic_std: float
+    count_std: float
+    accounted: float
+
+
+def split_noise(
+    method: str, sigma: float, *, share: float, epsilon: float, delta: float, sample_rate: float, steps: int,
+    accountant: str,
+) -> NoiseSplit:  # fmt: skip
+    """The noise of `method` for a model whose DP-SGD would use noise multiplier `sigma` (solved
+    for `epsilon`): the same total privacy (module docstring)."""
+    if method == "dp-sgd" or sigma == 0:
+        return NoiseSplit(sigma, 0.0, 0.0, sigma)
+    if method in STEP_STATISTIC_SENSITIVITY:
+        std = STEP_STATISTIC_SENSITIVITY[method] * sigma / math.sqrt(share)
+        return NoiseSplit(sigma / math.sqrt(1 - share), std, 0.0, sigma)
+    count_std = _count_std(sigma, share, delta, sample_rate, steps)
+    gradient = _gradient_noise_after_counts(count_std, sigma, epsilon, delta, sample_rate, steps, accountant)
+    return NoiseSplit(gradient, 0.0, count_std, gradient)
+
+
+def _count_std(sigma: float, share: float, delta: float, sample_rate: float, steps: int) -> float:
+    """Count noise whose RDP is `share` of the training's at the order that sets its epsilon."""
+    orders = RDPAccountant.DEFAULT_ALPHAS
+    rdp = rdp_analysis.compute_rdp(q=sample_rate, noise_multiplier=sigma, steps=steps, orders=orders)
+    _, order = rdp_analysis.get_privacy_spent(orders=orders, rdp=rdp, delta=delta)
+    at_order = float(rdp[list(orders).index(order)])
+    return math.sqrt(order / (2 * share * at_order))  # a Gaussian's RDP at order a: a / (2 std^2)
+
+
+def composed_epsilon(
+    count_std: float, gradient: float, *, delta: float, sample_rate: float, steps: int, accountant: str
+) -> float:
+    """Epsilon of one count release (rate 1) followed by `steps` sampled Gaussian steps."""
+    fresh = create_accountant(mechanism=accountant)
+    fresh.history = [(count_std, 1.0, 1), (gradient, sample_rate, steps)]
+    return accountant_epsilon(fresh, accountant, delta)
+
+
+def _gradient_noise_after_counts(count_std, sigma, epsilon, delta, sample_rate, steps, accountant) -> float:
+    """Smallest gradient noise (within 0.1%) whose composition with the counts meets `epsilon`."""
+
+    def spent(gradient):
+        return composed_epsilon(
+            count_std, gradient, delta=delta, sample_rate=sample_rate, steps=steps, accountant=accountant
+        )
+
+    low, high = sigma, 2 * sigma
+    while spent(high) > epsilon:
+        if high > 1e6 * sigma:
+            raise ValueError(f"the group counts alone spend more than epsilon {epsilon:g}; lower statistics_share")
+        low, high = high, 2 * high
+    while high - low > 1e-3 * high:
+        middle = (low + high) / 2
+        low, high = (middle, high) if spent(middle) > epsilon else (low, middle)
+    return high
+
+
+def training_groups(arrays: dict, grouping: str) -> tuple[torch.Tensor, int]:
+    """Each training example's group id and the number of groups: its class, or its
+    (class, subpopulation) as class * subpopulations + subpopulation."""
+    labels = torch.as_tensor(arrays["train_y"], dtype=torch.long)
+    classes, subpopulations = arrays["subpopulation_frequencies"].shape
+    if grouping == "class":
+        return labels, classes
+    subpopulation = torch.as_tensor(arrays["train_subpopulation"], dtype=torch.long)
+    return labels * subpopulations + subpopulation, classes * subpopulations
+
+
+def release(value: torch.Tensor, std: float, generator: torch.Generator) -> torch.Tensor:
+    """`value` plus Gaussian noise of `std` from the model's own seeded statistics generator."""
+    if std == 0:
+        return value.clone()
+    return value + torch.normal(0.0, std, size=value.shape, generator=generator, dtype=value.dtype)
+
+
+class Clipping:
+    """One model's clipping under `method`: its scale per example and the sensitivity its noise is
+    calibrated to at this step, and the private statistics that move its state.
+
+    `factors(norms, groups, included)` takes one model's batch (norms and groups of shape (B,),
+    `included` 1 for a sampled example) and returns c (B,); `bound` is then the sensitivity of
+    that step's sum (every c_i ||G_i|| <= bound)."""
+
+    def __init__(self, training, noise: NoiseSplit, expected_batch: float, generator: torch.Generator,
+                 group_counts: torch.Tensor | None = None):  # fmt: skip
+        self.method, self.noise, self.expected_batch, self.generator = training.method, noise, expected_batch, generator
+        self.clip_norm = training.clip_norm
+        self.num_groups = 0 if group_counts is None else len(group_counts)
+        self.threshold = training.clip_norm  # C_t (adaptive) or Z_t (global-adapt)
+        self.bound = training.clip_norm
+        self.training = training
+        self.weights = None
+        if self.method == "fnr-balanced":
+            noisy = release(group_counts.to(torch.float64), noise.count_std, generator).clamp(min=1.0)
+            self.weights = (noisy.min() / noisy).to(torch.float32)
+
+    def factors(self, norms: torch.Tensor, groups: torch.Tensor | None, included: torch.Tensor) -> torch.Tensor:
+        """Per-example scales of one step (and the state update its statistic allows)."""
+        if self.method == "dp-sgd":
+            return clip_factors(norms, self.clip_norm)
+        if self.method == "fnr-balanced":
+            return self.weights[groups] * clip_factors(norms, self.clip_norm)
+        if self.method == "dpsgd-f":
+            return self._group_factors(norms, groups, included)
+        return self._adaptive_factors(norms, included)
+
+    def _adaptive_factors(self, norms: torch.Tensor, included: torch.Tensor) -> torch.Tensor:
+        if self.method == "dpsgd-global-adapt":
+            factors = self.clip_norm / torch.maximum(norms + NORM_EPSILON, torch.tensor(self.threshold))
+            quantile = self.training.global_unclipped_quantile
+        else:
+            factors = clip_factors(norms, self.threshold)
+            self.bound = self.threshold
+            quantile = self.training.target_unclipped_quantile
+        centred = (((norms <= self.threshold).to(torch.float64) - 0.5) * included).sum()
+        share = float(release(centred, self.noise.statistic_std, self.generator)) / self.expected_batch + 0.5
+        self.threshold *= math.exp(-self.training.clip_learning_rate * (share - quantile))
+        if self.method == "bounded-adaptive-clipping":
+            self.threshold = max(self.threshold, self.training.min_clip_norm or self.clip_norm)
+        return factors
+
+    def _group_factors(self, norms: torch.Tensor, groups: torch.Tensor, included: torch.Tensor) -> torch.Tensor:
+        num_groups = self.num_groups
+        cells = groups * 2 + (norms > self.clip_norm).long()  # (group, clipped at C) cells
+        histogram = torch.zeros(2 * num_groups, dtype=torch.float64).index_add_(0, cells, included.double())
+        noisy = release(histogram, self.noise.statistic_std, self.generator).clamp(min=0).view(num_groups, 2)
+        clipped_share = noisy[:, 1] / noisy.sum(dim=1).clamp(min=1.0)
+        total = clipped_share.sum()
+        bounds = self.clip_norm * (1 + (clipped_share / total if total > 0 else torch.zeros_like(clipped_share)))
+        self.bound = float(bounds.max())
+        return (bounds.to(norms.dtype)[groups] / (norms + NORM_EPSILON)).clamp(max=1.0)
