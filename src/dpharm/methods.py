@@ -8,6 +8,7 @@ from typing import Iterable
 
 METHODS = ("dp-sgd", "adaptive-clipping", "bounded-adaptive-clipping", "dpsgd-global-adapt", "dpsgd-f", "fnr-balanced")
 GROUP_METHODS = ("dpsgd-f", "fnr-balanced")  # need each training example's group
+FAIR_CLAIM = "fair"  # the claim of the experiments that compare them (beyond the paper)
 
 
 def method_errors(name: str, base: dict, swept: dict) -> Iterable[str]:

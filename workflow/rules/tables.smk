@@ -22,13 +22,13 @@ rule aggregate:
 
 
 # Defined only when this run rebuilds it: otherwise its committed table is an input like any file.
-if PLAN.synthetic_experiments():
+if PLAN.pooled_fnr_experiments():
 
     rule fnr_transition:
         input:
             [
                 paths.fill(paths.TABLE, name=name)
-                for name in PLAN.synthetic_experiments()
+                for name in PLAN.pooled_fnr_experiments()
             ],
         output:
             table=paths.fill(paths.TABLE, name="fnr_transition"),

@@ -9,10 +9,19 @@ import pandas as pd
 
 from dpharm.effects import POINTS
 from dpharm.experiments.fair_dpsgd import DESIGNS, compared_groups
+from dpharm.groups import identity
 from dpharm.methods import METHODS
 from dpharm.plots import EPSILON_AXIS, grid, group_in_words, hide_unused, points, select, versus_epsilon
 
 KEYS = ["method", "seed", "epsilon"]
+
+
+def in_words(table: pd.DataFrame, group: str) -> str:
+    """'class 0, tail' on the synthetic model; the source label in words on images ('Bag')."""
+    if table.loc[table["group"] == group, "label"].isna().all():
+        label, subpopulation = identity(group)
+        return f"class {label}" + (f", {subpopulation}" if subpopulation else "")
+    return group_in_words(table, group)
 
 
 def per_run(rows: pd.DataFrame, metric: str, how: str) -> pd.DataFrame:
@@ -38,17 +47,18 @@ def fair_dpsgd(table: pd.DataFrame, errorbar) -> plt.Figure:
         strongest = rows["epsilon"].min()
         fnr = select(rows, "fnr_measured")
         fnr = fnr[fnr["group"].isin(compared_groups(rows)) & (fnr["epsilon"] == strongest)]
-        fnr = fnr.assign(group=fnr["group"].map(lambda g: group_in_words(table, g)))
+        fnr = fnr.assign(group=fnr["group"].map(lambda g: in_words(table, g)))
         points(row[2], fnr.rename(columns={"value": "measured FNR"}), "group", "measured FNR", "method", errorbar,
                sorted(fnr["group"].unique()))  # fmt: skip
         row[2].set_title(f"each group's FNR at epsilon {strongest:g}", fontsize=9)
         row[2].tick_params(axis="x", labelrotation=30)
-        for ax in row:
-            legend = ax.get_legend()
-            if legend is not None:
-                handles, labels = ax.get_legend_handles_labels()
-                ranked = sorted(zip(handles, labels, strict=True), key=lambda hl: order.index(hl[1]))
-                ax.legend(*zip(*ranked, strict=True), fontsize=7, title=None)
+        for ax in row[:2]:  # one legend per row, beside its last panel: the colours are shared
+            ax.get_legend().remove()
+        handles, labels = row[2].get_legend_handles_labels()
+        ranked = sorted(zip(handles, labels, strict=True), key=lambda pair: order.index(pair[1]))
+        row[2].legend(
+            *zip(*ranked, strict=True), fontsize=7, title="method", loc="upper left", bbox_to_anchor=(1.02, 1)
+        )
     axes[0][0].set_xlabel(EPSILON_AXIS)
     hide_unused(axes)
     return fig
