@@ -244,3 +244,27 @@ def test_disparity_is_the_spread_of_group_drops_and_the_effect_its_paired_reduct
     assert estimate.mean == pytest.approx(np.mean([18.0, 7.0, 14.0]))
     assert estimate.low < estimate.mean < estimate.high and estimate.n_seeds == 3
     assert "+0.00 points" in estimate.note
+
+
+def test_the_fair_comparison_stays_out_of_the_pooled_fnr_table(default_config):
+    from dpharm.plan import Plan
+
+    config = _set(default_config, "experiments.fair_dpsgd.enabled", True)
+    plan = Plan(validate_config(config))
+    assert "fair_dpsgd" in plan.experiments and "fair_dpsgd" not in plan.pooled_fnr_experiments()
+    assert "class_imbalance" in plan.pooled_fnr_experiments()
+    methods = {c.params["training"]["method"] for c in plan.of_experiment("fair_dpsgd")}
+    assert methods == set(METHODS)
+    seeds_data = {(c.params["training"]["method"], c.data_id) for c in plan.of_experiment("fair_dpsgd")}
+    assert len({data for _, data in seeds_data}) == 2, "every method trains on the same data (paired)"
+
+
+def test_groups_are_the_cells_the_data_design_has():
+    from dpharm.fair import training_groups
+
+    tail_in_class_0 = {"train_y": np.array([0, 0, 1, 2, 0]), "train_subpopulation": np.array([0, 1, 0, 0, 1]),
+                       "subpopulation_frequencies": np.array([[0.9, 0.1], [1.0, 0.0], [1.0, 0.0]])}  # fmt: skip
+    groups, count = training_groups(tail_in_class_0, "subpopulation")
+    assert groups.tolist() == [0, 1, 2, 3, 1] and count == 4  # no empty tail groups for classes 1 and 2
+    groups, count = training_groups(tail_in_class_0, "class")
+    assert groups.tolist() == [0, 0, 1, 2, 0] and count == 3

@@ -116,13 +116,16 @@ def _gradient_noise_after_counts(count_std, sigma, epsilon, delta, sample_rate, 
 
 def training_groups(arrays: dict, grouping: str) -> tuple[torch.Tensor, int]:
     """Each training example's group id and the number of groups: its class, or its
-    (class, subpopulation) as class * subpopulations + subpopulation."""
+    (class, subpopulation) among those the data design has (on images only class 0 has a tail;
+    which classes have one is the design's, not a private fact)."""
     labels = torch.as_tensor(arrays["train_y"], dtype=torch.long)
-    classes, subpopulations = arrays["subpopulation_frequencies"].shape
+    frequencies = torch.as_tensor(arrays["subpopulation_frequencies"])
     if grouping == "class":
-        return labels, classes
+        return labels, frequencies.shape[0]
+    designed = frequencies > 0
+    ids = torch.cumsum(designed.flatten().long(), 0).view(designed.shape) - 1  # row-major over designed cells
     subpopulation = torch.as_tensor(arrays["train_subpopulation"], dtype=torch.long)
-    return labels * subpopulations + subpopulation, classes * subpopulations
+    return ids[labels, subpopulation], int(designed.sum())
 
 
 def release(value: torch.Tensor, std: float, generator: torch.Generator) -> torch.Tensor:

@@ -236,7 +236,7 @@ def train_members(
         records.update(zip(nonprivate, done, strict=True))
     if private and training.grad_sample_mode == "fast":
         budgets = ", ".join(f"{e:g}" for e in sorted({budgeted[i].epsilon for i in private}, reverse=True))
-        label = f"{description} dp-sgd epsilon {budgets} ({len(private)} models)"
+        label = f"{description} {training.method} epsilon {budgets} ({len(private)} models)"
         done = train_stack([budgeted[i] for i in private], description=label, **options)
         records.update(zip(private, done, strict=True))
     elif private:
