@@ -216,6 +216,8 @@ def train_members(
     """
     if len(epsilons) != len(members):
         raise ValueError(f"{len(members)} models but {len(epsilons)} epsilons")
+    if training.method != "dp-sgd" and training.grad_sample_mode != "fast":
+        raise ValueError(f"training.method {training.method} runs on grad_sample_mode fast only")
     options = {"training": training, "device": device, "progress": progress, "make_views": make_views}
     sample_rate = poisson_sample_rate(len(members[0].y), training.batch_size)
     noise = {
