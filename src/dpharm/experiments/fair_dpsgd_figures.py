@@ -48,10 +48,10 @@ def fair_dpsgd(table: pd.DataFrame, errorbar) -> plt.Figure:
         fnr = select(rows, "fnr_measured")
         fnr = fnr[fnr["group"].isin(compared_groups(rows)) & (fnr["epsilon"] == strongest)]
         fnr = fnr.assign(group=fnr["group"].map(lambda g: in_words(table, g)))
-        points(row[2], fnr.rename(columns={"value": "measured FNR"}), "group", "measured FNR", "method", errorbar,
+        # groups down the y axis: their names stay apart however many there are
+        points(row[2], fnr.rename(columns={"value": "measured FNR"}), "measured FNR", "group", "method", errorbar,
                sorted(fnr["group"].unique()))  # fmt: skip
         row[2].set_title(f"each group's FNR at epsilon {strongest:g}", fontsize=9)
-        row[2].tick_params(axis="x", labelrotation=30)
         for ax in row[:2]:  # one legend per row, beside its last panel: the colours are shared
             ax.get_legend().remove()
         handles, labels = row[2].get_legend_handles_labels()
