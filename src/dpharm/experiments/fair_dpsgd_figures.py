@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import pandas as pd
+import seaborn as sns
 
 from dpharm.effects import POINTS
 from dpharm.experiments.fair_dpsgd import DESIGNS, compared_groups
 from dpharm.groups import identity
 from dpharm.methods import METHODS
-from dpharm.plots import EPSILON_AXIS, grid, group_in_words, hide_unused, points, select, versus_epsilon
+from dpharm.plots import EPSILON_AXIS, POINT_STYLE, grid, group_in_words, hide_unused, select, versus_epsilon
 
 KEYS = ["method", "seed", "epsilon"]
 
@@ -48,9 +49,11 @@ def fair_dpsgd(table: pd.DataFrame, errorbar) -> plt.Figure:
         fnr = select(rows, "fnr_measured")
         fnr = fnr[fnr["group"].isin(compared_groups(rows)) & (fnr["epsilon"] == strongest)]
         fnr = fnr.assign(group=fnr["group"].map(lambda g: in_words(table, g)))
-        # groups down the y axis: their names stay apart however many there are
-        points(row[2], fnr.rename(columns={"value": "measured FNR"}), "measured FNR", "group", "method", errorbar,
-               sorted(fnr["group"].unique()))  # fmt: skip
+        # groups down the y axis (their names stay apart however many there are), unjoined: groups
+        # are categories, not a sequence
+        sns.pointplot(data=fnr.rename(columns={"value": "measured FNR"}), x="measured FNR", y="group", hue="method",
+                      order=sorted(fnr["group"].unique()), errorbar=errorbar, dodge=0.5, linestyle="none",
+                      ax=row[2], **POINT_STYLE)  # fmt: skip
         row[2].set_title(f"each group's FNR at epsilon {strongest:g}", fontsize=9)
         for ax in row[:2]:  # one legend per row, beside its last panel: the colours are shared
             ax.get_legend().remove()

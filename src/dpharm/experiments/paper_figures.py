@@ -324,20 +324,23 @@ def privacy_audit(table: pd.DataFrame, errorbar) -> plt.Figure:
     long["epsilon"] = long["epsilon"].map(
         {"epsilon_accountant": "accountant (claimed)", "epsilon_lower_bound": "audit lower bound"}
     )
-    sns.barplot(data=long, x="mechanism", y="value", hue="epsilon", ax=ax, palette="viridis")
+    # mechanisms down the y axis: their names stay apart however many are audited
+    fig.set_figheight(1.2 + 0.45 * table["mechanism"].nunique())
+    sns.barplot(data=long, x="value", y="mechanism", hue="epsilon", ax=ax, palette="viridis", orient="h")
     ceiling = table["epsilon_ceiling"].iloc[0]
-    ax.axhline(ceiling, color="black", linestyle="--", linewidth=1)
+    ax.axvline(ceiling, color="black", linestyle="--", linewidth=1)
     ax.annotate(
-        f"ceiling {ceiling:.2f}: the most these trials can show",
-        (0.5, ceiling),
-        xycoords=("axes fraction", "data"),
-        xytext=(0, 3),
+        f"ceiling {ceiling:.2f}:\nthe most these\ntrials can show",
+        (ceiling, 0.5),
+        xycoords=("data", "axes fraction"),
+        xytext=(4, 0),
         textcoords="offset points",
-        ha="center",
+        va="center",
         fontsize=7,
     )
-    ax.set_ylim(0, ceiling * 1.15)
-    ax.set_ylabel("epsilon")
+    ax.set_xlim(0, ceiling * 1.4)
+    ax.set_xlabel("epsilon")
+    ax.set_ylabel("")
     confidence, trials = table["confidence"].iloc[0], table["n_trials"].iloc[0]
     ax.set_title(f"lower bounds at {confidence:.0%} confidence, {trials} trainings per mechanism", fontsize=9)
     return fig
