@@ -106,7 +106,10 @@ def _gradient_noise_after_counts(count_std, sigma, epsilon, delta, sample_rate, 
     low, high = sigma, 2 * sigma
     while spent(high) > epsilon:
         if high > 1e6 * sigma:
-            raise ValueError(f"the group counts alone spend more than epsilon {epsilon:g}; lower statistics_share")
+            raise ValueError(
+                f"no gradient noise meets epsilon {epsilon:g} after the group counts: sigma {sigma:g} is not "
+                "DP-SGD's noise for this epsilon, or the counts take all of it (lower statistics_share)"
+            )
         low, high = high, 2 * high
     while high - low > 1e-3 * high:
         middle = (low + high) / 2

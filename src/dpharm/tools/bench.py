@@ -60,6 +60,7 @@ def _step_function(method: str, shape: dict):
 
     from dpharm.members import Member
     from dpharm.model import build_model
+    from dpharm.privacy import epsilon_spent
     from dpharm.settings import ModelSettings, TrainingSettings
     from dpharm.stack_batches import Batch
     from dpharm.stacked import Stack
@@ -88,8 +89,11 @@ def _step_function(method: str, shape: dict):
             torch.nn.functional.cross_entropy(model(x), y).backward()
             optimizer.step()
     elif method == "ours" or method in FAIR_METHODS:
-        fair = replace(training, method="dp-sgd" if method == "ours" else method)
-        member = Member(model, x, y, 0, noise_multiplier=NOISE, epsilon=8.0, groups=y, num_groups=shape["classes"])
+        # steps only set the accounting here (the fixed batch bypasses the sampler): the epsilon
+        # of NOISE over 1,000 full-batch steps, so that fnr-balanced can split it
+        fair = replace(training, method="dp-sgd" if method == "ours" else method, steps=1000)
+        epsilon = epsilon_spent(NOISE, 1.0, fair.steps, fair.delta, fair.accountant)
+        member = Member(model, x, y, 0, noise_multiplier=NOISE, epsilon=epsilon, groups=y, num_groups=shape["classes"])
         stack = Stack([member], training=fair, device=torch.device("cpu"))
         # the whole data set as the fixed batch (Poisson sampling excluded, as for every method)
         batch = Batch(x[None], y[None], torch.ones(1, len(y)), [len(y)], stack.input_grams[0][None], y[None])
