@@ -2,7 +2,8 @@
 fake GPU (tests/slurm_cluster.py) gives the same tables as a plain local run.
 
 Duration, measured on the reference machine (2 CPU cores, Debian 12, SLURM packages already
-installed): 9 to 13 minutes, 548 s, 584 s and (with workdir runs/small) 762 s for the whole file. The SLURM run takes 550-580 s (90
+installed): 9 to 13 minutes, 548 s, 584 s and (with workdir runs/small) 762 s for the whole
+file. The SLURM run takes 550-580 s (90
 sbatch jobs, two at a time on the 2 CPUs, the 26 training jobs one at a time on the one fake
 GPU; each job costs about 12 s of Python start-up and status polling); the local run (about
 280 s alone) goes alongside it. One after the other the two took 807 s. The cluster itself
