@@ -38,6 +38,8 @@ def fair_dpsgd(table: pd.DataFrame, errorbar) -> plt.Figure:
     designs = [d for d in DESIGNS if d in set(table["sweep"])]
     fig, axes = grid(len(designs), 3, "Fair DP-SGD variants against DP-SGD at equal epsilon (beyond the paper)")
     order = [m for m in METHODS if m in set(table["method"])]
+    most_groups = max(len(compared_groups(table[table["sweep"] == d])) for d in designs)
+    fig.set_figheight(len(designs) * max(3.5, 1.5 + 0.32 * most_groups))  # room for every group's name
     for row, design in zip(axes, designs, strict=False):
         rows = table[table["sweep"] == design]
         worst = per_run(rows, "test_accuracy", "min")
