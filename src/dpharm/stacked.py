@@ -18,7 +18,9 @@ everything else: its Poisson sampler, its DP optimizer (noise from a seeded gene
 1/expected-batch scaling, the SGD step) and its accountant, one of each per model. A stack of
 S models (the seeds and noise levels of a grid point) shares every tensor operation as a
 batched product, while each model keeps its own data, initialisation, Poisson draws, view
-draws, noise multiplier, noise and accountant: it trains exactly as it would alone.
+draws, noise multiplier, noise and accountant: it trains exactly as it would alone. A fair
+DP-SGD method (`training.method`, `dpharm.fair`) changes only each model's per-example scales,
+the sensitivity its noise is calibrated to, and the noise multiplier its accountant records.
 """
 
 from __future__ import annotations
