@@ -268,3 +268,19 @@ def test_groups_are_the_cells_the_data_design_has():
     assert groups.tolist() == [0, 1, 2, 3, 1] and count == 4  # no empty tail groups for classes 1 and 2
     groups, count = training_groups(tail_in_class_0, "class")
     assert groups.tolist() == [0, 0, 1, 2, 0] and count == 3
+
+
+def test_an_empty_batch_still_releases_the_methods_statistic():
+    from dpharm.stack_batches import Batch
+    from dpharm.stacked import stack_gradients
+
+    empty = Batch(torch.zeros(3, 0, 2, 16), torch.zeros(3, 0, dtype=torch.long), torch.zeros(3, 0), [0, 0, 0], None)
+    seen = []
+    total = stack_gradients(torch.ones(3, 12, 16), None, empty, num_classes=2, width=6, patches=2, clip_norm=0.2,
+                            factors_of=lambda norms: seen.append(norms.shape) or norms)  # fmt: skip
+    assert seen == [(3, 0)] and not total.any()
+    noise = split_noise("adaptive-clipping", 4.0, share=0.1, epsilon=1.0, delta=1e-5, sample_rate=0.1, steps=10,
+                        accountant="rdp")  # fmt: skip
+    clipping = Clipping(settings("adaptive-clipping"), noise, 5.0, torch.Generator().manual_seed(0))
+    clipping.factors(torch.zeros(0), None, torch.zeros(0))
+    assert clipping.threshold != CLIP  # the noisy count of an empty batch moves the bound as any other

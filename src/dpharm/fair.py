@@ -47,6 +47,9 @@ from dpharm.privacy import accountant_epsilon
 ADAPTIVE = ("adaptive-clipping", "bounded-adaptive-clipping", "dpsgd-global-adapt")
 # sensitivity of the statistic released at every step (a centred count, or a histogram)
 STEP_STATISTIC_SENSITIVITY = {method: 0.5 for method in ADAPTIVE} | {"dpsgd-f": 1.0}
+# an adaptive bound stays within these multiples of C: its geometric walk can neither underflow
+# to an absorbing 0 nor overflow (public constants, so the clamp costs no privacy)
+THRESHOLD_RANGE = (1e-6, 1e6)
 
 
 @dataclass(frozen=True)
@@ -132,7 +135,9 @@ def training_groups(arrays: dict, grouping: str) -> tuple[torch.Tensor, int]:
 
 
 def release(value: torch.Tensor, std: float, generator: torch.Generator) -> torch.Tensor:
-    """`value` plus Gaussian noise of `std` from the model's own seeded statistics generator."""
+    """`value` (moved to the CPU, where the statistics generator draws) plus Gaussian noise of
+    `std` from the model's own seeded statistics generator."""
+    value = value.detach().cpu()
     if std == 0:
         return value.clone()
     return value + torch.normal(0.0, std, size=value.shape, generator=generator, dtype=value.dtype)
@@ -164,14 +169,14 @@ class Clipping:
         if self.method == "dp-sgd":
             return clip_factors(norms, self.clip_norm)
         if self.method == "fnr-balanced":
-            return self.weights[groups] * clip_factors(norms, self.clip_norm)
+            return self.weights.to(groups.device)[groups] * clip_factors(norms, self.clip_norm)
         if self.method == "dpsgd-f":
             return self._group_factors(norms, groups, included)
         return self._adaptive_factors(norms, included)
 
     def _adaptive_factors(self, norms: torch.Tensor, included: torch.Tensor) -> torch.Tensor:
         if self.method == "dpsgd-global-adapt":
-            factors = self.clip_norm / torch.maximum(norms + NORM_EPSILON, torch.tensor(self.threshold))
+            factors = self.clip_norm / (norms + NORM_EPSILON).clamp(min=self.threshold)
             quantile = self.training.global_unclipped_quantile
         else:
             factors = clip_factors(norms, self.threshold)
@@ -179,18 +184,20 @@ class Clipping:
             quantile = self.training.target_unclipped_quantile
         centred = (((norms <= self.threshold).to(torch.float64) - 0.5) * included).sum()
         share = float(release(centred, self.noise.statistic_std, self.generator)) / self.expected_batch + 0.5
-        self.threshold *= math.exp(-self.training.clip_learning_rate * (share - quantile))
+        step = -self.training.clip_learning_rate * (share - quantile)
+        low, high = (self.clip_norm * limit for limit in THRESHOLD_RANGE)
+        self.threshold = min(max(self.threshold * math.exp(min(step, 50.0)), low), high)
         if self.method == "bounded-adaptive-clipping":
             self.threshold = max(self.threshold, self.training.min_clip_norm or self.clip_norm)
         return factors
 
     def _group_factors(self, norms: torch.Tensor, groups: torch.Tensor, included: torch.Tensor) -> torch.Tensor:
         num_groups = self.num_groups
-        cells = groups * 2 + (norms > self.clip_norm).long()  # (group, clipped at C) cells
-        histogram = torch.zeros(2 * num_groups, dtype=torch.float64).index_add_(0, cells, included.double())
+        cells = (groups * 2 + (norms > self.clip_norm).long()).cpu()  # (group, clipped at C) cells
+        histogram = torch.zeros(2 * num_groups, dtype=torch.float64).index_add_(0, cells, included.double().cpu())
         noisy = release(histogram, self.noise.statistic_std, self.generator).clamp(min=0).view(num_groups, 2)
         clipped_share = noisy[:, 1] / noisy.sum(dim=1).clamp(min=1.0)
         total = clipped_share.sum()
         bounds = self.clip_norm * (1 + (clipped_share / total if total > 0 else torch.zeros_like(clipped_share)))
         self.bound = float(bounds.max())
-        return (bounds.to(norms.dtype)[groups] / (norms + NORM_EPSILON)).clamp(max=1.0)
+        return (bounds.to(norms)[groups] / (norms + NORM_EPSILON)).clamp(max=1.0)

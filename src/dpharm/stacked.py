@@ -66,6 +66,8 @@ def stack_gradients(
     """
     models, size, tokens, dimension = batch.x.shape
     if size == 0:  # every model drew an empty Poisson batch: nothing to add before the noise
+        if factors_of is not None:  # but a method's per-step statistic is still released
+            factors_of(torch.zeros(models, 0, dtype=filters.dtype, device=filters.device))
         return torch.zeros_like(filters)
     inputs = batch.x.reshape(models, size * tokens, dimension)
     hidden = torch.bmm(inputs, filters.transpose(1, 2)).requires_grad_()
