@@ -1,5 +1,6 @@
 """Run the workflow from a scratch copy of the repository, as a user would from the README."""
 
+import copy
 import shutil
 import subprocess
 import sys
@@ -25,3 +26,14 @@ def copy_workflow(destination: Path) -> Path:
 def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "snakemake", "--cores", "2", *args]
     return subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=timeout)
+
+
+def set_key(config: dict, dotted: str, value) -> dict:
+    """A copy of `config` with the key at the dotted path ('a.b.c') set to `value`."""
+    config = copy.deepcopy(config)
+    *parents, last = dotted.split(".")
+    node = config
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    return config

@@ -1,13 +1,12 @@
 """Config validation: every problem is reported before any job runs, naming the key."""
 
-import copy
 import math
 
 import pytest
 
 from dpharm.config import ConfigError, load_yaml, merge, validate_config
 from dpharm.plan import Plan, condition_id
-from helpers import REPO, copy_workflow, snakemake
+from helpers import REPO, copy_workflow, set_key, snakemake
 
 
 def test_shipped_configurations_are_valid(default_config):
@@ -17,19 +16,9 @@ def test_shipped_configurations_are_valid(default_config):
 
 
 def test_public_data_from_the_private_source_itself_is_refused(default_config):
-    config = _set(default_config, "experiments.real_pretraining_shift.data.public_source", "digits")
+    config = set_key(default_config, "experiments.real_pretraining_shift.data.public_source", "digits")
     with pytest.raises(ConfigError, match="public_source': digits is also the private source"):
         validate_config(config)
-
-
-def _set(config: dict, dotted: str, value) -> dict:
-    config = copy.deepcopy(config)
-    *parents, last = dotted.split(".")
-    node = config
-    for key in parents:
-        node = node[key]
-    node[last] = value
-    return config
 
 
 NAN, INF = math.nan, math.inf
@@ -97,26 +86,26 @@ BAD = [
 @pytest.mark.parametrize("key, value, named", BAD, ids=[f"{k}={v!r}" for k, v, _ in BAD])
 def test_malformed_configuration_names_the_key(default_config, key, value, named):
     with pytest.raises(ConfigError) as error:
-        validate_config(_set(default_config, key, value))
+        validate_config(set_key(default_config, key, value))
     assert f"'{named}" in str(error.value)
 
 
 def test_dimension_must_hold_every_feature_orthogonally(default_config):
-    config = _set(_set(default_config, "data.dimension", 6), "data.tail_frequency", 0.2)
+    config = set_key(set_key(default_config, "data.dimension", 6), "data.tail_frequency", 0.2)
     with pytest.raises(ConfigError, match=r"data.dimension': 6 is too small .*at least 8"):
         validate_config(config)
 
 
 def test_a_sweep_collision_is_named_with_both_keys(default_config):
     sweep = {"pretraining.learning_rate": [1.0, 2.0], "training.learning_rate": [1.0, 2.0], "training.epsilon": [2.0]}
-    config = _set(default_config, "experiments.pretraining_shift.sweeps", {"main": sweep})
+    config = set_key(default_config, "experiments.pretraining_shift.sweeps", {"main": sweep})
     with pytest.raises(ConfigError, match=r"\['pretraining.learning_rate', 'training.learning_rate'\] are all swept"):
         validate_config(config)
 
 
 def test_a_number_yaml_reads_as_a_string_says_how_to_write_it(default_config):
     with pytest.raises(ConfigError, match="write 1.0e-5"):
-        validate_config(_set(default_config, "training.delta", "1e-5"))
+        validate_config(set_key(default_config, "training.delta", "1e-5"))
 
 
 def test_duplicate_keys_are_refused_with_both_lines(tmp_path):
@@ -151,7 +140,7 @@ def test_command_line_overrides_are_validated_before_any_job(tmp_path):
 
 
 def test_frozen_fraction_must_leave_a_trainable_filter(default_config):
-    config = _set(default_config, "experiments.mitigations.sweeps.freezing", {"model.frozen_fraction": [0.99]})
+    config = set_key(default_config, "experiments.mitigations.sweeps.freezing", {"model.frozen_fraction": [0.99]})
     with pytest.raises(ConfigError, match="freezes every filter"):
         validate_config(config)
 
@@ -195,7 +184,7 @@ def test_conditions_that_differ_only_in_epsilon_form_one_training_job(default_co
 def test_paired_keys_move_together_and_the_rest_multiplies(default_config):
     grid = {"model.width": [5, 20], "training.learning_rate": [2.5, 10.0], "training.epsilon": [math.inf, 2.0],
             "paired": ["model.width", "training.learning_rate"]}  # fmt: skip
-    config = _set(default_config, "experiments.utility_vs_noise.sweeps", {"width_scaled_lr": grid})
+    config = set_key(default_config, "experiments.utility_vs_noise.sweeps", {"width_scaled_lr": grid})
     validate_config(config)
     points = {(c.params["model"]["width"], c.params["training"]["learning_rate"], c.params["training"]["epsilon"])
               for c in Plan(config).of_experiment("utility_vs_noise")}  # fmt: skip
@@ -213,6 +202,6 @@ def test_paired_keys_move_together_and_the_rest_multiplies(default_config):
 def test_a_bad_pairing_is_named(default_config, paired, lengths, message):
     grid = {"model.width": lengths[0], "training.learning_rate": lengths[1], "training.epsilon": [2.0],
             "paired": paired}  # fmt: skip
-    config = _set(default_config, "experiments.utility_vs_noise.sweeps", {"width_scaled_lr": grid})
+    config = set_key(default_config, "experiments.utility_vs_noise.sweeps", {"width_scaled_lr": grid})
     with pytest.raises(ConfigError, match=message):
         validate_config(config)

@@ -2,7 +2,6 @@
 contribution bound, its noise, its private statistics and its accounting against dp-accounting,
 bad input, and the disparity statistic of its claim tests."""
 
-import copy
 import math
 
 import dp_accounting as dpa
@@ -22,6 +21,7 @@ from dpharm.privacy import noise_multiplier_for
 from dpharm.settings import ModelSettings, TrainingSettings
 from dpharm.stacked import train_stack
 from dpharm.verdicts import Context
+from helpers import set_key
 
 CPU = torch.device("cpu")
 CLIP = 1.0
@@ -185,16 +185,6 @@ def test_every_method_records_the_epsilon_of_its_own_accountant_within_the_targe
     assert record.method == method and record.gradient_noise_multiplier >= sigma
 
 
-def _set(config, dotted, value):
-    config = copy.deepcopy(config)
-    *path, last = dotted.split(".")
-    node = config
-    for key in path:
-        node = node[key]
-    node[last] = value
-    return config
-
-
 @pytest.mark.parametrize(
     "key, value, message",
     [
@@ -214,7 +204,7 @@ def _set(config, dotted, value):
 )
 def test_a_method_that_does_not_apply_is_refused_naming_the_key(default_config, key, value, message):
     with pytest.raises(ConfigError, match=message):
-        validate_config(_set(default_config, key, value))
+        validate_config(set_key(default_config, key, value))
 
 
 def disparity_table(drops: dict) -> pd.DataFrame:
@@ -249,7 +239,7 @@ def test_disparity_is_the_spread_of_group_drops_and_the_effect_its_paired_reduct
 def test_the_fair_comparison_stays_out_of_the_pooled_fnr_table(default_config):
     from dpharm.plan import Plan
 
-    config = _set(default_config, "experiments.fair_dpsgd.enabled", True)
+    config = set_key(default_config, "experiments.fair_dpsgd.enabled", True)
     plan = Plan(validate_config(config))
     assert "fair_dpsgd" in plan.experiments and "fair_dpsgd" not in plan.pooled_fnr_experiments()
     assert "class_imbalance" in plan.pooled_fnr_experiments()

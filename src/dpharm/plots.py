@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from dpharm.groups import identity  # noqa: E402
 from dpharm.io import atomic_path  # noqa: E402
 from dpharm.stats import mean_interval  # noqa: E402
 
@@ -220,8 +221,12 @@ def class_name(dataset: str, label: int) -> str:
 
 
 def group_in_words(table: pd.DataFrame, group: str) -> str:
-    """The name of a group's source label in `table` (its `label` column), e.g. 'Bag'."""
+    """The name of a group's source label in `table` (its `label` column), e.g. 'Bag'; for a
+    group without one (synthetic data, a mixed class) its class and subpopulation, 'class 0, tail'."""
     row = table[table["group"] == group].iloc[0]
+    if pd.isna(row["label"]):
+        label, subpopulation = identity(group)
+        return f"class {label}" + (f", {subpopulation}" if subpopulation else "")
     return class_name(row["dataset"], int(row["label"]))
 
 

@@ -10,19 +10,10 @@ import seaborn as sns
 
 from dpharm.effects import POINTS
 from dpharm.experiments.fair_dpsgd import DESIGNS, compared_groups
-from dpharm.groups import identity
 from dpharm.methods import METHODS
 from dpharm.plots import EPSILON_AXIS, POINT_STYLE, grid, group_in_words, hide_unused, select, versus_epsilon
 
 KEYS = ["method", "seed", "epsilon"]
-
-
-def in_words(table: pd.DataFrame, group: str) -> str:
-    """'class 0, tail' on the synthetic model; the source label in words on images ('Bag')."""
-    if table.loc[table["group"] == group, "label"].isna().all():
-        label, subpopulation = identity(group)
-        return f"class {label}" + (f", {subpopulation}" if subpopulation else "")
-    return group_in_words(table, group)
 
 
 def per_run(rows: pd.DataFrame, metric: str, how: str) -> pd.DataFrame:
@@ -50,7 +41,7 @@ def fair_dpsgd(table: pd.DataFrame, errorbar) -> plt.Figure:
         strongest = rows["epsilon"].min()
         fnr = select(rows, "fnr_measured")
         fnr = fnr[fnr["group"].isin(compared_groups(rows)) & (fnr["epsilon"] == strongest)]
-        fnr = fnr.assign(group=fnr["group"].map(lambda g: in_words(table, g)))
+        fnr = fnr.assign(group=fnr["group"].map(lambda g: group_in_words(table, g)))
         # groups down the y axis (their names stay apart however many there are), unjoined: groups
         # are categories, not a sequence
         sns.pointplot(data=fnr.rename(columns={"value": "measured FNR"}), x="measured FNR", y="group", hue="method",
