@@ -6,15 +6,20 @@ import os
 
 from snakemake.utils import min_version
 
-from dpharm import paths
-from dpharm.config import check_config_files, config_hash, validate_config
+from dpharm.setup import budget, paths
+from dpharm.setup.config import check_config_files, config_hash
+from dpharm.setup.validation import validate_config
 from dpharm.io import remove_unfinished_files
-from dpharm.plan import Plan
+from dpharm.setup.plan import Plan
 from dpharm.experiments import REGISTRY, caption
-from dpharm.provenance import git_state
-from dpharm.runtime import gpus_per_training_job
+from dpharm.setup.provenance import git_state
+from dpharm.setup.runtime import gpus_per_training_job, pin_kernels
 
 min_version("9.20")
+
+# Every job starts with torch, MKL, OpenBLAS and numpy on the same CPU code paths, whatever the
+# machine (dpharm.setup.runtime.KERNEL_PINS): the same config and seed give the same bytes.
+pin_kernels()
 
 
 # absolute: the `workdir:` below changes the folder relative paths start from

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from dpharm.config import load_yaml
+from dpharm.setup.config import load_yaml
 
 REPO = Path(__file__).resolve().parents[1]
 

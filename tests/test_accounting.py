@@ -8,7 +8,7 @@ import pytest
 from dp_accounting.pld import PLDAccountant
 from dp_accounting.rdp import RdpAccountant
 
-from dpharm.privacy import epsilon_spent, noise_multiplier_for
+from dpharm.training.privacy import epsilon_spent, noise_multiplier_for
 
 
 def dp_sgd_event(noise_multiplier: float, sample_rate: float, steps: int) -> dpa.DpEvent:

@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from dpharm.tools.bench import METHODS, MODELS, main
-from dpharm.tools.bench_grid import GRID_LAYOUTS
+from dpharm.tools.benchmark import METHODS, MODELS, main
+from dpharm.tools.benchmark_grid import GRID_LAYOUTS
 
 
 def test_benchmark_writes_its_tables_and_figure(tmp_path):
@@ -52,7 +52,7 @@ def test_benchmark_measures_only_the_models_asked_for(tmp_path):
 
 
 def test_fair_benchmark_times_every_method_on_the_paper_model(tmp_path):
-    from dpharm.tools.bench import FAIR_METHODS
+    from dpharm.tools.benchmark import FAIR_METHODS
 
     main(["--output", str(tmp_path), "--rounds", "1", "--repetitions", "1", "--steps", "2", "--fair"])
     table = pd.read_csv(tmp_path / "fair_dpsgd_throughput.csv")

@@ -6,9 +6,10 @@ import math
 
 import pytest
 
-from dpharm.budget import FLOAT, FLOPS_PER_SECOND, data_shape, plan_estimates, training_estimate
-from dpharm.config import ConfigError, validate_config
-from dpharm.plan import Plan
+from dpharm.setup.budget import FLOAT, FLOPS_PER_SECOND, data_shape, plan_estimates, training_estimate
+from dpharm.setup.config import ConfigError
+from dpharm.setup.plan import Plan
+from dpharm.setup.validation import validate_config
 from helpers import copy_workflow, snakemake
 
 

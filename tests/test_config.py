@@ -4,8 +4,9 @@ import math
 
 import pytest
 
-from dpharm.config import ConfigError, load_yaml, merge, validate_config
-from dpharm.plan import Plan, condition_id
+from dpharm.setup.config import ConfigError, load_yaml, merge
+from dpharm.setup.plan import Plan, condition_id
+from dpharm.setup.validation import validate_config
 from helpers import REPO, copy_workflow, set_key, snakemake
 
 
@@ -52,7 +53,7 @@ BAD = [
     ("experiments.utility_vs_noise.sweeps", {}, "experiments.utility_vs_noise.sweeps"),
     (
         "experiments.unknown_experiment",
-        {"enabled": True, "claim": "C1", "sweeps": {"s": {"training.epsilon": [1.0]}}},
+        {"enabled": True, "sweeps": {"s": {"training.epsilon": [1.0]}}},
         "experiments",
     ),
     ("model.frozen_fraction", 1.0, "model.frozen_fraction"),

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from dpharm.data import (
+from dpharm.data.synthetic import (
     SyntheticData,
     feature_span_size,
     generate,

@@ -7,11 +7,13 @@ import pandas as pd
 import pytest
 
 from dpharm import experiments
-from dpharm.config import ConfigError, validate_config
+from dpharm.claims.judging import run_tests
+from dpharm.claims.rules import ClaimTest
 from dpharm.experiments import ANY_SWEEP, Experiment, register
-from dpharm.plan import Plan
-from dpharm.plots import draw
-from dpharm.verdicts import ClaimTest, run_tests
+from dpharm.reporting.plots import draw
+from dpharm.setup.config import ConfigError
+from dpharm.setup.plan import Plan
+from dpharm.setup.validation import validate_config
 
 
 def toy_figure(table, errorbar):
@@ -37,7 +39,7 @@ def toy_experiment():
             claim="C1",
             figure=f"{__name__}:toy_figure",
             caption="A toy experiment.",
-            tests=(ClaimTest("C1", "toy_accuracy", "toy", "accuracy stays positive", "test_accuracy", toy_effect),),
+            tests=(ClaimTest("toy", "accuracy stays positive", "test_accuracy", toy_effect),),
             shown_keys={ANY_SWEEP: frozenset({"data.feature_norm"})},
         )
     )
@@ -46,7 +48,7 @@ def toy_experiment():
 
 
 def toy_block(sweep: dict) -> dict:
-    return {"enabled": True, "claim": "C1", "sweeps": {"main": sweep}}
+    return {"enabled": True, "sweeps": {"main": sweep}}
 
 
 def with_toy(config: dict, block: dict, threshold: float | None = 0.1) -> dict:

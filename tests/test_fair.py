@@ -1,4 +1,4 @@
-"""Fair DP-SGD methods (dpharm.fair): each method's clipped sum against a per-example reference, its
+"""Fair DP-SGD methods (dpharm.training.fair): each method's clipped sum against a per-example reference, its
 contribution bound, its noise, its private statistics and its accounting against dp-accounting,
 bad input, and the disparity statistic of its claim tests."""
 
@@ -11,16 +11,18 @@ import pytest
 import torch
 from dp_accounting.rdp import RdpAccountant
 
-from dpharm.config import ConfigError, validate_config
+from dpharm.claims.rules import Context
 from dpharm.experiments.fair_dpsgd import disparity, disparity_reduction
-from dpharm.fair import Clipping, composed_epsilon, split_noise
-from dpharm.members import Member
-from dpharm.methods import GROUP_METHODS, METHODS
-from dpharm.model import build_model
-from dpharm.privacy import noise_multiplier_for
-from dpharm.settings import ModelSettings, TrainingSettings
-from dpharm.stacked import train_stack
-from dpharm.verdicts import Context
+from dpharm.setup.config import ConfigError
+from dpharm.setup.validation import validate_config
+from dpharm.training.fair import composed_epsilon, split_noise
+from dpharm.training.members import Member
+from dpharm.training.methods import create_clipping, method_names, training_method
+from dpharm.training.model import build_model
+from dpharm.training.privacy import noise_multiplier_for
+from dpharm.training.settings import ModelSettings, TrainingSettings
+from dpharm.training.stack_batches import Batch
+from dpharm.training.stacked import stack_gradients, train_stack
 from helpers import set_key
 
 CPU = torch.device("cpu")
@@ -65,7 +67,7 @@ def reference_scales(method, norms, y) -> torch.Tensor:
     return torch.clamp(bounds[y].float() / (norms + 1e-6), max=1.0)
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", method_names())
 def test_first_step_is_the_sum_of_scaled_per_example_gradients(method):
     x, y = tiny_data()
     model = build_model(ModelSettings(width=3, init_std=0.5), x.shape[-1], 2, seed=1)
@@ -74,13 +76,13 @@ def test_first_step_is_the_sum_of_scaled_per_example_gradients(method):
     assert (norms > CLIP).any() and (norms < CLIP).any(), "the data must clip some examples, not all"
     expected = -(reference_scales(method, norms, y)[:, None, None] * grads).sum(0) / len(y)
     before = model.filters.weight.detach().clone()
-    groups = y if method in GROUP_METHODS else None
+    groups = y if training_method(method).needs_groups else None
     train_stack([Member(model, x, y, 0, noise_multiplier=0.0, groups=groups, num_groups=2)],
                 training=settings(method), device=CPU)  # fmt: skip
     torch.testing.assert_close(model.filters.weight.detach() - before, expected, rtol=1e-4, atol=1e-7)
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", method_names())
 def test_no_example_contributes_more_than_the_bound_the_noise_is_calibrated_to(method):
     generator = torch.Generator().manual_seed(3)
     training = settings(method, min_clip_norm=0.4 * CLIP)
@@ -88,7 +90,8 @@ def test_no_example_contributes_more_than_the_bound_the_noise_is_calibrated_to(m
     noise = split_noise(method, sigma, share=0.1, epsilon=1.0, delta=1e-5, sample_rate=1.0, steps=50,
                         accountant="rdp")  # fmt: skip
     groups = torch.randint(0, 3, (64,), generator=generator)
-    clipping = Clipping(training, noise, 64.0, torch.Generator().manual_seed(0), torch.bincount(groups, minlength=3))
+    counts = torch.bincount(groups, minlength=3)
+    clipping = create_clipping(method, training, noise, 64.0, torch.Generator().manual_seed(0), counts)
     for _ in range(50):
         norms = torch.rand(64, generator=generator) * torch.logspace(-3, 1, 64)
         scales = clipping.factors(norms, groups, torch.ones(64))
@@ -108,7 +111,7 @@ def test_the_adaptive_bound_moves_with_the_private_unclipped_share(method):
     quantile = 0.5 if method == "adaptive-clipping" else training.global_unclipped_quantile
     shares = []
     for seed in range(2000):
-        clipping = Clipping(training, noise, 100.0, torch.Generator().manual_seed(seed))
+        clipping = create_clipping(method, training, noise, 100.0, torch.Generator().manual_seed(seed))
         clipping.factors(norms, None, torch.ones(100))
         shares.append(quantile - math.log(clipping.threshold / CLIP) / training.clip_learning_rate)
     true_share = float((norms <= CLIP).double().mean())
@@ -174,7 +177,7 @@ def test_fnr_balanced_counts_and_steps_compose_within_the_target(sample_rate, st
     assert less > 2.0  # not needlessly noisy
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", method_names())
 def test_every_method_records_the_epsilon_of_its_own_accountant_within_the_target(method):
     x, y = tiny_data(n=40)
     sigma = noise_multiplier_for(3.0, 1e-5, 0.25, 30, "rdp")
@@ -237,20 +240,20 @@ def test_disparity_is_the_spread_of_group_drops_and_the_effect_its_paired_reduct
 
 
 def test_the_fair_comparison_stays_out_of_the_pooled_fnr_table(default_config):
-    from dpharm.plan import Plan
+    from dpharm.setup.plan import Plan
 
     config = set_key(default_config, "experiments.fair_dpsgd.enabled", True)
     plan = Plan(validate_config(config))
     assert "fair_dpsgd" in plan.experiments and "fair_dpsgd" not in plan.pooled_fnr_experiments()
     assert "class_imbalance" in plan.pooled_fnr_experiments()
     methods = {c.params["training"]["method"] for c in plan.of_experiment("fair_dpsgd")}
-    assert methods == set(METHODS)
+    assert methods == set(method_names())
     seeds_data = {(c.params["training"]["method"], c.data_id) for c in plan.of_experiment("fair_dpsgd")}
     assert len({data for _, data in seeds_data}) == 2, "every method trains on the same data (paired)"
 
 
 def test_groups_are_the_cells_the_data_design_has():
-    from dpharm.fair import training_groups
+    from dpharm.training.fair import training_groups
 
     tail_in_class_0 = {"train_y": np.array([0, 0, 1, 2, 0]), "train_subpopulation": np.array([0, 1, 0, 0, 1]),
                        "subpopulation_frequencies": np.array([[0.9, 0.1], [1.0, 0.0], [1.0, 0.0]])}  # fmt: skip
@@ -261,9 +264,6 @@ def test_groups_are_the_cells_the_data_design_has():
 
 
 def test_an_empty_batch_still_releases_the_methods_statistic():
-    from dpharm.stack_batches import Batch
-    from dpharm.stacked import stack_gradients
-
     empty = Batch(torch.zeros(3, 0, 2, 16), torch.zeros(3, 0, dtype=torch.long), torch.zeros(3, 0), [0, 0, 0], None)
     seen = []
     total = stack_gradients(torch.ones(3, 12, 16), None, empty, num_classes=2, width=6, patches=2, clip_norm=0.2,
@@ -271,6 +271,7 @@ def test_an_empty_batch_still_releases_the_methods_statistic():
     assert seen == [(3, 0)] and not total.any()
     noise = split_noise("adaptive-clipping", 4.0, share=0.1, epsilon=1.0, delta=1e-5, sample_rate=0.1, steps=10,
                         accountant="rdp")  # fmt: skip
-    clipping = Clipping(settings("adaptive-clipping"), noise, 5.0, torch.Generator().manual_seed(0))
+    generator = torch.Generator().manual_seed(0)
+    clipping = create_clipping("adaptive-clipping", settings("adaptive-clipping"), noise, 5.0, generator)
     clipping.factors(torch.zeros(0), None, torch.zeros(0))
     assert clipping.threshold != CLIP  # the noisy count of an empty batch moves the bound as any other

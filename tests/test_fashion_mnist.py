@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from dpharm import image_sources
-from dpharm.image_sources import DEBIAN_FOLDERS, PAYLOAD_SHA256, load_local_copy
-from dpharm.image_splits import materialize, real_splits
+from dpharm.data import image_sources
+from dpharm.data.image_sources import DEBIAN_FOLDERS, PAYLOAD_SHA256, load_local_copy
+from dpharm.data.image_splits import materialize, real_splits
 from test_image_sources import IDX_NAMES, write_idx_dataset
 
 DEBIAN = Path(DEBIAN_FOLDERS["fashion_mnist"])
@@ -90,10 +90,10 @@ def test_the_debian_files_match_the_pins():
 def test_the_raw_images_rule_reads_the_debian_copy_and_a_tiny_stack_learns(tmp_path):
     import yaml
 
-    from dpharm.members import Member
-    from dpharm.model import build_model, loss_and_accuracy
-    from dpharm.settings import ModelSettings, TrainingSettings
-    from dpharm.train import train_members
+    from dpharm.training.members import Member
+    from dpharm.training.model import build_model, loss_and_accuracy
+    from dpharm.training.opacus_training import train_members
+    from dpharm.training.settings import ModelSettings, TrainingSettings
     from helpers import copy_workflow, snakemake
 
     workdir = copy_workflow(tmp_path / "workflow")

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from dpharm.experiments import REGISTRY
-from dpharm.plots import interval_of, legends_beside_the_data, name_the_data, state_the_verdicts, within_range
+from dpharm.reporting.plots import interval_of, legends_beside_the_data, name_the_data, state_the_verdicts, within_range
 from helpers import REPO
 
 matplotlib.use("Agg")

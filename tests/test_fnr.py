@@ -8,13 +8,13 @@ import pytest
 import torch
 from scipy import stats
 
-from dpharm import data as datasets
-from dpharm.data import SyntheticData, feature_span_size, synthetic_settings
-from dpharm.fnr import output_fnr, output_margins, predicted_fnr, relu_moments, weights_fnr
-from dpharm.members import Member
-from dpharm.model import build_model, set_filter_bank
-from dpharm.settings import ModelSettings, TrainingSettings
-from dpharm.train import train_members
+from dpharm.data import synthetic as datasets
+from dpharm.data.synthetic import SyntheticData, feature_span_size, synthetic_settings
+from dpharm.measurement.fnr import output_fnr, output_margins, predicted_fnr, relu_moments, weights_fnr
+from dpharm.training.members import Member
+from dpharm.training.model import build_model, set_filter_bank
+from dpharm.training.opacus_training import train_members
+from dpharm.training.settings import ModelSettings, TrainingSettings
 
 # Two classes, one subpopulation each, d = 12, P = 3 patches: features on coordinates 0-1, public
 # directions on 2-3 (span 4), noise patches N(0, sigma_p^2) on coordinates 4-11.

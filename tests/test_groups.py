@@ -1,6 +1,6 @@
 """Group names: built and read in one place, classes ordered by label (class10 after class9)."""
 
-from dpharm.groups import ALL, class_label, classes, group_name, head, tail
+from dpharm.data.groups import ALL, class_label, classes, group_name, head, tail
 
 
 def test_names_round_trip_and_classes_sort_by_label():
@@ -11,7 +11,7 @@ def test_names_round_trip_and_classes_sort_by_label():
 
 
 def test_source_labels_follow_the_class_order_and_the_tail_source():
-    from dpharm.groups import source_labels
+    from dpharm.data.groups import source_labels
 
     assert source_labels([7, 0, 8], None) == {"class0": 7, "class1": 0, "class2": 8}
     # footwear = Sneaker (7) with a tail of Sandal (5): the whole class 0 mixes two labels

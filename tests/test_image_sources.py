@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dpharm import downloads, image_sources
-from dpharm.downloads import DownloadError, download
-from dpharm.image_sources import (
+from dpharm.data import downloads, image_sources
+from dpharm.data.downloads import DownloadError, download
+from dpharm.data.image_sources import (
     CIFAR10_ARCHIVE,
     DOWNLOADS,
     SOURCES,

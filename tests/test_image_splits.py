@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from dpharm.image_splits import materialize, patchify, real_splits, rotate
+from dpharm.data.image_splits import materialize, patchify, real_splits, rotate
 
 DIGITS = dict(
     classes=[1, 0, 2, 8],
@@ -88,7 +88,7 @@ def test_public_data_from_another_data_set_keeps_the_private_split(raw):
     assert np.array_equal(held_out["train_index"], other["train_index"])  # the same private set
     arrays = materialize(other, fashion_like)
     assert arrays["public_x"].shape[1:] == arrays["train_x"].shape[1:]  # digits upscaled to 16x16
-    from dpharm.image_sources import load_digits_images
+    from dpharm.data.image_sources import load_digits_images
 
     digit_labels = load_digits_images()[1]
     assert np.array_equal(digit_labels[other["public_index"]], np.array(DIGITS["classes"])[other["public_y"]])

@@ -29,8 +29,8 @@ def test_unfinished_files_are_removed_and_nothing_else(tmp_path):
 
 CHECKPOINT_SCRIPT = """
 import sys
-from dpharm.model import build_model, save_checkpoint
-from dpharm.settings import ModelSettings
+from dpharm.training.model import build_model, save_checkpoint
+from dpharm.training.settings import ModelSettings
 model = build_model(ModelSettings(width=4, init_std=0.1, frozen_fraction=0.5), 16, 2, seed=3)
 save_checkpoint(sys.argv[1], {"eps=1": model, "eps=inf": model})
 """
@@ -44,8 +44,8 @@ def test_checkpoints_are_byte_identical_across_reruns(tmp_path):
 
     import torch
 
-    from dpharm.model import build_model, load_checkpoint
-    from dpharm.settings import ModelSettings
+    from dpharm.training.model import build_model, load_checkpoint
+    from dpharm.training.settings import ModelSettings
 
     paths = [tmp_path / "first" / "model.pt", tmp_path / "model.pt"]
     for path in paths:

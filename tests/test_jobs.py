@@ -6,7 +6,7 @@ import warnings
 import pytest
 
 from dpharm.jobs import logging_to
-from dpharm.privacy import noise_multiplier_for
+from dpharm.training.privacy import noise_multiplier_for
 
 
 def test_a_failing_job_leaves_its_traceback_in_its_log(tmp_path):

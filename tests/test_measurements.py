@@ -12,11 +12,19 @@ import pytest
 import torch
 from torch import nn
 
-from dpharm.evaluate import group_means, pgd
-from dpharm.fnr import filter_fnr
 from dpharm.io import CorruptFileError
-from dpharm.model import TwoLayerPatchCNN, build_model, set_filter_bank
-from dpharm.tables import KEY_COLUMNS, ROW_COLUMNS, aggregate, check_rows, dp_changes, fnr_transition, read_evaluation
+from dpharm.measurement.fnr import filter_fnr
+from dpharm.measurement.metrics import group_means, pgd
+from dpharm.measurement.tables import (
+    KEY_COLUMNS,
+    ROW_COLUMNS,
+    aggregate,
+    check_rows,
+    dp_changes,
+    fnr_transition,
+    read_evaluation,
+)
+from dpharm.training.model import TwoLayerPatchCNN, build_model, set_filter_bank
 
 
 def patch_cnn(
@@ -25,7 +33,7 @@ def patch_cnn(
     """`build_model` from a model section: a ModelSettings where the package has them, else the dict."""
     section = {"width": width, "init_std": init_std, "frozen_fraction": frozen_fraction}
     try:
-        from dpharm.settings import ModelSettings
+        from dpharm.training.settings import ModelSettings
     except ImportError:  # before the typed settings: build_model reads the config dict
         return build_model(section, dimension, num_classes, seed)
     return build_model(ModelSettings(**section), dimension, num_classes, seed)

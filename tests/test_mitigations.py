@@ -5,13 +5,13 @@ import functools
 import pytest
 import torch
 
-from dpharm.augment import synthetic_views
-from dpharm.members import Member
-from dpharm.model import build_model
-from dpharm.settings import ModelSettings, TrainingSettings
-from dpharm.stack_batches import Batch
-from dpharm.stacked import stack_gradients
-from dpharm.train import _loss, make_private, train_members
+from dpharm.training.augment import synthetic_views
+from dpharm.training.members import Member
+from dpharm.training.model import build_model
+from dpharm.training.opacus_training import _loss, make_private, train_members
+from dpharm.training.settings import ModelSettings, TrainingSettings
+from dpharm.training.stack_batches import Batch
+from dpharm.training.stacked import stack_gradients
 
 CPU = torch.device("cpu")
 MODEL = {"width": 4, "init_std": 0.5, "frozen_fraction": 0.0}
@@ -116,8 +116,8 @@ def test_freezing_does_not_change_the_initialisation():
 
 
 def test_image_views_shift_and_flip_the_pixels_and_keep_their_content():
-    from dpharm.augment import image_views, unpatchify
-    from dpharm.image_splits import patchify
+    from dpharm.data.image_splits import patchify
+    from dpharm.training.augment import image_views, unpatchify
 
     images = torch.arange(2 * 1 * 8 * 8, dtype=torch.float32).reshape(2, 1, 8, 8) + 1.0
     x = torch.from_numpy(patchify(images.numpy(), 4))

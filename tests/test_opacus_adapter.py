@@ -1,4 +1,4 @@
-"""Opacus's private functions that dpharm.opacus_adapter relies on still exist and behave as used."""
+"""Opacus's private functions that dpharm.training.opacus_adapter relies on still exist and behave as used."""
 
 import inspect
 
@@ -6,16 +6,16 @@ import pytest
 import torch
 from opacus.optimizers import optimizer as opacus_optimizer
 
-from dpharm.opacus_adapter import PRIVATE_FUNCTIONS, SummedGradientDPOptimizer
+from dpharm.training.opacus_adapter import PRIVATE_FUNCTIONS, SummedGradientDPOptimizer
 
 
 @pytest.mark.parametrize("name", sorted(PRIVATE_FUNCTIONS))
 def test_private_opacus_function_keeps_the_parameters_we_pass(name):
     function = getattr(opacus_optimizer, name, None)
-    assert function is not None, f"opacus.optimizers.optimizer.{name} is gone: update dpharm/opacus_adapter.py"
+    assert function is not None, f"opacus.optimizers.optimizer.{name} is gone: update dpharm/training/opacus_adapter.py"
     parameters = tuple(inspect.signature(function).parameters)
     assert parameters[: len(PRIVATE_FUNCTIONS[name])] == PRIVATE_FUNCTIONS[name], (
-        f"opacus.optimizers.optimizer.{name} now takes {parameters}: update dpharm/opacus_adapter.py"
+        f"opacus.optimizers.optimizer.{name} now takes {parameters}: update dpharm/training/opacus_adapter.py"
     )
 
 

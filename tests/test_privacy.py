@@ -5,12 +5,12 @@ from dataclasses import replace
 import pytest
 import torch
 
-from dpharm.members import Member
-from dpharm.model import TwoLayerPatchCNN, build_model
-from dpharm.privacy import epsilon_spent, noise_multiplier_for, poisson_sample_rate
-from dpharm.settings import ModelSettings, TrainingSettings
-from dpharm.stacked import train_stack
-from dpharm.train import make_private, train_members
+from dpharm.training.members import Member
+from dpharm.training.model import TwoLayerPatchCNN, build_model
+from dpharm.training.opacus_training import make_private, train_members
+from dpharm.training.privacy import epsilon_spent, noise_multiplier_for, poisson_sample_rate
+from dpharm.training.settings import ModelSettings, TrainingSettings
+from dpharm.training.stacked import train_stack
 
 CPU = torch.device("cpu")
 MODES = ["fast", "ghost", "hooks"]

@@ -6,7 +6,7 @@ import math
 import pytest
 
 from dpharm.io import CorruptFileError
-from dpharm.records import Run, SeedMetrics, TrainingRecord
+from dpharm.training.records import Run, SeedMetrics, TrainingRecord
 
 
 def record(epsilon_target: float, epsilon_spent: float, private: bool) -> TrainingRecord:

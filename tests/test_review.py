@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dpharm.tools.review import compare_results, main
+from dpharm.tools.compare_results import compare_results, main
 
 INF = math.inf
 NAN = math.nan
@@ -262,3 +262,18 @@ def test_results_of_different_configurations_are_flagged(folders, capsys):
     assert not check(checks, "provenance.json", "config_sha256")["passed"]
     assert main([str(fresh), str(reference)]) == 1
     assert "different configurations" in capsys.readouterr().out
+
+
+def test_results_of_different_cpus_are_noted(folders, capsys):
+    # float32 kernels differ in their last bits between CPUs (an AVX-512 Xeon, an AVX2-only EPYC)
+    fresh, reference = folders
+    (fresh / "provenance.json").write_text('{"config_sha256": "abc", "cpu": "AMD EPYC", "cpu_capability": "AVX2"}')
+    (reference / "provenance.json").write_text(
+        '{"config_sha256": "abc", "cpu": "Intel(R) Xeon(R) Processor", "cpu_capability": "AVX512"}'
+    )
+    assert main([str(fresh), str(reference)]) == 0
+    out = capsys.readouterr().out
+    assert "different machines" in out and "'AVX2' vs reference 'AVX512'" in out
+    (fresh / "provenance.json").write_text((reference / "provenance.json").read_text())
+    assert main([str(fresh), str(reference)]) == 0
+    assert "different machines" not in capsys.readouterr().out

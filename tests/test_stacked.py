@@ -6,14 +6,14 @@ import pytest
 import torch
 from opacus.grad_sample import GradSampleModule, GradSampleModuleFastGradientClipping
 
-from dpharm.augment import synthetic_views
-from dpharm.members import Member
-from dpharm.model import PatchFilters, build_model
-from dpharm.patch_gradients import gram, per_example_gradient_norms
-from dpharm.settings import ModelSettings, TrainingSettings
-from dpharm.stack_batches import Batch
-from dpharm.stacked import Stack, stack_gradients, train_stack
-from dpharm.train import make_private
+from dpharm.training.augment import synthetic_views
+from dpharm.training.members import Member
+from dpharm.training.model import PatchFilters, build_model
+from dpharm.training.opacus_training import make_private
+from dpharm.training.patch_gradients import gram, per_example_gradient_norms
+from dpharm.training.settings import ModelSettings, TrainingSettings
+from dpharm.training.stack_batches import Batch
+from dpharm.training.stacked import Stack, stack_gradients, train_stack
 
 CPU = torch.device("cpu")
 
@@ -30,7 +30,7 @@ def test_closed_form_norms_equal_the_norms_of_materialised_gradients():
 
 
 def test_opacus_uses_the_closed_forms_registered_for_the_patch_layer():
-    from dpharm.patch_gradients import _patch_grad_sampler, _patch_norm_sampler
+    from dpharm.training.patch_gradients import _patch_grad_sampler, _patch_norm_sampler
 
     assert GradSampleModule.GRAD_SAMPLERS[PatchFilters] is _patch_grad_sampler
     assert GradSampleModuleFastGradientClipping.NORM_SAMPLERS[PatchFilters] is _patch_norm_sampler

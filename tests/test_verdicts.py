@@ -6,9 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dpharm.experiments import claim_statements
-from dpharm.experiments import paper_tests as t
-from dpharm.verdicts import (
+from dpharm.claims.judging import run_tests, summarise
+from dpharm.claims.rules import (
     ABOVE,
     BELOW,
     FINDING,
@@ -18,10 +17,10 @@ from dpharm.verdicts import (
     REPRODUCED,
     Context,
     combine,
-    run_tests,
-    summarise,
     verdict,
 )
+from dpharm.experiments import claim_statements
+from dpharm.experiments import paper_tests as t
 
 SEEDS = range(5)
 CONTEXT = Context(confidence=0.95, epsilons="mean", testable_accuracy=0.8, bootstrap=200)
@@ -216,7 +215,7 @@ def test_pre_training_on_another_data_set_is_the_largest_shift():
 
 
 def test_the_html_verdicts_show_every_claim_and_test():
-    from dpharm.verdicts import render_html
+    from dpharm.claims.judging import render_html
 
     tests = run_tests({"class_imbalance": imbalance_table([0.0] * 5, [-0.3] * 5)}, SETTINGS)
     claims = summarise(tests, claim_statements())

@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dpharm.config import load_yaml, merge
-from dpharm.plan import Plan
-from dpharm.runtime import gpus_per_training_job
+from dpharm.setup.config import load_yaml, merge
+from dpharm.setup.plan import Plan
+from dpharm.setup.runtime import gpus_per_training_job
 from helpers import REPO, SMALL_WORKDIR, copy_workflow, snakemake
 
 STAGES = [

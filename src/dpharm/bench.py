@@ -1,6 +1,6 @@
-"""`python -m dpharm.bench`: the developers' speed benchmark; the tool is `dpharm.tools.bench`."""
+"""`python -m dpharm.bench`: the developers' speed benchmark; the tool is `dpharm.tools.benchmark`."""
 
-from dpharm.tools.bench import main
+from dpharm.tools.benchmark import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

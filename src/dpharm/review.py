@@ -1,6 +1,6 @@
-"""`python -m dpharm.review`: the reviewers' command; the tool is `dpharm.tools.review`."""
+"""`python -m dpharm.review`: the reviewers' command; the tool is `dpharm.tools.compare_results`."""
 
-from dpharm.tools.review import main
+from dpharm.tools.compare_results import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -12,6 +12,9 @@ if PLAN.audit:
             paths.PRIVACY_AUDIT_LOG,
         conda:
             CONDA_ENV
+        resources:
+            mem_mb=job_mem_mb("privacy_audit"),
+            runtime=job_runtime("privacy_audit"),
         params:
             audit=config["privacy_audit"],
         script:

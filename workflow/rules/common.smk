@@ -7,7 +7,7 @@ CONDA_ENV = "../envs/dpharm.yaml"
 # change how a job runs, not what it computes, so changing them must not rerun anything.
 
 # Input functions and lookups from wildcards to the plan, shared by every stage. Every path
-# template comes from dpharm.paths.
+# template comes from dpharm.setup.paths.
 
 
 def get_train_job(wildcards):
@@ -108,3 +108,30 @@ def get_final_targets():
         paths.CLAIM_TESTS,
     ]
     return figures + verdicts
+
+
+# Each job's memory and wall time for a cluster scheduler (`mem_mb`, `runtime`), from the
+# estimates of dpharm.setup.budget, so that no profile holds per-rule numbers.
+JOB_ESTIMATES = {
+    "dataset": lambda w: (budget.dataset_estimate(get_dataset_condition(w)), 1),
+    "pretrain": lambda w: (
+        budget.pretraining_estimate(get_pretrain_condition(w)),
+        len(SEEDS),
+    ),
+    "train": lambda w: (budget.training_estimate(get_train_job(w), len(SEEDS)), 1),
+    "evaluate": lambda w: (budget.evaluation_estimate(get_train_job(w), len(SEEDS)), 1),
+    "privacy_audit": lambda w: (budget.audit_estimate(config["privacy_audit"]), 1),
+}
+
+
+def job_request(stage):
+    """A function of a job's wildcards giving its dpharm.setup.budget.Request."""
+    return lambda wildcards: budget.request(*JOB_ESTIMATES[stage](wildcards))
+
+
+def job_mem_mb(stage):
+    return lambda wildcards: job_request(stage)(wildcards).mem_mb
+
+
+def job_runtime(stage):
+    return lambda wildcards: job_request(stage)(wildcards).runtime

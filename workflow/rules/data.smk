@@ -13,6 +13,9 @@ rule raw_images:
         source="digits|mnist|fashion_mnist|cifar10",
     conda:
         CONDA_ENV
+    resources:
+        mem_mb=budget.RAW_IMAGES_JOB.mem_mb,
+        runtime=budget.RAW_IMAGES_JOB.runtime,
     params:
         download_folder=lambda w: paths.fill(paths.DOWNLOADS, source=w.source),
         mirror=config["downloads"]["mirror"],
@@ -31,6 +34,9 @@ rule dataset:
         paths.DATASET_LOG,
     conda:
         CONDA_ENV
+    resources:
+        mem_mb=job_mem_mb("dataset"),
+        runtime=job_runtime("dataset"),
     params:
         data=lambda w: get_dataset_condition(w).params["data"],
         seeds=SEEDS,

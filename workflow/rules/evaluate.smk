@@ -14,6 +14,9 @@ rule evaluate:
         paths.EVALUATE_LOG,
     conda:
         CONDA_ENV
+    resources:
+        mem_mb=job_mem_mb("evaluate"),
+        runtime=job_runtime("evaluate"),
     threads: config["threads"]
     params:
         conditions=get_conditions,

@@ -13,6 +13,8 @@ rule pretrain:
         CONDA_ENV
     threads: config["threads"]
     resources:
+        mem_mb=job_mem_mb("pretrain"),
+        runtime=job_runtime("pretrain"),
         gpu=TRAINING_GPUS,
     params:
         condition=lambda w: get_pretrain_condition(w).params,

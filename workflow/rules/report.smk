@@ -16,6 +16,9 @@ rule claims:
         paths.CLAIMS_LOG,
     conda:
         CONDA_ENV
+    resources:
+        mem_mb=budget.LIGHT_JOB.mem_mb,
+        runtime=budget.LIGHT_JOB.runtime,
     params:
         settings=config["claims"],
     script:
@@ -38,6 +41,9 @@ rule figure:
         name="|".join(FIGURE_NAMES),
     conda:
         CONDA_ENV
+    resources:
+        mem_mb=budget.LIGHT_JOB.mem_mb,
+        runtime=budget.LIGHT_JOB.runtime,
     params:
         caption=lambda w: caption(w.name),
         settings=config["claims"],
@@ -56,6 +62,9 @@ rule provenance:
         paths.PROVENANCE_LOG,
     conda:
         CONDA_ENV
+    resources:
+        mem_mb=budget.LIGHT_JOB.mem_mb,
+        runtime=budget.LIGHT_JOB.runtime,
     params:
         config_hash=config_hash(config),
         git=git_state(),

@@ -12,6 +12,9 @@ rule aggregate:
         name="|".join(PLAN.experiments),
     conda:
         CONDA_ENV
+    resources:
+        mem_mb=budget.LIGHT_JOB.mem_mb,
+        runtime=budget.LIGHT_JOB.runtime,
     params:
         runs=lambda w: PLAN.evaluation_runs(w.name),
         seeds=PLAN.seeds,
@@ -37,5 +40,8 @@ if PLAN.pooled_fnr_experiments():
             paths.fill(paths.AGGREGATE_LOG, name="fnr_transition"),
         conda:
             CONDA_ENV
+        resources:
+            mem_mb=budget.LIGHT_JOB.mem_mb,
+            runtime=budget.LIGHT_JOB.runtime,
         script:
             "../scripts/fnr_transition.py"

@@ -18,6 +18,8 @@ rule train:
         CONDA_ENV
     threads: config["threads"]
     resources:
+        mem_mb=job_mem_mb("train"),
+        runtime=job_runtime("train"),
         gpu=TRAINING_GPUS,
     params:
         conditions=get_conditions,

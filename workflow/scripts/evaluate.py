@@ -2,7 +2,7 @@
 
 from dpharm.jobs import logging_to
 from dpharm.jobs.evaluate import evaluate
-from dpharm.records import SeedFiles
+from dpharm.training.records import SeedFiles
 
 with logging_to(snakemake.log[0]):
     files = SeedFiles.per_seed(

@@ -1,7 +1,7 @@
-"""Snakemake adapter: rule raw_images -> dpharm.jobs.data.raw_images."""
+"""Snakemake adapter: rule raw_images -> dpharm.jobs.dataset.raw_images."""
 
 from dpharm.jobs import logging_to
-from dpharm.jobs.data import raw_images
+from dpharm.jobs.dataset import raw_images
 
 with logging_to(snakemake.log[0]):
     raw_images(

@@ -1,104 +1,30 @@
-"""The registry of experiments: what each one draws, how it is captioned and how it is judged.
+"""The experiments: what each one draws, how it is captioned and how it is judged.
 
-An experiment is one config block under `experiments:` plus one registered `Experiment`: its
-figure (drawn only from its table), its caption, its claim tests and the swept keys its figure
-can show. The schema accepts any name and `dpharm.config` accepts only registered ones, so the
-registry is the single list. The paper's experiments are registered in `dpharm.experiments.paper`;
-the README's "Adding an experiment" gives the recipe.
+An experiment is one config block under `experiments:` plus one registered `Experiment`
+(`dpharm.experiments.registry`): its claim, figure (drawn only from its table), caption, claim
+tests and the swept keys its figure can show. The schema accepts any name and
+`dpharm.setup.validation` accepts only registered ones, so the registry is the single list.
+Importing this package registers the paper's experiments (`dpharm.experiments.paper`), then the
+fair DP-SGD comparison (`dpharm.experiments.fair_dpsgd`), whose claim tests come last. The
+README's "Adding an experiment" gives the recipe.
 """
 
-from __future__ import annotations
+# isort: off
+from dpharm.experiments import paper  # noqa: F401 (registers)
+from dpharm.experiments import fair_dpsgd  # noqa: F401 (registers)
+from dpharm.experiments.registry import (
+    ANY_SWEEP,
+    CLAIMS,
+    REGISTRY,
+    Experiment,
+    caption,
+    claim_statements,
+    claim_tests,
+    configurable_names,
+    register,
+    register_claim,
+)
+# isort: on
 
-import importlib
-from dataclasses import dataclass, field
-from typing import Mapping
-
-from dpharm.config import EPSILON_KEY  # every figure shows the privacy budget
-from dpharm.verdicts import ClaimTest
-
-ANY_SWEEP = "*"  # a `shown_keys` entry that applies to a sweep of any name
-
-
-@dataclass(frozen=True)
-class Experiment:
-    """One registered experiment (or pooled figure, when `configurable` is False).
-
-    `figure` is "module:function", a function (table, errorbar) -> matplotlib Figure; it is
-    imported only when drawn, because matplotlib and seaborn take seconds to import and the
-    Snakefile reads this registry at every start. `shown_keys` maps a sweep name (or ANY_SWEEP)
-    to the section.key values the figure tells apart besides training.epsilon; a sweep over any
-    other key would be averaged silently, so the config check refuses it.
-    """
-
-    name: str
-    claim: str
-    caption: str
-    figure: str
-    tests: tuple[ClaimTest, ...] = ()
-    shown_keys: Mapping[str, frozenset[str]] = field(default_factory=dict)
-    configurable: bool = True
-
-    def draw(self, table, errorbar):
-        """Import `figure` and draw it; `errorbar` is seaborn's (`dpharm.plots.interval_of`)."""
-        module, function = self.figure.split(":")
-        return getattr(importlib.import_module(module), function)(table, errorbar)
-
-    def sweep_errors(self, sweep: str, keys) -> list[str]:
-        """Why a sweep of this experiment over `keys` cannot be shown (empty when it can)."""
-        shown = self.shown_keys.get(sweep, self.shown_keys.get(ANY_SWEEP))
-        if shown is None:
-            return [
-                f"the {self.name} figure has no panel for a sweep named '{sweep}' (allowed: {sorted(self.shown_keys)})"
-            ]
-        return [
-            f"the {self.name} figure cannot show a sweep over '{key}' (allowed: {sorted({EPSILON_KEY, *shown})})"
-            for key in keys
-            if key != EPSILON_KEY and key not in shown
-        ]
-
-
-REGISTRY: dict[str, Experiment] = {}
-CLAIMS: dict[str, str] = {}  # claim id -> statement
-
-
-def register_claim(claim: str, statement: str) -> None:
-    """Add a claim (id and statement) that experiments test."""
-    CLAIMS[claim] = statement
-
-
-def claim_statements() -> dict[str, str]:
-    """Claim id -> statement, as the claims table shows them."""
-    return dict(CLAIMS)
-
-
-def register(experiment: Experiment) -> Experiment:
-    """Add an experiment to the registry (a name is registered once)."""
-    if experiment.name in REGISTRY:
-        raise ValueError(f"experiment {experiment.name!r} is registered twice")
-    for test in experiment.tests:
-        if test.claim not in CLAIMS:
-            raise ValueError(f"test {test.name!r} of {experiment.name!r} tests the unregistered claim {test.claim!r}")
-        if test.experiment != experiment.name:
-            raise ValueError(f"test {test.name!r} of {experiment.name!r} names experiment {test.experiment!r}")
-    REGISTRY[experiment.name] = experiment
-    return experiment
-
-
-def configurable_names() -> list[str]:
-    """Names an `experiments:` block of the config may use."""
-    return [name for name, experiment in REGISTRY.items() if experiment.configurable]
-
-
-def claim_tests() -> list[ClaimTest]:
-    """Every registered claim test, in registration order."""
-    return [test for experiment in REGISTRY.values() for test in experiment.tests]
-
-
-def caption(name: str) -> str:
-    """The figure caption of a registered experiment (KeyError for another name)."""
-    return REGISTRY[name].caption
-
-
-# registers the paper's experiments, then the fair DP-SGD comparison (its claim tests come last)
-from dpharm.experiments import paper  # noqa: E402,F401,I001
-from dpharm.experiments import fair_dpsgd  # noqa: E402,F401,I001
+__all__ = ["ANY_SWEEP", "CLAIMS", "REGISTRY", "Experiment", "caption", "claim_statements", "claim_tests",
+           "configurable_names", "register", "register_claim"]  # fmt: skip

@@ -1,4 +1,4 @@
-"""Beyond the paper: fair DP-SGD variants (`dpharm.fair`) head to head on the paper's model.
+"""Beyond the paper: fair DP-SGD variants (`dpharm.training.fair`) head to head on the paper's model.
 
 One experiment per data source (synthetic, Fashion-MNIST), each with a class-imbalance design
 (C2, groups: classes) and a long-tail design (C3, groups: each class's head and tail). Every
@@ -12,13 +12,21 @@ from __future__ import annotations
 
 import pandas as pd
 
-from dpharm.effects import POINTS, accuracy_drop, nonprivate_accuracy, over_epsilons, per_seed, sweep_rows, values_of
-from dpharm.experiments import ANY_SWEEP, Experiment, register, register_claim
-from dpharm.groups import ALL, classes
-from dpharm.methods import FAIR_CLAIM, METHODS
-from dpharm.verdicts import Context, Estimate, NotTestable, interval
+from dpharm.claims.effects import (
+    POINTS,
+    accuracy_drop,
+    nonprivate_accuracy,
+    over_epsilons,
+    per_seed,
+    sweep_rows,
+    values_of,
+)
+from dpharm.claims.rules import ClaimTest, Context, Estimate, NotTestable, interval
+from dpharm.data.groups import ALL, classes
+from dpharm.experiments.registry import ANY_SWEEP, Experiment, register, register_claim
+from dpharm.training.methods import BASELINE_METHOD, FAIR_CLAIM, method_names
 
-BASELINE = "dp-sgd"
+BASELINE = BASELINE_METHOD
 DESIGNS = {"imbalance": "class imbalance (C2)", "long_tail": "long tail (C3)"}
 FIGURES = "dpharm.experiments.fair_dpsgd_figures"
 
@@ -71,20 +79,16 @@ def disparity_reduction(method: str, design: str):
     return effect
 
 
-def _tests(experiment: str, designs: tuple[str, ...]):
-    from dpharm.verdicts import ClaimTest
-
+def _tests(designs: tuple[str, ...]) -> tuple[ClaimTest, ...]:
     return tuple(
         ClaimTest(
-            FAIR_CLAIM,
-            experiment,
             f"{method.replace('-', '_')}_{design}",
             f"{method} reduces the disparity of DP-SGD's accuracy drops ({label})",
             "points: dp-sgd's disparity (largest minus smallest group accuracy drop) minus the method's",
             disparity_reduction(method, design),
         )  # fmt: skip
         for design, label in ((d, DESIGNS[d]) for d in designs)
-        for method in METHODS
+        for method in method_names()
         if method != BASELINE
     )
 
@@ -98,7 +102,7 @@ register(Experiment(
              "test accuracy, the disparity (largest minus smallest group accuracy drop under DP) and each group's "
              "FNR, per method; top: class imbalance 9:1 (groups: classes), bottom: a rare, weak tail in every class "
              "(groups: head and tail)."),
-    tests=_tests("fair_dpsgd", ("imbalance", "long_tail")),
+    tests=_tests(("imbalance", "long_tail")),
     shown_keys={ANY_SWEEP: SHOWN},
 ))  # fmt: skip
 
@@ -107,7 +111,7 @@ register(Experiment(
     caption=("Beyond the paper, Fashion-MNIST. Fair DP-SGD variants against DP-SGD at equal epsilon, on the design "
              "of the Fashion-MNIST C3 experiment: class 0 is footwear, Sneaker with a 5% Sandal tail (groups: each "
              "class, with class 0's head and tail apart)."),
-    tests=_tests("fashion_fair_dpsgd_long_tail", ("long_tail",)),
+    tests=_tests(("long_tail",)),
     shown_keys={ANY_SWEEP: SHOWN},
 ))  # fmt: skip
 
@@ -115,6 +119,6 @@ register(Experiment(
     name="fashion_fair_dpsgd", claim=FAIR_CLAIM, figure=f"{FIGURES}:fair_dpsgd",
     caption=("Beyond the paper, Fashion-MNIST. Fair DP-SGD variants against DP-SGD at equal epsilon, on the designs "
              "of the Fashion-MNIST C2 experiment, Bag kept at 3% of its images (groups: the ten classes)."),
-    tests=_tests("fashion_fair_dpsgd", ("imbalance",)),
+    tests=_tests(("imbalance",)),
     shown_keys={ANY_SWEEP: SHOWN},
 ))  # fmt: skip

@@ -8,10 +8,10 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from dpharm.effects import POINTS
+from dpharm.claims.effects import POINTS
 from dpharm.experiments.fair_dpsgd import DESIGNS, compared_groups
-from dpharm.methods import METHODS
-from dpharm.plots import EPSILON_AXIS, POINT_STYLE, grid, group_in_words, hide_unused, select, versus_epsilon
+from dpharm.reporting.plots import EPSILON_AXIS, POINT_STYLE, grid, group_in_words, hide_unused, select, versus_epsilon
+from dpharm.training.methods import method_names
 
 KEYS = ["method", "seed", "epsilon"]
 
@@ -28,7 +28,7 @@ def fair_dpsgd(table: pd.DataFrame, errorbar) -> plt.Figure:
     """Worst-group accuracy, disparity and per-group FNR of every method, one row per design."""
     designs = [d for d in DESIGNS if d in set(table["sweep"])]
     fig, axes = grid(len(designs), 3, "Fair DP-SGD variants against DP-SGD at equal epsilon (beyond the paper)")
-    order = [m for m in METHODS if m in set(table["method"])]
+    order = [m for m in method_names() if m in set(table["method"])]
     most_groups = max(len(compared_groups(table[table["sweep"] == d])) for d in designs)
     fig.set_figheight(len(designs) * max(3.5, 1.5 + 0.32 * most_groups))  # room for every group's name
     for row, design in zip(axes, designs, strict=False):

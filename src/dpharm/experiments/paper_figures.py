@@ -1,6 +1,6 @@
 """The paper's figures, one function per experiment, each drawn only from its table.
 
-Each takes the tidy table and `errorbar` (the claims' interval, `dpharm.plots.interval_of`).
+Each takes the tidy table and `errorbar` (the claims' interval, `dpharm.reporting.plots.interval_of`).
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from dpharm.groups import ALL, group_name, head, tail
-from dpharm.groups import classes as whole_classes
-from dpharm.plots import (
+from dpharm.data.groups import ALL, group_name, head, tail
+from dpharm.data.groups import classes as whole_classes
+from dpharm.reporting.plots import (
     EPSILON_AXIS,
     IN_WORDS,
     POINT_STYLE,

@@ -1,7 +1,7 @@
 """The paper's claim tests: one effect function per test, each from its experiment's table alone.
 
 Every effect is oriented so that a positive value is what the claim predicts, averaged over the
-finite epsilons by the config's rule (`dpharm.effects.over_epsilons`), and in accuracy points
+finite epsilons by the config's rule (`dpharm.claims.effects.over_epsilons`), and in accuracy points
 where it compares utility (the same comparison in nats is the test's secondary effect).
 Disparity tests first check their precondition: the group that should lose more must keep the
 testable accuracy without DP at the tested setting, or the test is `not testable`.
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from dpharm.effects import (
+from dpharm.claims.effects import (
     POINTS,
     accuracy_drop,
     loss_rise,
@@ -25,9 +25,9 @@ from dpharm.effects import (
     testable_value,
     values_of,
 )
-from dpharm.groups import ALL, head, tail
-from dpharm.groups import classes as whole_classes
-from dpharm.verdicts import Context, Estimate, NotTestable
+from dpharm.claims.rules import Context, Estimate, NotTestable
+from dpharm.data.groups import ALL, head, tail
+from dpharm.data.groups import classes as whole_classes
 
 # --- C1 -----------------------------------------------------------------------------------
 

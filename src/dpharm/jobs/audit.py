@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import pandas as pd
+
+from dpharm.measurement.privacy_audit import run_audit
+from dpharm.measurement.tables import write_csv
+
 
 def privacy_audit(output: str, audit: dict, *, progress: bool) -> None:
     """One row per audited mechanism: the accountant's epsilon beside the empirical bound."""
-    import pandas as pd
-
-    from dpharm.audit import run_audit
-    from dpharm.tables import write_csv
 
     write_csv(output, pd.DataFrame(run_audit(audit, progress=progress)))

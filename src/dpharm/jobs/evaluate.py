@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from dpharm.records import SeedFiles
+import pandas as pd
+from tqdm import tqdm
+
+from dpharm.data import synthetic as datasets
+from dpharm.measurement.metrics import evaluate as measure
+from dpharm.measurement.tables import run_rows, write_csv
+from dpharm.setup.runtime import configure_torch
+from dpharm.training.model import build_model, load_checkpoint
+from dpharm.training.records import SeedFiles, SeedMetrics
+from dpharm.training.settings import ModelSettings
 
 
 def evaluate(
@@ -16,16 +25,6 @@ def evaluate(
 ) -> None:
     """Per-group loss, accuracy, FNR and attacks (PGD: the longest part on large data) of every
     run, as one tidy table; with `progress`, a bar counts the models."""
-    import pandas as pd
-    from tqdm import tqdm
-
-    from dpharm import data as datasets
-    from dpharm.evaluate import evaluate as measure
-    from dpharm.model import build_model, load_checkpoint
-    from dpharm.records import SeedMetrics
-    from dpharm.runtime import configure_torch
-    from dpharm.settings import ModelSettings
-    from dpharm.tables import run_rows, write_csv
 
     configure_torch(threads)
     frames = []

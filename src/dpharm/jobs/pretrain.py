@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import torch
+
+from dpharm.data import synthetic as datasets
+from dpharm.setup.runtime import configure_torch, pick_device
+from dpharm.training.members import Member
+from dpharm.training.model import PRETRAINED, build_model, save_checkpoint
+from dpharm.training.settings import ModelSettings, TrainingSettings
+from dpharm.training.stacked import train_stack
+
 
 def pretrain(
     data_files: list[str],
@@ -18,14 +27,6 @@ def pretrain(
 ) -> None:
     """Pre-train one model per seed; each checkpoint holds it under `model.PRETRAINED`.
     `raw_images`: the parsed image source the dataset files index (None for synthetic data)."""
-    import torch
-
-    from dpharm import data as datasets
-    from dpharm.members import Member
-    from dpharm.model import PRETRAINED, build_model, save_checkpoint
-    from dpharm.runtime import configure_torch, pick_device
-    from dpharm.settings import ModelSettings, TrainingSettings
-    from dpharm.stacked import train_stack
 
     configure_torch(threads)
     # Pre-training trains every filter; freezing applies to the private fine-tuning only.

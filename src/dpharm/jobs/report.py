@@ -2,6 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pandas as pd
+
+from dpharm.claims.judging import judge, render_html, render_markdown
+from dpharm.io import write_json, write_text
+from dpharm.measurement.tables import KEY_COLUMNS, check_rows, fnr_agreement, read_evaluation, write_csv
+from dpharm.measurement.tables import aggregate as combine
+from dpharm.measurement.tables import fnr_transition as pooled
+from dpharm.reporting.plots import draw
+from dpharm.setup.provenance import provenance as record
+from dpharm.setup.runtime import pick_device
+
 
 def aggregate(
     runs: dict[str, list[str]], seeds: list[int], output: str, label_columns: list[str], source_labels: dict
@@ -9,8 +22,6 @@ def aggregate(
     """One experiment's evaluation tables, each checked against its planned `runs` (evaluation
     file -> condition ids) at every seed, with the DP changes and the groups' source labels, as
     one table."""
-    from dpharm.tables import aggregate as combine
-    from dpharm.tables import read_evaluation, write_csv
 
     frames = [read_evaluation(path, conditions, seeds) for path, conditions in runs.items()]
     write_csv(output, combine(frames, label_columns, source_labels))
@@ -19,10 +30,6 @@ def aggregate(
 def fnr_transition(inputs: list[str], output: str, agreement: str) -> None:
     """The FNRs of every synthetic run and group beside its test loss and accuracy, and how well
     the FNR estimates agree with the measured one."""
-    import pandas as pd
-
-    from dpharm.tables import fnr_agreement, write_csv
-    from dpharm.tables import fnr_transition as pooled
 
     table = pooled([pd.read_csv(path) for path in inputs])
     write_csv(output, table)
@@ -33,13 +40,6 @@ def judge_claims(
     inputs: list[str], claims_csv: str, claims_md: str, claims_html: str, tests_csv: str, settings: dict
 ) -> None:
     """Every claim test and claim verdict, from the experiment tables (and the audit's)."""
-    from pathlib import Path
-
-    import pandas as pd
-
-    from dpharm.io import write_text
-    from dpharm.tables import KEY_COLUMNS, check_rows, write_csv
-    from dpharm.verdicts import judge, render_html, render_markdown
 
     tables = {Path(path).stem: pd.read_csv(path) for path in inputs}
     for path, table in zip(inputs, tables.values(), strict=True):
@@ -56,10 +56,6 @@ def figure(table_file: str, name: str, pdf: str, png: str, settings: dict) -> No
     """Draw one figure from its table alone, with the verdicts of its claim tests, judged from
     the same table by the rules that write claim_tests.csv (`settings`: the claims section), so
     that one experiment's figure never waits for the others."""
-    import pandas as pd
-
-    from dpharm.plots import draw
-    from dpharm.verdicts import judge
 
     table = pd.read_csv(table_file)
     tests, _ = judge({name: table}, settings)
@@ -68,9 +64,6 @@ def figure(table_file: str, name: str, pdf: str, png: str, settings: dict) -> No
 
 def provenance(output: str, config_hash: str, git: dict, config: dict) -> None:
     """Where the run's numbers came from: code, packages, device, config hash."""
-    from dpharm.io import write_json
-    from dpharm.provenance import provenance as record
-    from dpharm.runtime import pick_device
 
     write_json(
         output, {**record(pick_device(config["device"]), config["threads"]), "git": git, "config_sha256": config_hash}

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from dpharm.records import SeedFiles
+import torch
+
+from dpharm.data import synthetic as datasets
+from dpharm.setup.provenance import provenance
+from dpharm.setup.runtime import configure_torch, pick_device
+from dpharm.training.augment import view_maker
+from dpharm.training.fair import training_groups
+from dpharm.training.members import Member
+from dpharm.training.methods import training_method
+from dpharm.training.model import PRETRAINED, build_model, load_checkpoint, save_checkpoint
+from dpharm.training.opacus_training import train_members
+from dpharm.training.records import Run, SeedFiles, SeedMetrics
+from dpharm.training.settings import ModelSettings, TrainingSettings
 
 
 def train(
@@ -11,19 +23,6 @@ def train(
     """Train every seed at every condition. `conditions`: one dict per condition with its `id`,
     `params` and `labels`; they differ only in training.epsilon (the plan groups them so). Each
     seed's checkpoint holds its model of every condition, its metrics file one run per condition."""
-    import torch
-
-    from dpharm import data as datasets
-    from dpharm.augment import view_maker
-    from dpharm.fair import training_groups
-    from dpharm.members import Member
-    from dpharm.methods import GROUP_METHODS
-    from dpharm.model import PRETRAINED, build_model, load_checkpoint, save_checkpoint
-    from dpharm.provenance import provenance
-    from dpharm.records import Run, SeedMetrics
-    from dpharm.runtime import configure_torch, pick_device
-    from dpharm.settings import ModelSettings, TrainingSettings
-    from dpharm.train import train_members
 
     shared = conditions[0]["params"]  # every setting but epsilon is the same in all of them
     configure_torch(threads)
@@ -37,7 +36,9 @@ def train(
         x, y = torch.from_numpy(arrays["train_x"]), torch.from_numpy(arrays["train_y"])
         # the synthetic views need the signal's position; image views need only the pixels
         signal_patch = torch.from_numpy(arrays["train_signal_patch"]) if "train_signal_patch" in arrays else None
-        groups, num_groups = training_groups(arrays, training.groups) if training.method in GROUP_METHODS else (None, 0)
+        groups, num_groups = (
+            training_groups(arrays, training.groups) if training_method(training.method).needs_groups else (None, 0)
+        )
         for condition in conditions:
             model = build_model(model_settings, x.shape[-1], datasets.num_classes(arrays), seed_files.seed)
             if seed_files.pretrained is not None:

@@ -14,18 +14,19 @@ import argparse
 import json
 import time
 
+import torch
+
+from dpharm.data.image_sources import load_local_copy
+from dpharm.data.image_splits import patchify
+from dpharm.setup.runtime import configure_torch
+from dpharm.training.members import Member
+from dpharm.training.model import build_model, loss_and_accuracy
+from dpharm.training.opacus_training import train_members
+from dpharm.training.settings import ModelSettings, TrainingSettings
+
 
 def calibrate(arguments: argparse.Namespace) -> dict:
     """Train and test every (seed, epsilon) model of `arguments`; return the JSON record."""
-    import torch
-
-    from dpharm.image_sources import load_local_copy
-    from dpharm.image_splits import patchify
-    from dpharm.members import Member
-    from dpharm.model import build_model, loss_and_accuracy
-    from dpharm.runtime import configure_torch
-    from dpharm.settings import ModelSettings, TrainingSettings
-    from dpharm.train import train_members
 
     configure_torch(1)
     raw = load_local_copy(arguments.source, arguments.folder)

@@ -1,0 +1,1 @@
+"""Claims: verdict rules, the effects the claim tests compute, and their intervals."""

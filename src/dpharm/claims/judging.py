@@ -1,0 +1,175 @@
+"""Judging: every registered claim test run on its experiment's table, the privacy audit's
+tests, one verdict per claim and dataset, and the claims files (markdown and HTML).
+
+The rules themselves (what a verdict is) are in `dpharm.claims.rules`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from dpharm.claims.rules import (
+    BROKEN_MECHANISMS,
+    EFFECT_RULE,
+    INCONCLUSIVE,
+    NOT_REPRODUCED,
+    NOT_TESTABLE,
+    PRIVACY_AUDIT,
+    REPRODUCED,
+    ClaimTest,
+    Context,
+    Estimate,
+    NotTestable,
+    combine,
+    interval,
+    verdict,
+)
+from dpharm.experiments import claim_statements, claim_tests
+
+
+def _outcome(test: ClaimTest, table: pd.DataFrame, context: Context) -> tuple[Estimate, float]:
+    """The test's estimate and the mean of its secondary effect (NaN when it has none)."""
+    result = test.effect(table, context)
+    if isinstance(result, Estimate):
+        return result, math.nan
+    mean, low, high = interval(result, context.confidence)
+    secondary = float(np.nanmean(test.secondary(table, context))) if test.secondary else math.nan
+    return Estimate(mean, low, high, int(result.notna().sum())), secondary
+
+
+def test_row(test: ClaimTest, table: pd.DataFrame, threshold: float, context: Context) -> dict:
+    """One row of claim_tests.csv."""
+    try:
+        estimate, secondary = _outcome(test, table, context)
+        outcome = verdict(estimate.mean, estimate.low, estimate.high, threshold, test.rule)
+        note = estimate.note
+    except NotTestable as err:
+        estimate, secondary = Estimate(math.nan, math.nan, math.nan, 0), math.nan
+        outcome, note = NOT_TESTABLE, str(err)
+    except (KeyError, ValueError) as err:  # the experiment lacks the sweep this test needs
+        estimate, secondary = Estimate(math.nan, math.nan, math.nan, 0), math.nan
+        outcome, note = INCONCLUSIVE, f"cannot compute: {err}"
+    return {
+        "claim": test.claim, "experiment": test.experiment, "dataset": table["dataset"].iloc[0],
+        "test": test.name, "statement": test.statement, "metric": test.metric, "rule": test.rule,
+        "effect": estimate.mean, "ci_low": estimate.low, "ci_high": estimate.high, "n_seeds": estimate.n_seeds,
+        "min_effect": threshold, "effect_nats": secondary, "verdict": outcome, "note": note,
+    }  # fmt: skip
+
+
+def context_of(settings: dict) -> Context:
+    """The `claims` config section as the effect functions' context."""
+    return Context(settings["confidence"], settings["epsilons"], settings["testable_accuracy"], settings["bootstrap"])
+
+
+def run_tests(tables: dict[str, pd.DataFrame], settings: dict) -> pd.DataFrame:
+    """One row per registered test whose experiment has a table: effect, interval and verdict."""
+    context = context_of(settings)
+    rows = [test_row(test, tables[test.experiment], settings["min_effect"][test.name], context)
+            for test in claim_tests() if test.experiment in tables]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def audit_tests(audit: pd.DataFrame, min_power: float) -> pd.DataFrame:
+    """Rows like `run_tests`' for the privacy audit: sound for DP-SGD, powerful on broken controls.
+
+    The lower bounds already hold with the audit's confidence, so the verdict compares them
+    directly: the bound of DP-SGD (and of every fair variant) must not exceed its accountant's
+    epsilon, and each control's bound must exceed the epsilon it claims by at least `min_power`.
+    """
+    rows = []
+    for row in audit.itertuples():
+        sound = row.mechanism not in BROKEN_MECHANISMS
+        bound, claimed = row.epsilon_lower_bound, row.epsilon_accountant
+        effect = claimed - bound if sound else bound - claimed
+        threshold = 0.0 if sound else min_power
+        rows.append({
+            "claim": "privacy", "experiment": PRIVACY_AUDIT, "dataset": "synthetic", "test": f"audit_{row.mechanism}",
+            "statement": ("the empirical lower bound does not exceed the accountant's epsilon" if sound
+                          else f"the audit catches the broken '{row.mechanism}' mechanism"),
+            "metric": "accountant epsilon - lower bound" if sound else "lower bound - claimed epsilon",
+            "rule": EFFECT_RULE, "effect": effect, "ci_low": math.nan, "ci_high": math.nan, "n_seeds": 1,
+            "min_effect": threshold, "effect_nats": math.nan,
+            "verdict": REPRODUCED if effect >= threshold else NOT_REPRODUCED,
+            "note": f"bound at {row.confidence:.0%} confidence over {row.n_trials} trainings",
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def judge(tables: dict[str, pd.DataFrame], settings: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(every test, every claim) from the tables by name; the audit's table adds its own tests."""
+    tables = dict(tables)
+    audit = tables.pop(PRIVACY_AUDIT, None)
+    tests = run_tests(tables, settings)
+    if audit is not None:
+        tests = pd.concat([tests, audit_tests(audit, settings["min_effect"]["audit_power"])], ignore_index=True)
+    return tests, summarise(tests, claim_statements())
+
+
+def summarise(tests: pd.DataFrame, statements: dict[str, str]) -> pd.DataFrame:
+    """One row per claim and dataset; effect and interval of its first (primary) test."""
+    rows = []
+    for (claim, dataset), group in tests.groupby(["claim", "dataset"], sort=False):
+        primary = group.iloc[0]
+        rows.append({
+            "claim": claim, "experiment": primary["experiment"], "dataset": dataset,
+            "statement": statements[claim], "metric": f"{primary['test']}: {primary['metric']}",
+            "effect": primary["effect"], "ci_low": primary["ci_low"], "ci_high": primary["ci_high"],
+            "n_seeds": primary["n_seeds"], "verdict": combine(list(group["verdict"])),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _number(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.4g}"
+
+
+def render_markdown(claims: pd.DataFrame, tests: pd.DataFrame, confidence: float) -> str:
+    """results/claims.md: the claims' verdicts, then every test with its effect and interval."""
+    lines = [
+        "# Claims: verdicts computed from results/tables/",
+        "",
+        f"Effects are means over seeds with {confidence:.0%} intervals (Student-t over seeds, or a "
+        "bootstrap over seeds for pooled statistics); a positive effect is what the claim predicts. "
+        "Rules: `src/dpharm/claims/rules.py`; tests: `src/dpharm/experiments/paper_tests.py`; thresholds: "
+        "`claims.min_effect` in the config.",
+        "",
+        "| claim | dataset | statement | verdict |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {r.claim} | {r.dataset} | {r.statement} | **{r.verdict}** |" for r in claims.itertuples()]
+    lines += [
+        "",
+        "## Tests",
+        "",
+        f"| claim | dataset | test | what is compared | effect | {confidence:.0%} CI | rule | threshold | nats "
+        "| seeds | verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in tests.itertuples():
+        interval_text = "-" if math.isnan(r.ci_low) else f"[{r.ci_low:.4g}, {r.ci_high:.4g}]"
+        note = f" ({r.note})" if r.note else ""
+        lines.append(
+            f"| {r.claim} | {r.dataset} | {r.test} | {r.statement}; {r.metric} | {_number(r.effect)} | {interval_text} "
+            f"| {r.rule} | {r.min_effect:g} | {_number(r.effect_nats)} | {r.n_seeds} | {r.verdict}{note} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def render_html(claims: pd.DataFrame, tests: pd.DataFrame, confidence: float) -> str:
+    """results/claims.html, the verdicts as the HTML report shows them: one table of claims, one of tests."""
+    columns = ["claim", "dataset", "test", "statement", "metric", "effect", "ci_low", "ci_high", "rule", "min_effect",
+               "n_seeds", "verdict", "note"]  # fmt: skip
+    claim_table = claims[["claim", "dataset", "statement", "verdict"]].to_html(index=False, escape=True)
+    test_table = tests[[c for c in columns if c in tests]].to_html(index=False, escape=True, na_rep="-")
+    return (
+        "<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>Claims</title>"
+        "<style>table{border-collapse:collapse;font:13px sans-serif}td,th{border:1px solid #ccc;padding:3px 6px}"
+        "</style></head><body>\n<h1>Claims: verdicts computed from results/tables/</h1>\n"
+        f"<p>Effects are means over seeds with {confidence:.0%} intervals; a positive effect is what the claim "
+        "predicts. Rules: src/dpharm/claims/rules.py; tests: src/dpharm/experiments/paper_tests.py.</p>\n"
+        f"{claim_table}\n<h2>Tests</h2>\n{test_table}\n</body></html>\n"
+    )

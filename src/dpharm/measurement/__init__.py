@@ -1,0 +1,1 @@
+"""Measurement: per-group metrics, the FNR, the privacy audit and the tidy tables."""

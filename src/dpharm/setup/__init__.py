@@ -1,0 +1,1 @@
+"""Configuration, plan and environment: what runs, where its files go, and what each job needs."""

@@ -1,0 +1,47 @@
+"""Every file the workflow reads or writes, as one template each.
+
+The rules (`workflow/rules/*.smk`) and the Python code (`dpharm.setup.plan`, the tests) both build
+their paths from these templates, so a layout change is made here once. Fields in braces are
+Snakemake wildcards; `fill` substitutes them in Python.
+"""
+
+from __future__ import annotations
+
+# Stage 1: parsed image sources, and the per-seed train / test / public sets.
+RAW_IMAGES = "results/raw/{source}.npz"
+DOWNLOADS = "results/raw/{source}"
+DATASET = "results/data/{experiment}/{data_id}/seed{seed}.npz"
+# Stage 2: non-private pre-training on the public set.
+PRETRAINED = "results/pretrained/{experiment}/{pretrain_id}/seed{seed}.pt"
+# Stage 3 and 4: one training job and one evaluation job per `train_id` (conditions that differ
+# only in epsilon); per seed, one checkpoint and one metrics file for all its conditions.
+MODEL = "results/runs/{experiment}/{train_id}/seed{seed}/model.pt"
+METRICS = "results/runs/{experiment}/{train_id}/seed{seed}/metrics.json"
+EVALUATION = "results/runs/{experiment}/{train_id}/evaluation.csv"
+# Stage 5: tables, verdicts, figures, provenance.
+TABLE = "results/tables/{name}.csv"
+CLAIM_TESTS = "results/tables/claim_tests.csv"
+FNR_AGREEMENT = "results/tables/fnr_agreement.csv"
+CLAIMS = "results/claims.csv"
+CLAIMS_MARKDOWN = "results/claims.md"
+CLAIMS_HTML = "results/claims.html"
+FIGURE_PDF = "results/figures/{name}.pdf"
+FIGURE_PNG = "results/figures/{name}.png"
+PROVENANCE = "results/provenance.json"
+
+# One log per job.
+RAW_IMAGES_LOG = "results/logs/raw/{source}.log"
+DATASET_LOG = "results/logs/data/{experiment}/{data_id}.log"
+PRETRAIN_LOG = "results/logs/pretrain/{experiment}/{pretrain_id}.log"
+TRAIN_LOG = "results/logs/train/{experiment}/{train_id}.log"
+EVALUATE_LOG = "results/logs/evaluate/{experiment}/{train_id}.log"
+AGGREGATE_LOG = "results/logs/aggregate/{name}.log"
+CLAIMS_LOG = "results/logs/claims.log"
+FIGURE_LOG = "results/logs/figure/{name}.log"
+PRIVACY_AUDIT_LOG = "results/logs/privacy_audit.log"
+PROVENANCE_LOG = "results/logs/provenance.log"
+
+
+def fill(template: str, **fields) -> str:
+    """The path of `template` with every wildcard given."""
+    return template.format(**fields)
