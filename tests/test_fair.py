@@ -12,7 +12,7 @@ import torch
 from dp_accounting.rdp import RdpAccountant
 
 from dpharm.claims.rules import Context
-from dpharm.experiments.fair_dpsgd import disparity, disparity_reduction
+from dpharm.experiments.fair_dpsgd import disparity, overall_change, worst_group_gain
 from dpharm.setup.config import ConfigError
 from dpharm.setup.validation import validate_config
 from dpharm.training.fair import composed_epsilon, split_noise
@@ -225,18 +225,25 @@ def disparity_table(drops: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).drop_duplicates(subset=["method", "group", "seed", "epsilon", "metric"])
 
 
-def test_disparity_is_the_spread_of_group_drops_and_the_effect_its_paired_reduction():
+def test_the_fair_effect_is_the_worst_groups_gain_and_levelling_down_fails_the_guardrail():
     table = disparity_table({
         ("dp-sgd", "class0"): [0.02, 0.03, 0.01], ("dp-sgd", "class1"): [0.30, 0.25, 0.35],
         ("dpsgd-f", "class0"): [0.05, 0.05, 0.05], ("dpsgd-f", "class1"): [0.15, 0.20, 0.25],
+        # levelling down: the disparity vanishes because the best group loses, the worst gains nothing
+        ("fnr-balanced", "class0"): [0.30, 0.25, 0.35], ("fnr-balanced", "class1"): [0.30, 0.25, 0.35],
     })  # fmt: skip
     np.testing.assert_allclose(disparity(table, "dp-sgd", 1.0).to_numpy(), [28.0, 22.0, 34.0])
     np.testing.assert_allclose(disparity(table, "dpsgd-f", 1.0).to_numpy(), [10.0, 15.0, 20.0])
-    context = Context(confidence=0.95, epsilons="mean", testable_accuracy=0.8, bootstrap=10)
-    estimate = disparity_reduction("dpsgd-f", "imbalance")(table, context)
-    assert estimate.mean == pytest.approx(np.mean([18.0, 7.0, 14.0]))
-    assert estimate.low < estimate.mean < estimate.high and estimate.n_seeds == 3
-    assert "+0.00 points" in estimate.note
+    context = Context(confidence=0.95, epsilons="mean", room_above_chance=5, bootstrap=10, min_effect=2.0)
+    fairer = worst_group_gain("dpsgd-f", "imbalance")(table, context)
+    assert fairer.mean == pytest.approx(np.mean([15.0, 5.0, 10.0]))  # class1's drop shrinks by these points
+    assert fairer.low < fairer.mean < fairer.high and fairer.n_seeds == 3
+    assert "+13.00 points removed" in fairer.note
+    levelled = worst_group_gain("fnr-balanced", "imbalance")(table, context)
+    assert levelled.mean == pytest.approx(0.0, abs=1e-9) and "+28.00 points removed" in levelled.note
+    overall = (table["method"] == "fnr-balanced") & (table["group"] == "all")
+    table.loc[overall, "value"] = [0.66, 0.69, 0.63]  # the best group's loss shows in the overall accuracy
+    assert overall_change("fnr-balanced", "imbalance")(table, context).tolist() == pytest.approx([-14.0, -11.0, -17.0])
 
 
 def test_the_fair_comparison_stays_out_of_the_pooled_fnr_table(default_config):

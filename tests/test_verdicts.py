@@ -23,8 +23,8 @@ from dpharm.experiments import claim_statements
 from dpharm.experiments import paper_tests as t
 
 SEEDS = range(5)
-CONTEXT = Context(confidence=0.95, epsilons="mean", testable_accuracy=0.8, bootstrap=200)
-SETTINGS = {"confidence": 0.95, "epsilons": "mean", "testable_accuracy": 0.8, "bootstrap": 200,
+CONTEXT = Context(confidence=0.95, epsilons="mean", room_above_chance=5, bootstrap=200, min_effect=2.0)
+SETTINGS = {"confidence": 0.95, "epsilons": "mean", "room_above_chance": 5, "bootstrap": 200,
             "min_effect": {"minority": 2.0, "shrinks": 2.0, "no_guaranteed_gain": 2.0,
                            "governed_by_fnr": 0.8, "transition": 1.5}}  # fmt: skip
 
@@ -66,16 +66,18 @@ def test_noisy_disparity_is_inconclusive():
     assert c2([0.0] * 5, [-0.4, 0.3, -0.3, 0.2, -0.1])["verdict"] == INCONCLUSIVE
 
 
-def test_a_minority_at_a_floor_without_dp_is_not_testable():
-    result = c2([-0.01] * 5, [-0.05] * 5, minority_accuracy=0.3)
-    assert result["verdict"] == NOT_TESTABLE and "testable accuracy" in result["note"]
+def test_a_minority_without_room_above_chance_is_not_testable():
+    # two classes: chance 0.5, and room_above_chance 5 x threshold 2 points asks for 0.60 without DP
+    result = c2([-0.01] * 5, [-0.05] * 5, minority_accuracy=0.55)
+    assert result["verdict"] == NOT_TESTABLE and "chance" in result["note"] and "0.600" in result["note"]
+    assert c2([-0.01] * 5, [-0.05] * 5, minority_accuracy=0.61)["verdict"] != NOT_TESTABLE
 
 
 def test_effects_are_averaged_over_the_finite_epsilons():
     table = imbalance_table([0.0] * 5, [-0.1] * 5, epsilons=(2.0, 8.0))
     table.loc[(table["epsilon"] == 8.0) & (table["group"] == "class1"), "value"] = -0.3
     assert t.minority(table, CONTEXT).tolist() == pytest.approx([20.0] * 5)
-    smallest = Context(0.95, "smallest", 0.8, 200)
+    smallest = Context(0.95, "smallest", 5, 200, min_effect=2.0)
     assert t.minority(table, smallest).tolist() == pytest.approx([10.0] * 5)
 
 
@@ -180,12 +182,14 @@ def test_claims_combine_their_tests_but_not_their_findings():
 def test_summary_has_one_row_per_claim_and_dataset():
     tests = pd.DataFrame([
         {"claim": "C2", "experiment": "class_imbalance", "dataset": "synthetic", "test": "minority", "metric": "m",
-         "effect": 0.2, "ci_low": 0.1, "ci_high": 0.3, "n_seeds": 5, "verdict": REPRODUCED},
+         "effect": 0.2, "ci_low": 0.1, "ci_high": 0.3, "n_seeds": 5, "verdict": REPRODUCED, "fw_verdict": INCONCLUSIVE},
         {"claim": "C2", "experiment": "real_class_imbalance", "dataset": "digits", "test": "minority", "metric": "m",
-         "effect": 0.0, "ci_low": -0.1, "ci_high": 0.1, "n_seeds": 5, "verdict": NOT_TESTABLE},
+         "effect": 0.0, "ci_low": -0.1, "ci_high": 0.1, "n_seeds": 5, "verdict": NOT_TESTABLE,
+         "fw_verdict": NOT_TESTABLE},
     ])  # fmt: skip
     claims = summarise(tests, claim_statements())
-    assert claims[["dataset", "verdict"]].values.tolist() == [["synthetic", REPRODUCED], ["digits", NOT_TESTABLE]]
+    assert claims[["dataset", "verdict", "fw_verdict"]].values.tolist() == [
+        ["synthetic", REPRODUCED, INCONCLUSIVE], ["digits", NOT_TESTABLE, NOT_TESTABLE]]
 
 
 def fashion_shift_table(gain_same_source: list[float], gain_other_dataset: list[float]) -> pd.DataFrame:
@@ -233,16 +237,65 @@ def freezing_fnr_table(fnr_of_class1_frozen: float) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def test_the_log_fnr_ratio_averages_the_classes():
+def test_the_fnr_gain_is_a_difference_averaged_over_the_classes():
     effect = t.c6_freezing_fnr(freezing_fnr_table(4.0), CONTEXT)
-    assert effect.tolist() == pytest.approx([(math.log(2.0) + math.log(4.0)) / 2] * 5)
+    assert effect.tolist() == pytest.approx([((2.0 - 1.0) + (4.0 - 1.0)) / 2] * 5)
 
 
-def test_a_class_without_a_positive_fnr_makes_the_log_ratio_inconclusive_and_says_why():
+def test_a_negative_fnr_enters_the_difference_as_it_is():
+    # a class with more errors than not under DP has a negative FNR: a log ratio was undefined there
     from dpharm.experiments import claim_tests
 
     settings = {**SETTINGS, "min_effect": {test.name: 0.1 for test in claim_tests()}}
     tests = run_tests({"mitigations": freezing_fnr_table(-0.2)}, settings)
     (result,) = tests[tests["test"] == "freezing_fnr"].itertuples()
-    assert result.verdict == INCONCLUSIVE
-    assert "class1 has FNR <= 0 at frozen_fraction 0.9, epsilon 2" in result.note
+    assert result.effect == pytest.approx(((2.0 - 1.0) + (-0.2 - 1.0)) / 2)
+    assert result.verdict == NOT_REPRODUCED
+
+
+def augmentation_table(drops: dict) -> pd.DataFrame:
+    """mitigations' augmentation sweep: accuracy change under DP per multiplicity k."""
+    return pd.DataFrame([row(experiment="mitigations", sweep="augmentation", seed=seed, epsilon=2.0,
+                             augmentation_multiplicity=k, group="all", metric="test_accuracy_change", value=-drop)
+                         for seed in SEEDS for k, drop in drops.items()])  # fmt: skip
+
+
+def test_augmentation_is_compared_with_the_transform_held_fixed():
+    # k = 1 does not augment: the smallest augmented k (2) is compared with the largest (8)
+    table = augmentation_table({1.0: 0.05, 2.0: 0.30, 8.0: 0.10})
+    assert t.c6_augmentation_accuracy(table, CONTEXT).tolist() == pytest.approx([20.0] * 5)
+
+
+def adversarial_table(attacked_without_dp: dict) -> pd.DataFrame:
+    """adversarial: clean accuracy 0.9 without DP, the given attacked accuracies per budget, and
+    under DP (epsilon 2) every accuracy 10 points lower, attacked ones 30 points lower at budget 0.5."""
+    rows = []
+    for seed in SEEDS:
+        rows.append(row(experiment="adversarial", seed=seed, epsilon=math.inf, group="all", metric="test_accuracy",
+                        value=0.9))
+        rows.append(row(experiment="adversarial", seed=seed, epsilon=2.0, group="all", metric="test_accuracy_change",
+                        value=-0.1))
+        for radius, accuracy in attacked_without_dp.items():
+            for eps, drop in ((math.inf, 0.0), (2.0, 0.3 if radius == 0.5 else 0.1)):
+                rows.append({**row(experiment="adversarial", seed=seed, epsilon=eps, group="all",
+                                   metric="adversarial_accuracy", value=accuracy - drop), "attack_radius": radius})
+    return pd.DataFrame(rows)  # fmt: skip
+
+
+def test_c4_is_judged_where_the_non_private_model_keeps_half_its_clean_accuracy():
+    # 0.9 clean: half is 0.45, nearest at budget 0.5 (0.5), not the middle budget 0.25 (0.8) nor the floor 1.0
+    table = adversarial_table({0.125: 0.85, 0.25: 0.8, 0.5: 0.5, 1.0: 0.05})
+    assert t.off_floor_radius(table, "") == 0.5
+    assert t.c4_adversarial(table, CONTEXT).tolist() == pytest.approx([20.0] * 5)  # 30 attacked - 10 clean
+
+
+def test_the_familywise_view_widens_every_interval_and_can_only_weaken_a_verdict():
+    from dpharm.claims.judging import familywise_confidence
+
+    assert familywise_confidence(0.95, 10) == pytest.approx(0.995)
+    weak = c2([0.0] * 5, [-0.04, -0.01, -0.05, -0.02, -0.03])  # one test alone: interval [~1, ~5]
+    assert weak["verdict"] == REPRODUCED and weak["fw_verdict"] == REPRODUCED  # a family of one
+    tests = run_tests({"class_imbalance": imbalance_table([0.0] * 5, [-0.04, -0.01, -0.05, -0.02, -0.03]),
+                       "pretraining_shift": shift_table([0.1] * 5, [0.0] * 5)}, SETTINGS)  # fmt: skip
+    minority = tests[tests["test"] == "minority"].iloc[0]
+    assert minority["fw_ci_low"] < minority["ci_low"] and minority["fw_ci_high"] > minority["ci_high"]

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from dpharm.claims.rules import Context, NotTestable
+from dpharm.data.groups import classes
 
 POINTS = 100.0  # accuracy points per unit of accuracy
 
@@ -75,14 +76,29 @@ def nonprivate_accuracy(table: pd.DataFrame, group: str, **where) -> float:
     return float(per_seed(table, "test_accuracy", group, epsilon=math.inf, **where).mean())
 
 
+def chance_accuracy(table: pd.DataFrame) -> float:
+    """Accuracy of a guess among the table's classes (1/K): the floor a group cannot lose below."""
+    return 1.0 / len(classes(table["group"]))
+
+
+def needed_accuracy(table: pd.DataFrame, context: Context) -> float:
+    """The non-private accuracy a group needs for a disparity test: chance plus `room_above_chance`
+    times the test's threshold, so that the predicted loss fits above the floor."""
+    return chance_accuracy(table) + context.room_above_chance * context.min_effect / POINTS
+
+
+def has_room(table: pd.DataFrame, group: str, context: Context, **where) -> bool:
+    """Whether `group` sits far enough above chance without DP (decided from non-private runs alone)."""
+    return nonprivate_accuracy(table, group, **where) >= needed_accuracy(table, context)
+
+
 def testable_value(table: pd.DataFrame, column: str, group: str, context: Context, candidates: list) -> float:
-    """The first of `candidates` (values of `column`) at which `group` keeps the testable accuracy
-    without DP; decided from the non-private runs alone. Raises NotTestable when none does."""
+    """The first of `candidates` (values of `column`) at which `group` has room above chance without
+    DP (`has_room`); decided from the non-private runs alone. Raises NotTestable when none has."""
     for value in candidates:
-        accuracy = nonprivate_accuracy(table, group, **{column: value})
-        if accuracy >= context.testable_accuracy:
+        if has_room(table, group, context, **{column: value}):
             return value
     raise NotTestable(
-        f"{group} is below the testable accuracy {context.testable_accuracy:g} without DP at every {column} "
-        f"in {candidates}"
+        f"{group} is below {needed_accuracy(table, context):.3f} (chance + {context.room_above_chance:g} x the "
+        f"threshold) without DP at every {column} in {candidates}"
     )

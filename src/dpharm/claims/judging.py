@@ -7,6 +7,7 @@ The rules themselves (what a verdict is) are in `dpharm.claims.rules`.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,7 @@ import pandas as pd
 from dpharm.claims.rules import (
     BROKEN_MECHANISMS,
     EFFECT_RULE,
+    FINDING,
     INCONCLUSIVE,
     NOT_REPRODUCED,
     NOT_TESTABLE,
@@ -42,6 +44,7 @@ def _outcome(test: ClaimTest, table: pd.DataFrame, context: Context) -> tuple[Es
 
 def test_row(test: ClaimTest, table: pd.DataFrame, threshold: float, context: Context) -> dict:
     """One row of claim_tests.csv."""
+    context = replace(context, min_effect=threshold)
     try:
         estimate, secondary = _outcome(test, table, context)
         outcome = verdict(estimate.mean, estimate.low, estimate.high, threshold, test.rule)
@@ -62,14 +65,29 @@ def test_row(test: ClaimTest, table: pd.DataFrame, threshold: float, context: Co
 
 def context_of(settings: dict) -> Context:
     """The `claims` config section as the effect functions' context."""
-    return Context(settings["confidence"], settings["epsilons"], settings["testable_accuracy"], settings["bootstrap"])
+    return Context(settings["confidence"], settings["epsilons"], settings["room_above_chance"], settings["bootstrap"])
+
+
+def familywise_confidence(confidence: float, tests: int) -> float:
+    """Bonferroni: each of `tests` intervals at this confidence, so that all hold together at
+    `confidence`."""
+    return 1 - (1 - confidence) / max(tests, 1)
 
 
 def run_tests(tables: dict[str, pd.DataFrame], settings: dict) -> pd.DataFrame:
-    """One row per registered test whose experiment has a table: effect, interval and verdict."""
+    """One row per registered test whose experiment has a table: effect, interval and verdict,
+    and the same at the family-wise confidence over every judged test of the run (`fw_*`)."""
     context = context_of(settings)
-    rows = [test_row(test, tables[test.experiment], settings["min_effect"][test.name], context)
-            for test in claim_tests() if test.experiment in tables]  # fmt: skip
+    tests = [test for test in claim_tests() if test.experiment in tables]
+    judged = sum(test.rule != FINDING for test in tests)
+    familywise = replace(context, confidence=familywise_confidence(context.confidence, judged))
+    rows = []
+    for test in tests:
+        table, threshold = tables[test.experiment], settings["min_effect"][test.name]
+        row = test_row(test, table, threshold, context)
+        strict = test_row(test, table, threshold, familywise)
+        rows.append({**row, "fw_ci_low": strict["ci_low"], "fw_ci_high": strict["ci_high"],
+                     "fw_verdict": strict["verdict"]})  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -95,6 +113,8 @@ def audit_tests(audit: pd.DataFrame, min_power: float) -> pd.DataFrame:
             "min_effect": threshold, "effect_nats": math.nan,
             "verdict": REPRODUCED if effect >= threshold else NOT_REPRODUCED,
             "note": f"bound at {row.confidence:.0%} confidence over {row.n_trials} trainings",
+            "fw_ci_low": math.nan, "fw_ci_high": math.nan,
+            "fw_verdict": REPRODUCED if effect >= threshold else NOT_REPRODUCED,
         })  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -119,12 +139,30 @@ def summarise(tests: pd.DataFrame, statements: dict[str, str]) -> pd.DataFrame:
             "statement": statements[claim], "metric": f"{primary['test']}: {primary['metric']}",
             "effect": primary["effect"], "ci_low": primary["ci_low"], "ci_high": primary["ci_high"],
             "n_seeds": primary["n_seeds"], "verdict": combine(list(group["verdict"])),
+            "fw_verdict": combine(list(group["fw_verdict"])),
         })  # fmt: skip
     return pd.DataFrame(rows)
 
 
 def _number(value: float) -> str:
     return "-" if math.isnan(value) else f"{value:.4g}"
+
+
+def familywise_summary(tests: pd.DataFrame, confidence: float) -> str:
+    """How many tests were judged, and which verdicts change when every interval must hold at once."""
+    judged = tests[tests["rule"] != FINDING]
+    flips = judged[judged["verdict"] != judged["fw_verdict"]]
+    family = int((judged["experiment"] != PRIVACY_AUDIT).sum())
+    text = (
+        f"{len(judged)} tests are judged (findings aside). Family-wise view: every interval at "
+        f"{familywise_confidence(confidence, family):.4%} (Bonferroni over the {family} tests of the paper's and the "
+        f"beyond-the-paper experiments of this run; the audit's bounds are one-off), so that all hold together at "
+        f"{confidence:.0%}: "
+    )
+    if flips.empty:
+        return text + "no verdict changes."
+    changes = "; ".join(f"{r.claim} {r.dataset} {r.test}: {r.verdict} -> {r.fw_verdict}" for r in flips.itertuples())
+    return text + f"{len(flips)} verdict(s) change: {changes}."
 
 
 def render_markdown(claims: pd.DataFrame, tests: pd.DataFrame, confidence: float) -> str:
@@ -137,24 +175,28 @@ def render_markdown(claims: pd.DataFrame, tests: pd.DataFrame, confidence: float
         "Rules: `src/dpharm/claims/rules.py`; tests: `src/dpharm/experiments/paper_tests.py`; thresholds: "
         "`claims.min_effect` in the config.",
         "",
-        "| claim | dataset | statement | verdict |",
-        "|---|---|---|---|",
+        familywise_summary(tests, confidence),
+        "",
+        "| claim | dataset | statement | verdict | family-wise |",
+        "|---|---|---|---|---|",
     ]
-    lines += [f"| {r.claim} | {r.dataset} | {r.statement} | **{r.verdict}** |" for r in claims.itertuples()]
+    lines += [f"| {r.claim} | {r.dataset} | {r.statement} | **{r.verdict}** | {r.fw_verdict} |"
+              for r in claims.itertuples()]  # fmt: skip
     lines += [
         "",
         "## Tests",
         "",
         f"| claim | dataset | test | what is compared | effect | {confidence:.0%} CI | rule | threshold | nats "
-        "| seeds | verdict |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| seeds | verdict | family-wise |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in tests.itertuples():
         interval_text = "-" if math.isnan(r.ci_low) else f"[{r.ci_low:.4g}, {r.ci_high:.4g}]"
         note = f" ({r.note})" if r.note else ""
         lines.append(
             f"| {r.claim} | {r.dataset} | {r.test} | {r.statement}; {r.metric} | {_number(r.effect)} | {interval_text} "
-            f"| {r.rule} | {r.min_effect:g} | {_number(r.effect_nats)} | {r.n_seeds} | {r.verdict}{note} |"
+            f"| {r.rule} | {r.min_effect:g} | {_number(r.effect_nats)} | {r.n_seeds} | {r.verdict}{note} "
+            f"| {r.fw_verdict} |"
         )
     return "\n".join(lines) + "\n"
 

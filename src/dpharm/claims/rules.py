@@ -54,8 +54,9 @@ class Context:
 
     confidence: float
     epsilons: str  # how the finite epsilons of a grid combine: "mean" or "smallest"
-    testable_accuracy: float
+    room_above_chance: float  # a disparity needs this many thresholds of accuracy above chance without DP
     bootstrap: int
+    min_effect: float = math.nan  # the threshold of the test being judged (set per test)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,31 @@ def _test(name, statement, metric, effect, **options) -> ClaimTest:
     return ClaimTest(name, statement, metric, effect, **options)
 
 
+# C4 in accuracy and in loss, both primary, at the budget where the non-private model keeps about
+# half its clean accuracy (chosen from the non-private runs: paper_tests.off_floor_radius).
+OFF_FLOOR = "off-floor budget"
+ADVERSARIAL_L2 = (
+    _test(
+        "adversarial",
+        "DP costs more accuracy under PGD-l2 than on clean data",
+        f"{ACCURACY_DROP}: attacked ({OFF_FLOOR}) minus clean",
+        t.c4_adversarial,
+    ),
+    _test(
+        "adversarial_loss",
+        "DP raises the PGD-l2 loss more than the clean loss",
+        f"nats of test loss gained under DP: attacked ({OFF_FLOOR}) minus clean",
+        t.c4_adversarial_nats,
+    ),
+)
+ADVERSARIAL_LINF = (
+    _test("adversarial_linf", "DP costs more accuracy under PGD-linf than on clean data",
+          f"{ACCURACY_DROP}: attacked ({OFF_FLOOR}) minus clean", t.c4_adversarial_linf),
+    _test("adversarial_linf_loss", "DP raises the PGD-linf loss more than the clean loss",
+          f"nats of test loss gained under DP: attacked ({OFF_FLOOR}) minus clean", t.c4_adversarial_linf_nats),
+)  # fmt: skip
+
+
 def register_image_designs(prefix: str, captions: dict[str, str], minority_metric: str = "") -> None:
     """The C2, C3 and C4 experiments on one real data set, `{prefix}_class_imbalance`,
     `{prefix}_long_tail` and `{prefix}_adversarial`: the same designs, tests and figures, with the
@@ -73,14 +98,7 @@ def register_image_designs(prefix: str, captions: dict[str, str], minority_metri
     )
     register(Experiment(
         name=f"{prefix}_adversarial", claim="C4", figure=f"{FIGURES}:adversarial", caption=captions["adversarial"],
-        tests=(
-            _test("adversarial", "DP costs more accuracy under PGD-l2 than on clean data",
-                  f"{ACCURACY_DROP}: attacked (middle budget) minus clean", t.c4_adversarial,
-                  secondary=t.c4_adversarial_nats),
-            _test("adversarial_linf", "DP costs more accuracy under PGD-linf than on clean data",
-                  f"{ACCURACY_DROP}: attacked (middle budget) minus clean", t.c4_adversarial_linf,
-                  secondary=t.c4_adversarial_linf_nats),
-        ),
+        tests=(*ADVERSARIAL_L2, *ADVERSARIAL_LINF),
         shown_keys={ANY_SWEEP: frozenset()},
     ))  # fmt: skip
 
@@ -156,9 +174,7 @@ register(Experiment(
     caption=("Claim C4. PGD-l2 test loss and accuracy against the attack budget (units of the feature norm; 0 is the "
              "clean test set), one line per epsilon. C4 predicts DP costs more accuracy under attack than on clean "
              "data."),
-    tests=(_test("adversarial", "DP costs more accuracy under PGD-l2 than on clean data",
-                 f"{ACCURACY_DROP}: attacked (middle budget) minus clean", t.c4_adversarial,
-                 secondary=t.c4_adversarial_nats),),
+    tests=ADVERSARIAL_L2,
     shown_keys={ANY_SWEEP: frozenset()},
 ))  # fmt: skip
 
@@ -209,14 +225,17 @@ register(Experiment(
              "model of augmentation, an oracle that no real augmentation has."),
     tests=(
         _test("augmentation_accuracy", "augmentation multiplicity reduces the DP harm",
-              f"{ACCURACY_DROP}: k min minus k max", t.c6_augmentation_accuracy, secondary=t.c6_augmentation_nats),
+              f"{ACCURACY_DROP}: smallest augmented k (k > 1) minus largest k", t.c6_augmentation_accuracy,
+              secondary=t.c6_augmentation_nats),
         _test("augmentation_fnr", "augmentation multiplicity raises the FNR",
-              "log FNR ratio, k max over k min", t.c6_augmentation_fnr),
+              "FNR gained from the smallest augmented k (k > 1) to the largest",
+              t.c6_augmentation_fnr),
         _test("freezing_accuracy", "freezing filters reduces the DP harm",
               f"{ACCURACY_DROP}: frozen fraction min minus max", t.c6_freezing_accuracy,
               secondary=t.c6_freezing_nats),
         _test("freezing_fnr", "freezing filters raises the FNR",
-              "log FNR ratio, frozen fraction max over min", t.c6_freezing_fnr),
+              "FNR gained from the smallest frozen fraction to the largest",
+              t.c6_freezing_fnr),
         _test("trainable_parameters", "more trainable parameters (less freezing, same width) "
               "make DP worse; the same runs and statistic as freezing_accuracy",
               f"{ACCURACY_DROP}: frozen fraction min minus max", t.c1_trainable_parameters,
@@ -262,14 +281,17 @@ register(Experiment(
              "clipping) and frozen fraction of filters (bottom)."),
     tests=(
         _test("augmentation_accuracy", "augmentation multiplicity reduces the DP harm",
-              f"{ACCURACY_DROP}: k min minus k max", t.c6_augmentation_accuracy, secondary=t.c6_augmentation_nats),
+              f"{ACCURACY_DROP}: smallest augmented k (k > 1) minus largest k", t.c6_augmentation_accuracy,
+              secondary=t.c6_augmentation_nats),
         _test("augmentation_fnr", "augmentation multiplicity raises the FNR",
-              "log FNR ratio, k max over k min", t.c6_augmentation_fnr),
+              "FNR gained from the smallest augmented k (k > 1) to the largest",
+              t.c6_augmentation_fnr),
         _test("freezing_accuracy", "freezing filters reduces the DP harm",
               f"{ACCURACY_DROP}: frozen fraction min minus max", t.c6_freezing_accuracy,
               secondary=t.c6_freezing_nats),
         _test("freezing_fnr", "freezing filters raises the FNR",
-              "log FNR ratio, frozen fraction max over min", t.c6_freezing_fnr),
+              "FNR gained from the smallest frozen fraction to the largest",
+              t.c6_freezing_fnr),
     ),
     shown_keys={"augmentation": frozenset({"training.augmentation_multiplicity"}),
                 "freezing": frozenset({"model.frozen_fraction"})},

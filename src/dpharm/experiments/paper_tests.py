@@ -19,6 +19,7 @@ from dpharm.claims.effects import (
     POINTS,
     accuracy_drop,
     loss_rise,
+    nonprivate_accuracy,
     over_epsilons,
     per_seed,
     sweep_rows,
@@ -167,17 +168,26 @@ def _tail_gap(sweep: str, column: str):
 # --- C4 -----------------------------------------------------------------------------------
 
 
-def _middle_radius(table: pd.DataFrame, metric: str) -> float:
+def off_floor_radius(table: pd.DataFrame, suffix: str) -> float:
+    """The attack budget where the non-private model keeps about half its clean accuracy under
+    attack (nearest, mean over seeds): chosen from the non-private runs alone, so the test sits
+    neither at the floor (everything broken) nor at no attack at all."""
+    metric = f"adversarial_accuracy{suffix}"
     radii = sorted(r for r in table.loc[table["metric"] == metric, "attack_radius"].unique() if r > 0)
-    return float(radii[len(radii) // 2])
+    if not radii:
+        raise ValueError(f"no {metric} rows with a positive budget")
+    half = nonprivate_accuracy(table, ALL) / 2
+    attacked = {r: float(per_seed(table, metric, ALL, r, epsilon=math.inf).mean()) for r in radii}
+    return min(radii, key=lambda r: abs(attacked[r] - half))
 
 
 def _adversarial(suffix: str, nats: bool = False):
-    """At the middle budget: what DP costs under the attack beyond what it costs on clean data."""
+    """At the off-floor budget: what DP costs under the attack beyond what it costs on clean data,
+    in accuracy points or in nats of loss."""
 
     def effect(table: pd.DataFrame, context: Context) -> pd.Series:
         metric = f"adversarial_{'loss' if nats else 'accuracy'}{suffix}"
-        radius = _middle_radius(table, metric)
+        radius = off_floor_radius(table, suffix)
 
         def at(eps: float) -> pd.Series:
             attacked = per_seed(table, metric, ALL, radius, epsilon=eps) - per_seed(
@@ -232,32 +242,46 @@ def no_guaranteed_gain_from_another_dataset(table: pd.DataFrame, context: Contex
 # --- C6 -----------------------------------------------------------------------------------
 
 
-def _mitigation_accuracy(sweep: str, column: str):
-    """Accuracy points of DP harm removed between the smallest and the largest setting."""
-    return _end_difference(sweep, column, "min")
+# Augmentation multiplicity is compared with the transform held fixed: from the smallest k that
+# augments (k > 1) to the largest, so that the cost of the transform itself (k = 1 has none)
+# does not enter the effect of multiplicity.
+AUGMENTED = {"augmentation_multiplicity": lambda values: [v for v in values if v > 1]}
 
 
-def _mitigation_nats(sweep: str, column: str):
-    return _end_difference(sweep, column, "min", measure=loss_rise)
+def _compared_ends(rows: pd.DataFrame, column: str) -> tuple[float, float]:
+    """The smallest and largest compared value of a mitigation's setting."""
+    values = AUGMENTED.get(column, list)(values_of(rows, column))
+    if len(values) < 2:
+        raise ValueError(f"'{column}' needs two compared values, got {values}")
+    return values[0], values[-1]
 
 
-def _mitigation_fnr(sweep: str, column: str):
-    """Log ratio of the measured FNR at the largest over the smallest setting, averaged over classes."""
+def _mitigation(sweep: str, column: str, measure=accuracy_drop):
+    """DP harm (`measure`) at the smallest compared setting minus at the largest: the harm removed."""
 
     def effect(table: pd.DataFrame, context: Context) -> pd.Series:
         rows = sweep_rows(table, sweep)
-        low, high = values_of(rows, column)[0], values_of(rows, column)[-1]
+        low, high = _compared_ends(rows, column)
+        return over_epsilons(rows, context, lambda e: measure(rows, ALL, e, **{column: low})
+                             - measure(rows, ALL, e, **{column: high}))  # fmt: skip
+
+    return effect
+
+
+def _mitigation_fnr(sweep: str, column: str):
+    """The measured FNR gained from the smallest to the largest compared setting, mean over classes:
+    a difference, since an FNR may be negative under DP (no log ratio)."""
+
+    def effect(table: pd.DataFrame, context: Context) -> pd.Series:
+        rows = sweep_rows(table, sweep)
+        low, high = _compared_ends(rows, column)
+
+        def gain(group, eps):
+            fnr = {v: per_seed(rows, "fnr_measured", group, **{column: v}, epsilon=eps) for v in (low, high)}
+            return fnr[high] - fnr[low]
+
         classes = _classes(rows)
-
-        def log_fnr(group, value, eps):
-            fnr = per_seed(rows, "fnr_measured", group, **{column: value}, epsilon=eps)
-            if (fnr <= 0).any():  # a class with more errors than not: its log FNR is undefined
-                raise ValueError(f"the log FNR ratio needs positive FNRs; {group} has FNR <= 0 at {column} "
-                                 f"{value:g}, epsilon {eps:g}")  # fmt: skip
-            return np.log(fnr)
-
-        return over_epsilons(rows, context, lambda e: sum(log_fnr(g, high, e) - log_fnr(g, low, e) for g in classes)
-                             / len(classes))  # fmt: skip
+        return over_epsilons(rows, context, lambda e: sum(gain(g, e) for g in classes) / len(classes))
 
     return effect
 
@@ -300,10 +324,10 @@ c3_rare_tail = _tail_gap("rare_tail", "tail_frequency")
 c3_weak_tail = _tail_gap("weak_tail", "tail_feature_norm")
 c4_adversarial, c4_adversarial_nats = _adversarial(""), _adversarial("", nats=True)
 c4_adversarial_linf, c4_adversarial_linf_nats = _adversarial("_linf"), _adversarial("_linf", nats=True)
-c6_augmentation_accuracy = _mitigation_accuracy("augmentation", "augmentation_multiplicity")
-c6_augmentation_nats = _mitigation_nats("augmentation", "augmentation_multiplicity")
+c6_augmentation_accuracy = _mitigation("augmentation", "augmentation_multiplicity")
+c6_augmentation_nats = _mitigation("augmentation", "augmentation_multiplicity", measure=loss_rise)
 c6_augmentation_fnr = _mitigation_fnr("augmentation", "augmentation_multiplicity")
-c6_freezing_accuracy = _mitigation_accuracy("freezing", "frozen_fraction")
-c6_freezing_nats = _mitigation_nats("freezing", "frozen_fraction")
+c6_freezing_accuracy = _mitigation("freezing", "frozen_fraction")
+c6_freezing_nats = _mitigation("freezing", "frozen_fraction", measure=loss_rise)
 c6_freezing_fnr = _mitigation_fnr("freezing", "frozen_fraction")
 c1_trainable_parameters = c6_freezing_accuracy  # the same statistic on the same runs (paper.py says so)
