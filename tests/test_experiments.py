@@ -32,7 +32,7 @@ def toy_effect(table, context):
 
 @pytest.fixture()
 def toy_experiment():
-    """The README recipe, followed once: register an experiment, then remove it again."""
+    """The docs/architecture.md recipe, followed once: register an experiment, then remove it again."""
     experiment = register(
         Experiment(
             name="toy_accuracy",

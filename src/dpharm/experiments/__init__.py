@@ -6,7 +6,7 @@ tests and the swept keys its figure can show. The schema accepts any name and
 `dpharm.setup.validation` accepts only registered ones, so the registry is the single list.
 Importing this package registers the paper's experiments (`dpharm.experiments.paper`), then the
 fair DP-SGD comparison (`dpharm.experiments.fair_dpsgd`), whose claim tests come last. The
-README's "Adding an experiment" gives the recipe.
+recipe is docs/architecture.md, "Adding an experiment".
 """
 
 # isort: off

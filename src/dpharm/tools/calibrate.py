@@ -2,10 +2,10 @@
 
 Trains one model per (seed, epsilon) on the full training set with the given settings and
 prints one JSON line: the settings, the wall time, and per model the test accuracy, the train
-accuracy and the noise multiplier. The README's calibration table for Fashion-MNIST was made
+accuracy and the noise multiplier. The calibration table for Fashion-MNIST (docs/configuration.md) was made
 with it. The model settings were chosen from these runs before any claim run, on the test
 set of the source: a choice of hyper-parameters that a strict protocol would make on held-out
-training data (README, "Calibration").
+training data (docs/configuration.md, "Calibration").
 """
 
 from __future__ import annotations
