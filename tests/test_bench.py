@@ -58,3 +58,33 @@ def test_fair_benchmark_times_every_method_on_the_paper_model(tmp_path):
     table = pd.read_csv(tmp_path / "fair_dpsgd_throughput.csv")
     assert set(table.method) == {"nonprivate", "ours", *FAIR_METHODS} and set(table.model) == {"paper"}
     assert (table.step_ms > 0).all() and not (tmp_path / "dpsgd_throughput.csv").exists()
+
+
+def test_every_visible_option_has_help_text():
+    import argparse
+
+    from dpharm.tools.benchmark import argument_parser
+
+    parser = argument_parser()
+    assert parser.prog == "python -m dpharm.bench" and "Writes to results/benchmarks/" in parser.description
+    for action in parser._actions:
+        assert action.help, action.option_strings  # SUPPRESS is a non-empty string: the children's entry points
+    hidden = {a.dest for a in parser._actions if a.help == argparse.SUPPRESS}
+    assert hidden == {"one", "grid_job"}
+
+
+def test_the_throughput_figure_has_a_linear_axis_from_zero_and_prints_the_ratios(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from dpharm.tools import benchmark
+    from helpers import REPO
+
+    table = pd.read_csv(REPO / "results" / "benchmarks" / "dpsgd_throughput.csv")
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)  # keep the figure to look at it
+    benchmark.plot_throughput(table, tmp_path / "throughput.png")
+    (figure,) = figures
+    for ax in figure.axes:
+        assert ax.get_yscale() == "linear" and ax.get_ylim()[0] == 0
+    labels = {text.get_text() for ax in figure.axes for text in ax.texts}
+    assert {f"{ratio:.3g}× time" for ratio in table["ratio_to_nonprivate"]} == labels

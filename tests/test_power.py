@@ -25,3 +25,19 @@ def test_the_pilot_sd_is_recovered_from_its_interval():
     (row,) = power_table(pilot).itertuples()
     assert row.sd == pytest.approx(sd) and row.distance == mean  # reproduced once the interval excludes 0
     assert row.seeds_needed == seeds_needed(sd, mean)
+
+
+def test_the_command_line_explains_itself_and_refuses_a_missing_file(tmp_path, capsys):
+    from dpharm.tools.power import argument_parser, main
+
+    parser = argument_parser()
+    assert parser.description and parser.prog == "python -m dpharm.tools.power"
+    assert all(action.help for action in parser._actions)  # every argument has help text
+    with pytest.raises(SystemExit) as exit_:
+        main([str(tmp_path / "missing.csv")])
+    assert exit_.value.code == 2  # a usage error, not a traceback
+    assert "no such file" in capsys.readouterr().err
+    (tmp_path / "other.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "other.csv")])
+    assert "not a claim tests table" in capsys.readouterr().err

@@ -41,6 +41,7 @@ STAGES = {
     "aggregate",
     "fnr_transition",
     "claims",
+    "verdicts",
     "figure",
     "provenance",
 }

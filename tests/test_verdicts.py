@@ -219,13 +219,12 @@ def test_pre_training_on_another_data_set_is_the_largest_shift():
 
 
 def test_the_html_verdicts_show_every_claim_and_test():
-    from dpharm.claims.judging import render_html
+    from dpharm.reporting.claims_page import render_html
 
     tests = run_tests({"class_imbalance": imbalance_table([0.0] * 5, [-0.3] * 5)}, SETTINGS)
-    claims = summarise(tests, claim_statements())
-    html = render_html(claims, tests, 0.95)
-    assert html.startswith("<!DOCTYPE html>") and html.count("<table") == 2
-    assert "<td>reproduced</td>" in html and "minority" in html
+    html = render_html(tests, 0.95)
+    assert html.startswith("<!DOCTYPE html>") and html.count("<table") == 2  # the summary, and C2's tests
+    assert '<td class="verdict v-reproduced">reproduced</td>' in html and "minority" in html
 
 
 def freezing_fnr_table(fnr_of_class1_frozen: float) -> pd.DataFrame:

@@ -93,7 +93,8 @@ FIGURE_NAMES = (
 
 
 def get_final_targets():
-    """Every tracked result of the run; with `from_tables`, the figures and the verdicts only."""
+    """Every tracked result of the run; with `from_tables`, the figures and the verdicts only
+    (and the committed provenance of the tables, for the report)."""
     if not config["from_tables"]:
         return PLAN.final_targets()
     figures = [
@@ -101,13 +102,10 @@ def get_final_targets():
         for name in FIGURE_NAMES
         for template in (paths.FIGURE_PDF, paths.FIGURE_PNG)
     ]
-    verdicts = [
-        paths.CLAIMS,
-        paths.CLAIMS_MARKDOWN,
-        paths.CLAIMS_HTML,
-        paths.CLAIM_TESTS,
-    ]
-    return figures + verdicts
+    verdicts = [*paths.VERDICTS, paths.CLAIM_TESTS]
+    # the committed provenance of the tables, for the report (a fresh clone may lack it)
+    provenance = [paths.TABLES_PROVENANCE] if os.path.exists(paths.PROVENANCE) else []
+    return figures + verdicts + provenance
 
 
 # Each job's memory and wall time for a cluster scheduler (`mem_mb`, `runtime`), from the

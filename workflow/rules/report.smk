@@ -1,5 +1,6 @@
 # Stage 6: claim verdicts and figures, drawn only from the tables (those this run makes, and the
-# committed ones it does not), and the run's provenance.
+# committed ones it does not), the conclusion at a glance (verdict matrix, forest plot, claims
+# page) drawn from claim_tests.csv, and the run's provenance.
 
 
 rule claims:
@@ -8,9 +9,6 @@ rule claims:
     output:
         claims=paths.CLAIMS,
         markdown=paths.CLAIMS_MARKDOWN,
-        html=report(
-            paths.CLAIMS_HTML, caption="../report/claims.rst", category="Claims"
-        ),
         tests=paths.CLAIM_TESTS,
     log:
         paths.CLAIMS_LOG,
@@ -23,6 +21,38 @@ rule claims:
         settings=config["claims"],
     script:
         "../scripts/claims.py"
+
+
+# "At a glance" sorts first among the report's categories (alphabetically), so the report opens
+# with the verdict matrix and the forest plot.
+rule verdicts:
+    input:
+        tests=paths.CLAIM_TESTS,
+    output:
+        matrix_pdf=paths.VERDICT_MATRIX_PDF,
+        matrix_png=report(
+            paths.VERDICT_MATRIX_PNG,
+            caption="../report/verdict_matrix.rst",
+            category="At a glance",
+        ),
+        forest_pdf=paths.FOREST_PDF,
+        forest_png=report(
+            paths.FOREST_PNG, caption="../report/forest.rst", category="At a glance"
+        ),
+        html=report(
+            paths.CLAIMS_HTML, caption="../report/claims.rst", category="Claims"
+        ),
+    log:
+        paths.VERDICTS_LOG,
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=budget.LIGHT_JOB.mem_mb,
+        runtime=budget.LIGHT_JOB.runtime,
+    params:
+        confidence=config["claims"]["confidence"],
+    script:
+        "../scripts/verdicts.py"
 
 
 rule figure:
@@ -51,22 +81,41 @@ rule figure:
         "../scripts/plot.py"
 
 
-rule provenance:
-    output:
-        report(
+# With `from_tables` no rule rewrites the provenance: results/provenance.json stays that of the
+# run that made the tables, and the report shows a copy of it.
+if not config["from_tables"]:
+
+    rule provenance:
+        output:
+            report(
+                paths.PROVENANCE,
+                caption="../report/provenance.rst",
+                category="Provenance",
+            ),
+        log:
+            paths.PROVENANCE_LOG,
+        conda:
+            CONDA_ENV
+        resources:
+            mem_mb=budget.LIGHT_JOB.mem_mb,
+            runtime=budget.LIGHT_JOB.runtime,
+        params:
+            config_hash=config_hash(config),
+            git=git_state(),
+        script:
+            "../scripts/provenance.py"
+
+else:
+
+    rule tables_provenance:
+        input:
             paths.PROVENANCE,
-            caption="../report/provenance.rst",
-            category="Provenance",
-        ),
-    log:
-        paths.PROVENANCE_LOG,
-    conda:
-        CONDA_ENV
-    resources:
-        mem_mb=budget.LIGHT_JOB.mem_mb,
-        runtime=budget.LIGHT_JOB.runtime,
-    params:
-        config_hash=config_hash(config),
-        git=git_state(),
-    script:
-        "../scripts/provenance.py"
+        output:
+            report(
+                paths.TABLES_PROVENANCE,
+                caption="../report/tables_provenance.rst",
+                category="Provenance",
+            ),
+        localrule: True
+        shell:
+            "cp {input} {output}"

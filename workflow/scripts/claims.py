@@ -8,7 +8,6 @@ with logging_to(snakemake.log[0]):
         list(snakemake.input),
         snakemake.output.claims,
         snakemake.output.markdown,
-        snakemake.output.html,
         snakemake.output.tests,
         snakemake.params.settings,
     )

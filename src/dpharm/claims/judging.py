@@ -1,5 +1,6 @@
 """Judging: every registered claim test run on its experiment's table, the privacy audit's
-tests, one verdict per claim and dataset, and the claims files (markdown and HTML).
+tests, one verdict per claim and dataset, and the claims markdown (the HTML page:
+`dpharm.reporting.claims_page`).
 
 The rules themselves (what a verdict is) are in `dpharm.claims.rules`.
 """
@@ -199,19 +200,3 @@ def render_markdown(claims: pd.DataFrame, tests: pd.DataFrame, confidence: float
             f"| {r.fw_verdict} |"
         )
     return "\n".join(lines) + "\n"
-
-
-def render_html(claims: pd.DataFrame, tests: pd.DataFrame, confidence: float) -> str:
-    """results/claims.html, the verdicts as the HTML report shows them: one table of claims, one of tests."""
-    columns = ["claim", "dataset", "test", "statement", "metric", "effect", "ci_low", "ci_high", "rule", "min_effect",
-               "n_seeds", "verdict", "note"]  # fmt: skip
-    claim_table = claims[["claim", "dataset", "statement", "verdict"]].to_html(index=False, escape=True)
-    test_table = tests[[c for c in columns if c in tests]].to_html(index=False, escape=True, na_rep="-")
-    return (
-        "<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>Claims</title>"
-        "<style>table{border-collapse:collapse;font:13px sans-serif}td,th{border:1px solid #ccc;padding:3px 6px}"
-        "</style></head><body>\n<h1>Claims: verdicts computed from results/tables/</h1>\n"
-        f"<p>Effects are means over seeds with {confidence:.0%} intervals; a positive effect is what the claim "
-        "predicts. Rules: src/dpharm/claims/rules.py; tests: src/dpharm/experiments/paper_tests.py.</p>\n"
-        f"{claim_table}\n<h2>Tests</h2>\n{test_table}\n</body></html>\n"
-    )

@@ -5,6 +5,7 @@ Each takes the tidy table and `errorbar` (the claims' interval, `dpharm.reportin
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 import matplotlib.pyplot as plt
@@ -207,11 +208,15 @@ def public_data_shift(table: pd.DataFrame, errorbar) -> plt.Figure:
     rows = rows.assign(**{PUBLIC_DATA: rows.apply(_public_data, axis=1)})
     order = sorted(rows[PUBLIC_DATA].unique(), key=lambda v: (v.startswith("digits"), not v.startswith("held-out"), v))
     epsilons = sorted(rows["epsilon"].unique(), reverse=True)
-    fig, axes = grid(1, len(epsilons) + 1, "C5 (claim: the gain of public pre-training shrinks as the shift grows)")
-    paired_gain_panel(axes[0][-1], rows, PUBLIC_DATA, errorbar, order)
-    axes[0][-1].tick_params(axis="x", labelsize=8)
+    columns = min(3, len(epsilons) + 1)  # panels wrapped into rows of three: a readable width
+    fig, axes = grid(math.ceil((len(epsilons) + 1) / columns), columns,
+                     "C5 (claim: the gain of public pre-training shrinks as the shift grows)")  # fmt: skip
+    panels = list(axes.flat)
+    gain_panel = panels[len(epsilons)]
+    paired_gain_panel(gain_panel, rows, PUBLIC_DATA, errorbar, order)
+    gain_panel.tick_params(axis="x", labelsize=8)
     rows = rows.rename(columns={"value": "test accuracy"})
-    for ax, epsilon in zip(axes[0], epsilons, strict=False):
+    for ax, epsilon in zip(panels, epsilons, strict=False):
         points(
             ax,
             rows[rows["epsilon"] == epsilon],
@@ -223,6 +228,7 @@ def public_data_shift(table: pd.DataFrame, errorbar) -> plt.Figure:
         )
         ax.set_title(f"epsilon {epsilon_label(epsilon)}", fontsize=9)
         ax.tick_params(axis="x", labelsize=8)
+    hide_unused(axes)
     return fig
 
 

@@ -6,12 +6,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from dpharm.claims.judging import judge, render_html, render_markdown
+from dpharm.claims.judging import judge, render_markdown
 from dpharm.io import write_json, write_text
 from dpharm.measurement.tables import KEY_COLUMNS, check_rows, fnr_agreement, read_evaluation, write_csv
 from dpharm.measurement.tables import aggregate as combine
 from dpharm.measurement.tables import fnr_transition as pooled
+from dpharm.reporting.claims_page import render_html
 from dpharm.reporting.plots import draw
+from dpharm.reporting.verdict_figures import draw_verdict_figures
 from dpharm.setup.provenance import provenance as record
 from dpharm.setup.runtime import pick_device
 
@@ -36,9 +38,7 @@ def fnr_transition(inputs: list[str], output: str, agreement: str) -> None:
     write_csv(agreement, fnr_agreement(table))
 
 
-def judge_claims(
-    inputs: list[str], claims_csv: str, claims_md: str, claims_html: str, tests_csv: str, settings: dict
-) -> None:
+def judge_claims(inputs: list[str], claims_csv: str, claims_md: str, tests_csv: str, settings: dict) -> None:
     """Every claim test and claim verdict, from the experiment tables (and the audit's)."""
 
     tables = {Path(path).stem: pd.read_csv(path) for path in inputs}
@@ -49,7 +49,16 @@ def judge_claims(
     write_csv(tests_csv, tests)
     write_csv(claims_csv, claims)
     write_text(claims_md, render_markdown(claims, tests, settings["confidence"]))
-    write_text(claims_html, render_html(claims, tests, settings["confidence"]))
+
+
+def verdicts(
+    tests_csv: str, matrix: tuple[str, str], forest: tuple[str, str], claims_html: str, confidence: float
+) -> None:
+    """The conclusion at a glance, drawn from results/tables/claim_tests.csv alone: the verdict
+    matrix and the forest plot (each as (pdf, png)), and the claims page with the matrix on top."""
+    tests = pd.read_csv(tests_csv)
+    draw_verdict_figures(tests, *matrix, *forest)
+    write_text(claims_html, render_html(tests, confidence, Path(matrix[1]).read_bytes()))
 
 
 def figure(table_file: str, name: str, pdf: str, png: str, settings: dict) -> None:

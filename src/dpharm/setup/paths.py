@@ -27,7 +27,16 @@ CLAIMS_MARKDOWN = "results/claims.md"
 CLAIMS_HTML = "results/claims.html"
 FIGURE_PDF = "results/figures/{name}.pdf"
 FIGURE_PNG = "results/figures/{name}.png"
+# the conclusion at a glance, drawn from CLAIM_TESTS
+VERDICT_MATRIX_PDF = "results/figures/verdict_matrix.pdf"
+VERDICT_MATRIX_PNG = "results/figures/verdict_matrix.png"
+FOREST_PDF = "results/figures/forest.pdf"
+FOREST_PNG = "results/figures/forest.png"
+# every verdict file but CLAIM_TESTS (a table): what the claims stage adds to a run's targets
+VERDICTS = [CLAIMS, CLAIMS_MARKDOWN, CLAIMS_HTML, VERDICT_MATRIX_PDF, VERDICT_MATRIX_PNG, FOREST_PDF, FOREST_PNG]
 PROVENANCE = "results/provenance.json"
+# with `from_tables`: the committed provenance of the tables, copied for the HTML report
+TABLES_PROVENANCE = "results/logs/provenance_of_the_tables.json"
 
 # One log per job.
 RAW_IMAGES_LOG = "results/logs/raw/{source}.log"
@@ -37,6 +46,7 @@ TRAIN_LOG = "results/logs/train/{experiment}/{train_id}.log"
 EVALUATE_LOG = "results/logs/evaluate/{experiment}/{train_id}.log"
 AGGREGATE_LOG = "results/logs/aggregate/{name}.log"
 CLAIMS_LOG = "results/logs/claims.log"
+VERDICTS_LOG = "results/logs/verdicts.log"
 FIGURE_LOG = "results/logs/figure/{name}.log"
 PRIVACY_AUDIT_LOG = "results/logs/privacy_audit.log"
 PROVENANCE_LOG = "results/logs/provenance.log"

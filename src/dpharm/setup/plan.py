@@ -209,4 +209,4 @@ class Plan:
         ]
         pooled = [paths.FNR_AGREEMENT] if self.pooled_fnr_experiments() else []
         tables = [*self.table_files(), *pooled, paths.CLAIM_TESTS]
-        return figures + tables + runs + [paths.CLAIMS, paths.CLAIMS_MARKDOWN, paths.CLAIMS_HTML, paths.PROVENANCE]
+        return figures + tables + runs + [*paths.VERDICTS, paths.PROVENANCE]

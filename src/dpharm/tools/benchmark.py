@@ -220,46 +220,69 @@ def throughput_table(
 
 
 def plot_throughput(table, path: Path) -> None:
-    """Examples per second of every method, one log-scale panel per model, as a PNG at `path`."""
+    """Examples per second of every method, one panel per model, on a linear axis from 0 (bar
+    heights compare honestly), each bar labelled with its step time as a multiple of the
+    non-private step's (`ratio_to_nonprivate`), as a PNG at `path`."""
 
     matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
 
-    # two-line method names, so that the tick labels stay apart unrotated
-    table = table.assign(method=table["method"].str.replace("-", "\n"))
-    grid = sns.catplot(
-        data=table,
-        x="method",
-        y="examples_per_s",
-        col="model",
-        kind="bar",
-        order=[method.replace("-", "\n") for method in METHODS],
-        height=3.2,
-        aspect=1.2,
-        sharey=False,
+    models = list(dict.fromkeys(table["model"]))
+    figure, axes = plt.subplots(1, len(models), figsize=(4.2 * len(models), 3.4), squeeze=False, layout="constrained")
+    colours = sns.color_palette("colorblind", len(METHODS))
+    for ax, model in zip(axes[0], models, strict=True):
+        rows = table[table["model"] == model].set_index("method").reindex(METHODS).dropna(subset=["examples_per_s"])
+        positions = range(len(rows))
+        ax.bar(positions, rows["examples_per_s"], color=[colours[METHODS.index(m)] for m in rows.index])
+        for x, (speed, ratio) in enumerate(zip(rows["examples_per_s"], rows["ratio_to_nonprivate"], strict=True)):
+            ax.annotate(f"{ratio:.3g}× time", (x, speed), xytext=(0, 2), textcoords="offset points", ha="center",
+                        va="bottom", fontsize=8)  # fmt: skip
+        ax.set_xticks(list(positions), [method.replace("-", "\n") for method in rows.index])  # unrotated, apart
+        ax.set_ylim(0, rows["examples_per_s"].max() * 1.15)
+        ax.set_ylabel("training examples / s")
+        ax.set_title(f"{model} model, batch {int(rows['batch'].iloc[0])}", fontsize=10)
+        ax.spines[["top", "right"]].set_visible(False)
+    figure.suptitle(
+        "DP-SGD step throughput on one CPU thread (fixed batch); label: step time relative to non-private", fontsize=10
     )
-    grid.set(yscale="log", ylabel="training examples / s", xlabel="")
-    for ax, (model, rows) in zip(grid.axes.flat, table.groupby("model", sort=False), strict=False):
-        ax.set_title(f"{model} model, batch {int(rows['batch'].iloc[0])}")
-    grid.figure.suptitle("DP-SGD step throughput on one CPU thread (fixed batch)", y=1.03)
-    grid.savefig(path, format="png", dpi=150, bbox_inches="tight")
+    figure.savefig(path, format="png", dpi=150)
+    plt.close(figure)
+
+
+def argument_parser() -> argparse.ArgumentParser:
+    """The command line of `python -m dpharm.bench`; --one and --grid-job (hidden) start the child
+    processes that measure one method or run one grid job."""
+    parser = argparse.ArgumentParser(
+        prog="python -m dpharm.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Example: python -m dpharm.bench --rounds 1 --skip-grid --models paper (a quick look, a few minutes).",
+    )
+    add = parser.add_argument
+    add("--output", default="results/benchmarks", help="folder for the tables and figure (default: %(default)s)")
+    add("--rounds", type=int, default=5, help="fresh processes per method, interleaved in time (default: %(default)s)")
+    add("--repetitions", type=int, default=5, help="timed blocks per process, median reported (default: %(default)s)")
+    add("--steps", type=int, default=50, help="steps per timed block (default: %(default)s)")
+    add("--threads", type=int, default=1, help="torch threads of the throughput runs (default: %(default)s)")
+    add(
+        "--grid-seeds",
+        type=int,
+        default=10,
+        help="seeds S trained per grid job in dpsgd_grid.csv (default: %(default)s)",
+    )
+    add("--grid-repetitions", type=int, default=3, help="timed runs of each grid layout (default: %(default)s)")
+    add("--skip-grid", action="store_true", help="write the throughput table and figure only, not dpsgd_grid.csv")
+    add("--fair", action="store_true", help="only fair_dpsgd_throughput.csv: the fair DP-SGD methods (paper model)")
+    add("--models", nargs="+", choices=list(MODELS), default=list(MODELS), help="models to measure (default: all)")
+    parser.add_argument("--one", nargs=4, metavar=("METHOD", "MODEL", "REPETITIONS", "STEPS"), help=argparse.SUPPRESS)
+    parser.add_argument("--grid-job", nargs="+", metavar="LAYOUT_EPSILONS_SEEDS", help=argparse.SUPPRESS)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     """Write the throughput table and figure and the grid table; --one and --grid-job are the entry
     points of the child processes that measure one method or run one grid job."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output", default="results/benchmarks", help="folder for the tables and figure")
-    parser.add_argument("--rounds", type=int, default=5, help="fresh processes per method, interleaved")
-    parser.add_argument("--repetitions", type=int, default=5, help="timed blocks per process (median reported)")
-    parser.add_argument("--steps", type=int, default=50, help="steps per timed block")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads of the throughput runs")
-    parser.add_argument("--grid-seeds", type=int, default=10, help="S of the grid table")
-    parser.add_argument("--grid-repetitions", type=int, default=3)
-    parser.add_argument("--skip-grid", action="store_true")
-    parser.add_argument("--fair", action="store_true", help="only the fair DP-SGD methods' table (paper model)")
-    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS), help="models to measure")
-    parser.add_argument("--one", nargs=4, metavar=("METHOD", "MODEL", "REPETITIONS", "STEPS"), help=argparse.SUPPRESS)
-    parser.add_argument("--grid-job", nargs="+", metavar="LAYOUT_EPSILONS_SEEDS", help=argparse.SUPPRESS)
+    parser = argument_parser()
     args = parser.parse_args(argv)
     if args.one:
         configure_torch(args.threads)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
 import pandas as pd
 from scipy import stats
@@ -60,11 +61,40 @@ def power_table(tests: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+COLUMNS = ["claim", "experiment", "test", "verdict", "rule", "effect", "ci_low", "ci_high", "n_seeds", "min_effect"]
+
+
+def argument_parser() -> argparse.ArgumentParser:
+    """The command line of `python -m dpharm.tools.power`."""
+    parser = argparse.ArgumentParser(
+        prog="python -m dpharm.tools.power",
+        description=__doc__.split("\n", 1)[1].strip(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "tests",
+        nargs="?",
+        default="results/tables/claim_tests.csv",
+        help="claim tests table as the claims stage writes it (default: %(default)s)",
+    )
+    return parser
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("tests", nargs="?", default="results/tables/claim_tests.csv")
+    """Print the seeds each claim test needs; a missing or malformed table is a usage error (exit 2)."""
+    parser = argument_parser()
     arguments = parser.parse_args(argv)
-    table = power_table(pd.read_csv(arguments.tests))
+    path = Path(arguments.tests)
+    if not path.is_file():
+        parser.error(f"no such file: {path} (the claims stage writes it: snakemake --config from_tables=True)")
+    try:
+        tests = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        parser.error(f"{path} is not a CSV table: {err}")
+    missing = [column for column in COLUMNS if column not in tests.columns]
+    if missing:
+        parser.error(f"{path} is not a claim tests table: it lacks the columns {', '.join(missing)}")
+    table = power_table(tests)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
 
 
