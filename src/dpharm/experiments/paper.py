@@ -112,9 +112,9 @@ register(Experiment(
              "small n."),
     tests=(
         _test("noise", "DP noise raises the test error", f"{ACCURACY_DROP}, mean over "
-              "feature norms and epsilons", t.noise, secondary=t.noise_in_nats),
+              "feature norms", t.noise, secondary=t.noise_in_nats),
         _test("noise_fnr", "DP noise lowers the FNR", "1 - FNR_DP / FNR_non-private, mean "
-              "over classes, feature norms and epsilons", t.noise_lowers_fnr),
+              "over classes and feature norms", t.noise_lowers_fnr),
         _test("weak_features", "the harm is larger for weaker features",
               f"{ACCURACY_DROP}: min minus max feature norm", t.c1_weak_features),
         _test("data_size", "less data makes DP worse", f"{ACCURACY_DROP}: min minus max n",

@@ -6,7 +6,7 @@ drawn only from results/tables/claim_tests.csv.
   verdicts of its tests by `dpharm.claims.rules.combine`), with the verdict in words, the effect
   and interval of its primary (first) test, and how many of its judged tests are reproduced.
 - Forest plot: one row per test, its effect and interval against its threshold, grouped by claim
-  and dataset. The effects come in different units (accuracy points, epsilon, log FNR ratios, a
+  and dataset. The effects come in different units (accuracy points, nats, epsilon, FNR units, a
   correlation...), so the rows are split into one panel per unit, each on its own linear axis in
   that unit; nothing is normalised. A test's threshold is a black bar with a triangle pointing
   to the side on which the claim is reached: right for the rules `effect` and `above`, left for
@@ -158,7 +158,8 @@ UNITS = [
     ("accuracy points", ("points",)),
     ("share of the FNR removed by DP", ("1 - FNR_DP",)),
     ("epsilon", ("epsilon - lower bound", "claimed epsilon")),
-    ("log FNR ratio", ("log FNR ratio",)),
+    ("FNR gained", ("FNR gained",)),
+    ("nats of test loss", ("nats",)),
     ("Spearman correlation", ("Spearman",)),
     ("decades of FNR", ("decades of FNR",)),
 ]
