@@ -8,7 +8,15 @@ import pandas as pd
 import pytest
 
 from dpharm.experiments import REGISTRY
-from dpharm.reporting.plots import interval_of, legends_beside_the_data, name_the_data, state_the_verdicts, within_range
+from dpharm.reporting.plots import (
+    interval_of,
+    legends_beside_the_data,
+    name_the_data,
+    share_comparable_y,
+    state_the_verdicts,
+    verdict_lines,
+    within_range,
+)
 from helpers import REPO
 
 matplotlib.use("Agg")
@@ -67,7 +75,8 @@ def test_no_tick_labels_overlap_in_a_committed_figure(name):
     tests = pd.read_csv(REPO / "results" / "tables" / "claim_tests.csv")
     figure = REGISTRY[name].draw(table, interval_of(0.95))
     name_the_data(figure, table)
-    state_the_verdicts(figure, tests[tests["experiment"] == name])
+    state_the_verdicts(figure, tests[tests["experiment"] == name], table)
+    share_comparable_y(figure)
     legends_beside_the_data(figure)
     assert overlapping_labels(figure) == []
     plt.close(figure)
@@ -95,7 +104,32 @@ def test_a_claim_figure_states_its_verdicts():
     tests = pd.DataFrame([{"claim": "C6", "test": "freezing_fnr", "verdict": "inconclusive", "effect": 0.05,
                            "ci_low": -0.1, "ci_high": 0.2, "min_effect": 0.1, "metric": "log FNR ratio",
                            "note": ""}])  # fmt: skip
-    state_the_verdicts(figure, tests)
-    assert figure._supxlabel.get_text().startswith(
-        "verdicts: C6 freezing_fnr: inconclusive: effect 0.05 [-0.1, 0.2], threshold 0.1 (log FNR ratio)"
-    )
+    state_the_verdicts(figure, tests, mitigation_rows())
+    assert figure._supxlabel.get_text() == "verdicts: C6 freezing_fnr: inconclusive 0.05 [-0.1, 0.2] (threshold 0.1)"
+
+
+def test_a_not_testable_reason_names_groups_as_the_legends_do():
+    table = pd.DataFrame([{"group": "class9", "label": 8.0, "dataset": "digits"},
+                          {"group": "class0/tail", "label": float("nan"), "dataset": "digits"}])  # fmt: skip
+    tests = pd.DataFrame([{"claim": "C2", "test": "minority", "verdict": "not testable", "effect": float("nan"),
+                           "ci_low": float("nan"), "ci_high": float("nan"), "min_effect": 2.0,
+                           "note": "class9 is below 0.200 without DP; class0/tail too; class10 unknown"}])  # fmt: skip
+    (line,) = verdict_lines(tests, table)
+    assert line == ("C2 minority: not testable (threshold 2): digit 8 is below 0.200 without DP; class 0, tail too; "
+                    "class10 unknown")
+
+
+def test_panels_of_one_quantity_share_their_y_range_and_one_legend_serves_them_all():
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2)
+    for ax, top in zip(axes, (1.0, 5.0), strict=True):
+        ax.plot([0, 1], [0, top], label="a")
+        ax.plot([0, 1], [1, 0], label="b")
+        ax.set_ylabel("test loss")
+        ax.legend(title="group")
+    share_comparable_y(figure)
+    legends_beside_the_data(figure)
+    assert axes[0].get_ylim() == axes[1].get_ylim()
+    assert axes[0].get_legend() is None and axes[1].get_legend() is not None
+    plt.close(figure)

@@ -7,6 +7,7 @@ Every point is the mean over seeds with the Student-t interval of the claims' co
 from __future__ import annotations
 
 import math
+import re
 import textwrap
 
 import matplotlib
@@ -16,6 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from dpharm.claims.rules import NOT_TESTABLE  # noqa: E402
 from dpharm.claims.stats import mean_interval  # noqa: E402
 from dpharm.data.groups import identity  # noqa: E402
 from dpharm.experiments import REGISTRY
@@ -178,15 +180,42 @@ IN_WORDS = {
 }
 
 
+def _legend_content(legend) -> tuple:
+    return legend.get_title().get_text(), tuple(text.get_text() for text in legend.get_texts())
+
+
 def legends_beside_the_data(figure) -> None:
     """Move every panel's legend to the right of its panel, so that no legend covers data, with
-    its title in words."""
+    its title in words; when every panel's legend is the same, keep one, beside the last panel of
+    the first row."""
+    legends = [(ax, ax.get_legend()) for ax in figure.axes if ax.get_legend() is not None]
+    if len(legends) > 1 and len({_legend_content(legend) for _, legend in legends}) == 1:
+        handles, labels = legends[0][0].get_legend_handles_labels()
+        title = legends[0][1].get_title().get_text()
+        for _, legend in legends:
+            legend.remove()
+        top = max(ax.get_position().y1 for ax, _ in legends)
+        keeper = max((ax for ax, _ in legends if ax.get_position().y1 == top), key=lambda ax: ax.get_position().x1)
+        legends = [(keeper, keeper.legend(handles, labels, title=title))]
+    for ax, legend in legends:
+        title = legend.get_title().get_text()
+        sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=7, title_fontsize=7)
+        ax.get_legend().set_title(IN_WORDS.get(title, title), prop={"size": 7})
+
+
+def share_comparable_y(figure) -> None:
+    """Panels that show the same quantity (the same y label, linear axes) share one y range, so
+    that a reader compares heights across panels, not tick labels."""
+    by_label: dict[str, list] = {}
     for ax in figure.axes:
-        legend = ax.get_legend()
-        if legend is not None:
-            title = legend.get_title().get_text()
-            sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=7, title_fontsize=7)
-            ax.get_legend().set_title(IN_WORDS.get(title, title), prop={"size": 7})
+        if ax.get_visible() and ax.has_data() and ax.get_yscale() == "linear" and ax.get_ylabel():
+            by_label.setdefault(ax.get_ylabel(), []).append(ax)
+    for axes in by_label.values():
+        if len(axes) > 1:
+            low = min(ax.get_ylim()[0] for ax in axes)
+            high = max(ax.get_ylim()[1] for ax in axes)
+            for ax in axes:
+                ax.set_ylim(low, high)
 
 
 DATASET_NAMES = {
@@ -240,25 +269,38 @@ def name_the_data(figure: plt.Figure, table: pd.DataFrame) -> None:
     figure.suptitle(textwrap.fill(f"{names}. {figure.get_suptitle()}", columns), fontsize=10)
 
 
-def verdict_lines(tests: pd.DataFrame) -> list[str]:
-    """One line per claim test: its verdict, effect, interval and threshold."""
+GROUP_ID = re.compile(r"\bclass\d+(?:/\w+)?")
+
+
+def in_words(text: str, table: pd.DataFrame) -> str:
+    """`text` with every group id of the table ('class9', 'class0/tail') named as the legends
+    name it ('digit 8', 'class 0, tail')."""
+    known = set(table["group"]) if "group" in table else set()
+    return GROUP_ID.sub(lambda m: group_in_words(table, m.group(0)) if m.group(0) in known else m.group(0), text)
+
+
+def verdict_lines(tests: pd.DataFrame, table: pd.DataFrame) -> list[str]:
+    """One short line per claim test: its verdict, effect, interval and threshold; for a test that
+    is not testable, its reason (the full metric and notes are in results/claims.md)."""
     lines = []
     for test in tests.itertuples():
-        effect = "" if pd.isna(test.effect) else f": effect {test.effect:.3g}"
+        effect = "" if pd.isna(test.effect) else f" {test.effect:.3g}"
         if not (pd.isna(test.ci_low) or pd.isna(test.ci_high)):
             effect += f" [{test.ci_low:.3g}, {test.ci_high:.3g}]"
-        threshold = "" if pd.isna(test.min_effect) else f", threshold {test.min_effect:g}"
-        note = "" if pd.isna(test.note) or not test.note else f"; {test.note}"
-        lines.append(f"{test.claim} {test.test}: {test.verdict}{effect}{threshold} ({test.metric}){note}")
+        threshold = "" if pd.isna(test.min_effect) else f" (threshold {test.min_effect:g})"
+        reason = (
+            f": {in_words(test.note, table)}" if test.verdict == NOT_TESTABLE and isinstance(test.note, str) else ""
+        )
+        lines.append(f"{test.claim} {test.test}: {test.verdict}{effect}{threshold}{reason}")
     return lines
 
 
-def state_the_verdicts(figure: plt.Figure, tests: pd.DataFrame) -> None:
-    """Write the verdicts of the figure's claim tests under its panels."""
+def state_the_verdicts(figure: plt.Figure, tests: pd.DataFrame, table: pd.DataFrame) -> None:
+    """Write the verdicts of the figure's claim tests under its panels, one short line each."""
     if tests.empty:
         return
     columns = int(figure.get_figwidth() * 15)  # characters of 7-point text per line
-    lines = [wrapped for line in verdict_lines(tests) for wrapped in textwrap.wrap(line, columns)]
+    lines = [wrapped for line in verdict_lines(tests, table) for wrapped in textwrap.wrap(line, columns)]
     figure.supxlabel("verdicts: " + "\n".join(lines), fontsize=7, ha="left", x=0.01)
 
 
@@ -268,7 +310,8 @@ def draw(name: str, table: pd.DataFrame, tests: pd.DataFrame, pdf_path, png_path
 
     figure = REGISTRY[name].draw(table, interval_of(confidence))
     name_the_data(figure, table)
-    state_the_verdicts(figure, tests[tests["experiment"] == name])
+    state_the_verdicts(figure, tests[tests["experiment"] == name], table)
+    share_comparable_y(figure)
     legends_beside_the_data(figure)
     for path, fmt in ((pdf_path, "pdf"), (png_path, "png")):
         with atomic_path(path) as tmp:
