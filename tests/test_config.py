@@ -81,6 +81,24 @@ BAD = [
         {"main": {"data.classes": [[0, 1], [1, 2]], "training.epsilon": [2.0]}},
         "experiments.real_class_imbalance.sweeps",
     ),
+    # counts written as YAML floats (issue 24): JSON Schema calls 40.0 an integer, range() does not
+    ("training.steps", 40.0, "training.steps"),
+    ("training.batch_size", 32.0, "training.batch_size"),
+    ("pretraining.steps", 10.0, "pretraining.steps"),
+    ("model.width", 4.0, "model.width"),
+    ("data.n_train", 200.0, "data.n_train"),
+    ("evaluation.pgd_steps", 5.0, "evaluation.pgd_steps"),
+    ("privacy_audit.trials", 40.0, "privacy_audit.trials"),
+    ("threads", 1.0, "threads"),
+    ("experiments.utility_vs_noise.training", {"steps": 40.0}, "experiments.utility_vs_noise.training.steps"),
+    (
+        "experiments.utility_vs_noise.sweeps",
+        {"s": {"training.steps": [40, 80.0]}},
+        "experiments.utility_vs_noise.sweeps.s.training.steps",
+    ),
+    # a budget given twice would give two rows with one key
+    ("evaluation.attack_radii", [0.0, 0.5, 0.5], "evaluation.attack_radii"),
+    ("evaluation.linf_radii", [0.1, 0.1], "evaluation.linf_radii"),
 ]
 
 
@@ -107,6 +125,14 @@ def test_a_sweep_collision_is_named_with_both_keys(default_config):
 def test_a_number_yaml_reads_as_a_string_says_how_to_write_it(default_config):
     with pytest.raises(ConfigError, match="write 1.0e-5"):
         validate_config(set_key(default_config, "training.delta", "1e-5"))
+
+
+def test_a_count_written_as_a_float_says_how_to_write_it(default_config):
+    with pytest.raises(ConfigError, match=r"'training.steps': 40.0 is not of type 'integer'.*write 40, without .0"):
+        validate_config(set_key(default_config, "training.steps", 40.0))
+    sweep = {"s": {"training.steps": [40, 80.0]}}
+    with pytest.raises(ConfigError, match=r"sweeps.s.training.steps': value 80.0: .*write 80, without .0"):
+        validate_config(set_key(default_config, "experiments.utility_vs_noise.sweeps", sweep))
 
 
 def test_duplicate_keys_are_refused_with_both_lines(tmp_path):

@@ -39,12 +39,30 @@ def _allowed(error: jsonschema.ValidationError) -> str:
     return "; ".join(parts)
 
 
+def _is_strict_integer(checker, instance) -> bool:
+    # JSON Schema counts 40.0 as an integer; the pipeline's counts (steps, batch sizes, widths)
+    # feed range() and tensor shapes, where a float crashes a job long after validation.
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+# Draft 2020-12 with `integer` meaning a YAML integer (40), never a float with no fraction (40.0).
+StrictValidator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_strict_integer),
+)
+
+
 def _reads_as_number(value) -> bool:
     try:
         float(value)
     except (TypeError, ValueError):
         return False
     return isinstance(value, str)
+
+
+def _is_whole_float(value, expected) -> bool:
+    wants_integer = expected == "integer" or (isinstance(expected, list) and "integer" in expected)
+    return wants_integer and isinstance(value, float) and value.is_integer()
 
 
 def _format(error: jsonschema.ValidationError) -> str:
@@ -54,11 +72,13 @@ def _format(error: jsonschema.ValidationError) -> str:
     message = f"config key '{_key_path(best)}': {best.message}"
     if best.validator == "type" and _reads_as_number(best.instance):
         message += " (YAML 1.1 reads a number such as 1e-5 as a string: write 1.0e-5)"
+    if best.validator == "type" and _is_whole_float(best.instance, best.validator_value):
+        message += f" (a count: write {int(best.instance)}, without .0)"
     return f"{message} (allowed: {allowed})" if allowed else message
 
 
 def _schema_errors(config: dict, schema: dict) -> list[str]:
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = StrictValidator(schema)
     return [
         _format(err) for err in sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path).__repr__())
     ]
@@ -85,8 +105,10 @@ def _grid_errors(name: str, sweep: str, grid: dict, base: dict, defs: dict) -> I
             continue
         field_schema = {"$defs": defs, **defs[section]["properties"][field]}
         for value in values:
-            for err in jsonschema.Draft202012Validator(field_schema).iter_errors(value):
-                yield f"config key '{where}.{key}': value {value!r}: {err.message}"
+            for err in StrictValidator(field_schema).iter_errors(value):
+                whole = _is_whole_float(value, err.validator_value)
+                hint = f" (a count: write {int(value)}, without .0)" if whole else ""
+                yield f"config key '{where}.{key}': value {value!r}: {err.message}{hint}"
 
 
 def _image_errors(name: str, base: dict, swept: dict) -> Iterable[str]:
