@@ -135,6 +135,38 @@ def test_a_count_written_as_a_float_says_how_to_write_it(default_config):
         validate_config(set_key(default_config, "experiments.utility_vs_noise.sweeps", sweep))
 
 
+DEGENERATE_SPLITS = [
+    ("data.imbalance_ratio", 1e6, "data.imbalance_ratio", "class 1 (all) with 0 examples"),
+    (
+        "experiments.class_imbalance.sweeps",
+        {"main": {"data.imbalance_ratio": [4.0, 1e6], "training.epsilon": [2.0]}},
+        "experiments.class_imbalance.sweeps.main.data.imbalance_ratio",
+        "data imbalance_ratio=1000000",
+    ),
+    (
+        "experiments.long_tail.sweeps",
+        {"rare_tail": {"data.tail_frequency": [0.001], "training.epsilon": [2.0]}},
+        "experiments.long_tail.sweeps.rare_tail.data.tail_frequency",
+        "class 0 (tail) with 0 examples",
+    ),
+    ("experiments.pretraining_shift.data.n_public", 1, "experiments.pretraining_shift.data.n_public", "public split"),
+    (
+        "experiments.real_class_imbalance.sweeps",
+        {"main": {"data.minority_fraction": [0.001], "training.epsilon": [2.0]}},
+        "experiments.real_class_imbalance.sweeps.main.data.minority_fraction",
+        "class 9 (label 8) with 0 examples",
+    ),
+    ("data.public_fraction", 0.9999, "data.public_fraction", "class 0 (label 0) with 0 examples"),
+]
+
+
+@pytest.mark.parametrize("key, value, named, group", DEGENERATE_SPLITS, ids=[k for k, *_ in DEGENERATE_SPLITS])
+def test_a_split_with_an_empty_group_is_refused_naming_the_key(default_config, key, value, named, group):
+    with pytest.raises(ConfigError) as error:
+        validate_config(set_key(default_config, key, value))
+    assert f"config key '{named}': the " in str(error.value) and group in str(error.value)
+
+
 def test_duplicate_keys_are_refused_with_both_lines(tmp_path):
     path = tmp_path / "twice.yaml"
     path.write_text("training:\n  steps: 10\n  steps: 20\n")
