@@ -96,6 +96,10 @@ BAD = [
         {"s": {"training.steps": [40, 80.0]}},
         "experiments.utility_vs_noise.sweeps.s.training.steps",
     ),
+    # results written outside the repository (issue 24)
+    ("workdir", "/", "workdir"),
+    ("workdir", "../other-checkout", "workdir"),
+    ("workdir", "runs/../../elsewhere", "workdir"),
     # a budget given twice would give two rows with one key
     ("evaluation.attack_radii", [0.0, 0.5, 0.5], "evaluation.attack_radii"),
     ("evaluation.linf_radii", [0.1, 0.1], "evaluation.linf_radii"),
@@ -165,6 +169,11 @@ def test_a_split_with_an_empty_group_is_refused_naming_the_key(default_config, k
     with pytest.raises(ConfigError) as error:
         validate_config(set_key(default_config, key, value))
     assert f"config key '{named}': the " in str(error.value) and group in str(error.value)
+
+
+def test_a_workdir_inside_the_repository_is_accepted(default_config):
+    for workdir in (".", "runs/small", "runs/../runs/other"):
+        validate_config(set_key(default_config, "workdir", workdir))
 
 
 def test_duplicate_keys_are_refused_with_both_lines(tmp_path):

@@ -9,6 +9,7 @@ errors are reported at once.
 from __future__ import annotations
 
 import math
+import os
 from typing import Iterable
 
 import jsonschema
@@ -225,6 +226,21 @@ def _value_errors(config: dict) -> Iterable[str]:
             yield f"config key 'seeds': {seed!r} is not a seed (allowed: integers 0 to 2^63 - 1, without .0)"
 
 
+def _workdir_errors(config: dict) -> Iterable[str]:
+    """The working folder must be a folder of the repository: the Snakefile joins it to its own
+    folder, so an absolute path or one climbing out with '..' would write results/ (and remove
+    unfinished files there) in another checkout or anywhere on the machine."""
+    workdir = config.get("workdir")
+    if not isinstance(workdir, str):
+        return
+    climbs = os.path.normpath(workdir).split(os.sep)[0] == ".."
+    if os.path.isabs(workdir) or climbs:
+        yield (
+            f"config key 'workdir': {workdir!r} is outside the repository (allowed: a relative folder inside it, "
+            "such as '.' or 'runs/small')"
+        )
+
+
 def _sweep_shape_errors(name: str, experiment: dict, defs: dict) -> Iterable[str]:
     """Sweeps the tables cannot tell apart: one setting name swept in two sections (both would land
     in one column), and list-valued settings (a grid value must be one scalar)."""
@@ -337,7 +353,7 @@ def registered_schema() -> dict:
 def validate_config(config: dict, schema: dict | None = None) -> dict:
     """Raise ConfigError listing every problem; return the config unchanged when valid."""
     schema = schema or registered_schema()
-    errors = _schema_errors(config, schema) + list(_value_errors(config))
+    errors = _schema_errors(config, schema) + list(_value_errors(config)) + list(_workdir_errors(config))
     if not errors:
         errors = list(_semantic_errors(config, schema))
     if not errors:  # the split sizes and the job sizes need a config that expands into a plan
