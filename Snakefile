@@ -10,7 +10,7 @@ from dpharm.setup import budget, paths
 from dpharm.setup.config import check_config_files, config_hash
 from dpharm.setup.validation import validate_config
 from dpharm.io import remove_unfinished_files
-from dpharm.setup.plan import Plan
+from dpharm.setup.plan import Plan, planned_conditions
 from dpharm.experiments import REGISTRY, caption
 from dpharm.setup.provenance import git_state
 from dpharm.setup.runtime import gpus_per_training_job, pin_kernels

@@ -11,4 +11,6 @@ with logging_to(snakemake.log[0]):
         snakemake.output.html,
         snakemake.output.tests,
         snakemake.params.settings,
+        snakemake.params.committed,
+        snakemake.params.plans,
     )

@@ -113,6 +113,11 @@ def expand_experiment(config: dict, name: str) -> list[Condition]:
     return conditions
 
 
+def planned_conditions(config: dict, name: str) -> list[str]:
+    """The condition ids of an experiment, enabled or not: what its table (committed or rebuilt) must hold."""
+    return [condition.id for condition in expand_experiment(config, name)]
+
+
 class Plan:
     """Every condition of the enabled experiments, indexed for Snakemake's input functions."""
 
