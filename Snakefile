@@ -7,6 +7,7 @@ import os
 from snakemake.utils import min_version
 
 from dpharm.setup import budget, paths
+from dpharm.setup.committed import check_tables_present
 from dpharm.setup.config import check_config_files, config_hash
 from dpharm.setup.validation import validate_config
 from dpharm.io import remove_unfinished_files
@@ -41,6 +42,9 @@ workdir: os.path.join(workflow.basedir, config["workdir"])
 
 
 PLAN = Plan(config)
+# from_tables redraws from committed tables: a missing one must stop the run, not drop its claims.
+if config["from_tables"]:
+    check_tables_present(PLAN.table_files(), os.getcwd())
 SEEDS = PLAN.seeds
 # 1 on a CUDA machine (the profile's gpu=1 limit: one training job per GPU), else 0 (side by side).
 TRAINING_GPUS = gpus_per_training_job(config["device"])
