@@ -3,6 +3,7 @@
 # All logic lives in the `dpharm` package; rules only wire files and parameters.
 
 import os
+import sys
 
 from snakemake.utils import min_version
 
@@ -42,6 +43,13 @@ workdir: os.path.join(workflow.basedir, config["workdir"])
 
 
 PLAN = Plan(config)
+if PLAN.pooled_fnr_left_out():
+    print(
+        "note: results/tables/fnr_transition.csv pools every synthetic experiment; with config keys "
+        + ", ".join(f"experiments.{n}.enabled" for n in PLAN.pooled_fnr_left_out())
+        + " false, this run does not rebuild it (its existing copy enters the claims)",
+        file=sys.stderr,
+    )
 # from_tables redraws from committed tables: a missing one must stop the run, not drop its claims.
 if config["from_tables"]:
     check_tables_present(PLAN.table_files(), os.getcwd())

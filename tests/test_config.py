@@ -273,3 +273,31 @@ def test_a_bad_pairing_is_named(default_config, paired, lengths, message):
     config = set_key(default_config, "experiments.utility_vs_noise.sweeps", {"width_scaled_lr": grid})
     with pytest.raises(ConfigError, match=message):
         validate_config(config)
+
+
+def test_a_partial_run_does_not_rebuild_the_pooled_fnr_table_from_a_subset(default_config):
+    """fnr_transition.csv pools every synthetic experiment: a run of one of them keeps the committed copy."""
+    config = default_config
+    for name in ("utility_vs_noise", "long_tail", "adversarial", "pretraining_shift", "mitigations"):
+        config = set_key(config, f"experiments.{name}.enabled", False)
+    plan = Plan(validate_config(config))
+    assert "class_imbalance" in plan.experiments and "utility_vs_noise" not in plan.experiments
+    assert plan.pooled_fnr_experiments() == [] and "mitigations" in plan.pooled_fnr_left_out()
+    assert "results/tables/fnr_transition.csv" not in plan.table_files()
+    assert "fnr_transition" not in plan.figure_names()
+    full = Plan(default_config)
+    assert "class_imbalance" in full.pooled_fnr_experiments() and full.pooled_fnr_left_out() == []
+    assert "results/tables/fnr_transition.csv" in full.table_files()
+
+
+def test_a_partial_run_says_it_keeps_the_pooled_table(tmp_path):
+    workdir = copy_workflow(tmp_path)
+    overrides = "\n".join(
+        f"  {name}: {{enabled: false}}"
+        for name in ("utility_vs_noise", "long_tail", "adversarial", "pretraining_shift", "mitigations")
+    )
+    (workdir / "partial.yaml").write_text(f"experiments:\n{overrides}\n")
+    result = snakemake(workdir, "-n", "--configfile", "partial.yaml")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "experiments.mitigations.enabled false, this run does not rebuild it" in result.stderr
+    assert "rule fnr_transition" not in result.stdout
