@@ -3,14 +3,16 @@
 # All logic lives in the `dpharm` package; rules only wire files and parameters.
 
 import os
+import sys
 
 from snakemake.utils import min_version
 
 from dpharm.setup import budget, paths
+from dpharm.setup.committed import check_tables_present
 from dpharm.setup.config import check_config_files, config_hash
 from dpharm.setup.validation import validate_config
 from dpharm.io import remove_unfinished_files
-from dpharm.setup.plan import Plan
+from dpharm.setup.plan import Plan, planned_conditions
 from dpharm.experiments import REGISTRY, caption
 from dpharm.setup.provenance import git_state
 from dpharm.setup.runtime import gpus_per_training_job, pin_kernels
@@ -41,6 +43,16 @@ workdir: os.path.join(workflow.basedir, config["workdir"])
 
 
 PLAN = Plan(config)
+if PLAN.pooled_fnr_left_out():
+    print(
+        "note: results/tables/fnr_transition.csv pools every synthetic experiment; with config keys "
+        + ", ".join(f"experiments.{n}.enabled" for n in PLAN.pooled_fnr_left_out())
+        + " false, this run does not rebuild it (its existing copy enters the claims)",
+        file=sys.stderr,
+    )
+# from_tables redraws from committed tables: a missing one must stop the run, not drop its claims.
+if config["from_tables"]:
+    check_tables_present(PLAN.table_files(), os.getcwd())
 SEEDS = PLAN.seeds
 # 1 on a CUDA machine (the profile's gpu=1 limit: one training job per GPU), else 0 (side by side).
 TRAINING_GPUS = gpus_per_training_job(config["device"])

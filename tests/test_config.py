@@ -81,6 +81,28 @@ BAD = [
         {"main": {"data.classes": [[0, 1], [1, 2]], "training.epsilon": [2.0]}},
         "experiments.real_class_imbalance.sweeps",
     ),
+    # counts written as YAML floats (issue 24): JSON Schema calls 40.0 an integer, range() does not
+    ("training.steps", 40.0, "training.steps"),
+    ("training.batch_size", 32.0, "training.batch_size"),
+    ("pretraining.steps", 10.0, "pretraining.steps"),
+    ("model.width", 4.0, "model.width"),
+    ("data.n_train", 200.0, "data.n_train"),
+    ("evaluation.pgd_steps", 5.0, "evaluation.pgd_steps"),
+    ("privacy_audit.trials", 40.0, "privacy_audit.trials"),
+    ("threads", 1.0, "threads"),
+    ("experiments.utility_vs_noise.training", {"steps": 40.0}, "experiments.utility_vs_noise.training.steps"),
+    (
+        "experiments.utility_vs_noise.sweeps",
+        {"s": {"training.steps": [40, 80.0]}},
+        "experiments.utility_vs_noise.sweeps.s.training.steps",
+    ),
+    # results written outside the repository (issue 24)
+    ("workdir", "/", "workdir"),
+    ("workdir", "../other-checkout", "workdir"),
+    ("workdir", "runs/../../elsewhere", "workdir"),
+    # a budget given twice would give two rows with one key
+    ("evaluation.attack_radii", [0.0, 0.5, 0.5], "evaluation.attack_radii"),
+    ("evaluation.linf_radii", [0.1, 0.1], "evaluation.linf_radii"),
 ]
 
 
@@ -107,6 +129,51 @@ def test_a_sweep_collision_is_named_with_both_keys(default_config):
 def test_a_number_yaml_reads_as_a_string_says_how_to_write_it(default_config):
     with pytest.raises(ConfigError, match="write 1.0e-5"):
         validate_config(set_key(default_config, "training.delta", "1e-5"))
+
+
+def test_a_count_written_as_a_float_says_how_to_write_it(default_config):
+    with pytest.raises(ConfigError, match=r"'training.steps': 40.0 is not of type 'integer'.*write 40, without .0"):
+        validate_config(set_key(default_config, "training.steps", 40.0))
+    sweep = {"s": {"training.steps": [40, 80.0]}}
+    with pytest.raises(ConfigError, match=r"sweeps.s.training.steps': value 80.0: .*write 80, without .0"):
+        validate_config(set_key(default_config, "experiments.utility_vs_noise.sweeps", sweep))
+
+
+DEGENERATE_SPLITS = [
+    ("data.imbalance_ratio", 1e6, "data.imbalance_ratio", "class 1 (all) with 0 examples"),
+    (
+        "experiments.class_imbalance.sweeps",
+        {"main": {"data.imbalance_ratio": [4.0, 1e6], "training.epsilon": [2.0]}},
+        "experiments.class_imbalance.sweeps.main.data.imbalance_ratio",
+        "data imbalance_ratio=1000000",
+    ),
+    (
+        "experiments.long_tail.sweeps",
+        {"rare_tail": {"data.tail_frequency": [0.001], "training.epsilon": [2.0]}},
+        "experiments.long_tail.sweeps.rare_tail.data.tail_frequency",
+        "class 0 (tail) with 0 examples",
+    ),
+    ("experiments.pretraining_shift.data.n_public", 1, "experiments.pretraining_shift.data.n_public", "public split"),
+    (
+        "experiments.real_class_imbalance.sweeps",
+        {"main": {"data.minority_fraction": [0.001], "training.epsilon": [2.0]}},
+        "experiments.real_class_imbalance.sweeps.main.data.minority_fraction",
+        "class 9 (label 8) with 0 examples",
+    ),
+    ("data.public_fraction", 0.9999, "data.public_fraction", "class 0 (label 0) with 0 examples"),
+]
+
+
+@pytest.mark.parametrize("key, value, named, group", DEGENERATE_SPLITS, ids=[k for k, *_ in DEGENERATE_SPLITS])
+def test_a_split_with_an_empty_group_is_refused_naming_the_key(default_config, key, value, named, group):
+    with pytest.raises(ConfigError) as error:
+        validate_config(set_key(default_config, key, value))
+    assert f"config key '{named}': the " in str(error.value) and group in str(error.value)
+
+
+def test_a_workdir_inside_the_repository_is_accepted(default_config):
+    for workdir in (".", "runs/small", "runs/../runs/other"):
+        validate_config(set_key(default_config, "workdir", workdir))
 
 
 def test_duplicate_keys_are_refused_with_both_lines(tmp_path):
@@ -206,3 +273,31 @@ def test_a_bad_pairing_is_named(default_config, paired, lengths, message):
     config = set_key(default_config, "experiments.utility_vs_noise.sweeps", {"width_scaled_lr": grid})
     with pytest.raises(ConfigError, match=message):
         validate_config(config)
+
+
+def test_a_partial_run_does_not_rebuild_the_pooled_fnr_table_from_a_subset(default_config):
+    """fnr_transition.csv pools every synthetic experiment: a run of one of them keeps the committed copy."""
+    config = default_config
+    for name in ("utility_vs_noise", "long_tail", "adversarial", "pretraining_shift", "mitigations"):
+        config = set_key(config, f"experiments.{name}.enabled", False)
+    plan = Plan(validate_config(config))
+    assert "class_imbalance" in plan.experiments and "utility_vs_noise" not in plan.experiments
+    assert plan.pooled_fnr_experiments() == [] and "mitigations" in plan.pooled_fnr_left_out()
+    assert "results/tables/fnr_transition.csv" not in plan.table_files()
+    assert "fnr_transition" not in plan.figure_names()
+    full = Plan(default_config)
+    assert "class_imbalance" in full.pooled_fnr_experiments() and full.pooled_fnr_left_out() == []
+    assert "results/tables/fnr_transition.csv" in full.table_files()
+
+
+def test_a_partial_run_says_it_keeps_the_pooled_table(tmp_path):
+    workdir = copy_workflow(tmp_path)
+    overrides = "\n".join(
+        f"  {name}: {{enabled: false}}"
+        for name in ("utility_vs_noise", "long_tail", "adversarial", "pretraining_shift", "mitigations")
+    )
+    (workdir / "partial.yaml").write_text(f"experiments:\n{overrides}\n")
+    result = snakemake(workdir, "-n", "--configfile", "partial.yaml")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "experiments.mitigations.enabled false, this run does not rebuild it" in result.stderr
+    assert "rule fnr_transition" not in result.stdout

@@ -93,3 +93,20 @@ def test_public_data_from_another_data_set_keeps_the_private_split(raw):
     digit_labels = load_digits_images()[1]
     assert np.array_equal(digit_labels[other["public_index"]], np.array(DIGITS["classes"])[other["public_y"]])
     assert len(other["public_y"]) == sum((digit_labels == d).sum() for d in DIGITS["classes"])
+
+
+def test_the_split_sizes_known_before_any_job_are_the_ones_cut():
+    from dpharm.data.image_sources import load_digits_splits
+    from dpharm.data.image_splits import TRAIN_LABEL_COUNTS, training_group_sizes
+
+    raw = load_digits_splits()
+    assert tuple(np.bincount(raw["train_y"])) == TRAIN_LABEL_COUNTS["digits"]
+    data = {**DIGITS, "source": "digits"}
+    counts = real_splits(raw, data, seed=0)["train_group_counts"]
+    expected = [*counts[:, 0], counts[0, 1]]  # every class's head, then class 0's tail
+    assert list(training_group_sizes(data).values()) == expected
+
+
+def test_a_split_that_empties_a_group_is_refused_naming_the_keys(raw):
+    with pytest.raises(ValueError, match="class 3 .* no training examples; raise config keys data.minority_fraction"):
+        real_splits(raw, {**DIGITS, "minority_fraction": 0.001}, seed=0)

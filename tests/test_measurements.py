@@ -5,6 +5,7 @@ computation in the test itself, never copied from a run of the code under test.
 """
 
 import math
+import os
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,7 @@ import torch
 from torch import nn
 
 from dpharm.io import CorruptFileError
+from dpharm.jobs.report import read_result_table
 from dpharm.measurement.fnr import filter_fnr
 from dpharm.measurement.metrics import group_means, pgd
 from dpharm.measurement.tables import (
@@ -23,6 +25,7 @@ from dpharm.measurement.tables import (
     dp_changes,
     fnr_transition,
     read_evaluation,
+    read_table,
 )
 from dpharm.training.model import TwoLayerPatchCNN, build_model, set_filter_bank
 
@@ -371,19 +374,54 @@ def with_empty_seed(table: pd.DataFrame) -> pd.DataFrame:
     ids=["line_cut", "seed_missing", "duplicate", "nan_key", "overspent"],
 )
 def test_read_evaluation_refuses_an_edited_table_naming_it(tmp_path, edit, message):
+    """A damaged evaluation file is refused by name and removed, so that a plain rerun remakes it."""
     path = written(tmp_path, edit(JOB))
     with pytest.raises(CorruptFileError, match=message) as error:
         read_evaluation(path, JOB_CONDITIONS, JOB_SEEDS)
-    assert path in str(error.value) and "delete it and rerun" in str(error.value)
+    assert path in str(error.value) and "removed it, so a plain rerun rebuilds it" in str(error.value)
+    assert not os.path.exists(path)
 
 
-def test_read_evaluation_refuses_a_table_cut_mid_line(tmp_path):
+def damaged(tmp_path, edit) -> str:
     path = written(tmp_path, JOB)
-    content = open(path, "rb").read()
-    open(path, "wb").write(content[:-5])  # the last value loses its digits, the line its end
-    with pytest.raises(CorruptFileError, match="cut short") as error:
+    with open(path) as handle:
+        text = handle.read()
+    with open(path, "w") as handle:
+        handle.write(edit(text))
+    return path
+
+
+DAMAGE = [
+    (lambda text: text[:-5], "the last line is cut short"),  # the last value loses its digits, the line its end
+    (lambda text: text.replace(",0.5\n", ",\n", 1), "value at line 2 is blank"),
+    (lambda text: text.replace(",0.5\n", ",0.5.1\n", 1), "value '0.5.1' at line 2 is not a number"),
+    (lambda text: text.replace(",0.5\n", "\n", 1), "line 2 has 14 fields where the header has 15"),
+    (lambda text: "", "the table is empty"),
+]
+
+
+@pytest.mark.parametrize("edit, message", DAMAGE, ids=["cut_mid_line", "blank", "text", "short_line", "empty"])
+def test_read_evaluation_refuses_a_damaged_file_and_removes_it(tmp_path, edit, message):
+    path = damaged(tmp_path, edit)
+    with pytest.raises(CorruptFileError, match=message) as error:
         read_evaluation(path, JOB_CONDITIONS, JOB_SEEDS)
-    assert path in str(error.value)
+    assert str(error.value).startswith(f"{path}: ") and not os.path.exists(path)
+
+
+def test_a_blank_predicted_fnr_is_no_damage(tmp_path):
+    """The predicted FNR is blank by design where its closed form does not apply."""
+    table = JOB.assign(metric=JOB["metric"].replace({"test_loss": "fnr_predicted"}), value=math.nan)
+    table.loc[table["metric"] == "test_accuracy", "value"] = 0.5
+    assert read_table(written(tmp_path, table))["value"].isna().sum() == len(table) // 2
+
+
+def test_read_table_names_a_relative_path_absolutely(tmp_path, monkeypatch):
+    """A job runs in the configuration's working folder (runs/small): a relative path would point elsewhere."""
+    path = damaged(tmp_path, lambda text: text[:-5])
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CorruptFileError) as error:
+        read_table("evaluation.csv")
+    assert str(error.value).startswith(f"{path}: ") and "delete it and rerun" in str(error.value)
 
 
 def test_a_committed_table_with_an_overspent_run_is_refused_by_name():
@@ -391,6 +429,23 @@ def test_a_committed_table_with_an_overspent_run_is_refused_by_name():
     with pytest.raises(CorruptFileError, match="results/tables/x.csv: .* over its target"):
         check_rows(overspent(JOB), "results/tables/x.csv")
     check_rows(JOB, "results/tables/x.csv")
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda t: t.iloc[:-1], "unequal row counts"),  # cut at a line boundary
+        (lambda t: t[t["condition"] != JOB_CONDITIONS[0]], "runs differ from the plan"),
+        (lambda t: t.assign(value=t["value"].astype(object)).replace({"value": {0.5: "x"}}), "not a number"),
+    ],
+    ids=["line_cut", "condition_missing", "text"],
+)
+def test_a_damaged_committed_table_is_refused_saying_how_to_restore_it(tmp_path, edit, message):
+    path = written(tmp_path, edit(JOB))
+    with pytest.raises(CorruptFileError, match=message) as error:
+        read_result_table(path, committed=True, conditions=JOB_CONDITIONS)
+    assert f"restore it with `git checkout -- {path}`" in str(error.value) and os.path.exists(path)
+    assert len(read_result_table(written(tmp_path, JOB), committed=True, conditions=JOB_CONDITIONS)) == len(JOB)
 
 
 def test_fnr_transition_pivots_one_row_per_run_and_group():

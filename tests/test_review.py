@@ -198,12 +198,32 @@ def test_row_on_one_side_only_fails(folders, side):
 
 def test_nan_versus_number_fails(folders):
     fresh, reference = folders
-    path = fresh / "tables" / "width.csv"
+    path = fresh / "tables" / "privacy_audit.csv"
     table = pd.read_csv(path)
-    table.loc[0, "value"] = NAN
+    table.loc[0, "epsilon_lower_bound"] = NAN
     table.to_csv(path, index=False, float_format="%.10g")
-    row = check(compare_results(fresh, reference, {"default": {"abs": 1e3}}), "tables/width.csv", "test_loss")
+    checks = compare_results(fresh, reference, {"default": {"abs": 1e3}})
+    row = check(checks, "tables/privacy_audit.csv", "epsilon_lower_bound")
     assert not row["passed"] and row["max_abs_diff"] == INF
+
+
+@pytest.mark.parametrize(
+    "damage, problem",
+    [
+        (lambda text: text.replace(",0.6\n", ",\n", 1), "value at line 2 is blank"),
+        (lambda text: text.replace(",0.6\n", ",0.6x\n", 1), "value '0.6x' at line 2 is not a number"),
+        (lambda text: text[:-3], "the last line is cut short"),
+    ],
+    ids=["blank", "text", "cut"],
+)
+def test_a_damaged_table_is_one_failed_check_naming_the_problem(folders, damage, problem):
+    """The review reads through the pipeline's strict reader: damage is named, not compared as NaN."""
+    fresh, reference = folders
+    path = fresh / "tables" / "width.csv"
+    path.write_text(damage(path.read_text()))
+    bad = failed(compare_results(fresh, reference))
+    assert len(bad) == 1 and bad.iloc[0]["file"] == "tables/width.csv"
+    assert problem in bad.iloc[0]["check"] and str(path.resolve()) in bad.iloc[0]["check"]
 
 
 def test_cli_exit_codes(folders, tmp_path, capsys):

@@ -78,6 +78,15 @@ def get_committed_tables():
     return [path for path in every if path not in built and os.path.exists(path)]
 
 
+def get_table_plans():
+    """Condition ids each experiment's table must hold, enabled or not: a committed table is
+    checked against the plan as a rebuilt one is."""
+    return {
+        paths.fill(paths.TABLE, name=name): planned_conditions(config, name)
+        for name in config["experiments"]
+    }
+
+
 def get_claims_tables():
     return (
         [] if config["from_tables"] else PLAN.table_files()

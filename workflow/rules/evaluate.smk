@@ -14,10 +14,10 @@ rule evaluate:
         paths.EVALUATE_LOG,
     conda:
         CONDA_ENV
+    threads: config["threads"]
     resources:
         mem_mb=job_mem_mb("evaluate"),
         runtime=job_runtime("evaluate"),
-    threads: config["threads"]
     params:
         conditions=get_conditions,
         seeds=SEEDS,

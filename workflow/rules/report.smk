@@ -19,6 +19,8 @@ rule claims:
         runtime=budget.LIGHT_JOB.runtime,
     params:
         settings=config["claims"],
+        committed=get_committed_tables(),
+        plans=get_table_plans(),
     script:
         "../scripts/claims.py"
 
@@ -77,6 +79,9 @@ rule figure:
     params:
         caption=lambda w: caption(w.name),
         settings=config["claims"],
+        committed=lambda w: paths.fill(paths.TABLE, name=w.name)
+        in get_committed_tables(),
+        conditions=lambda w: get_table_plans().get(paths.fill(paths.TABLE, name=w.name)),
     script:
         "../scripts/plot.py"
 

@@ -10,4 +10,6 @@ with logging_to(snakemake.log[0]):
         snakemake.output.markdown,
         snakemake.output.tests,
         snakemake.params.settings,
+        snakemake.params.committed,
+        snakemake.params.plans,
     )

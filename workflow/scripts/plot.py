@@ -10,4 +10,6 @@ with logging_to(snakemake.log[0]):
         snakemake.output.pdf,
         snakemake.output.png,
         snakemake.params.settings,
+        snakemake.params.committed,
+        snakemake.params.conditions,
     )

@@ -53,15 +53,57 @@ def _class_members(labels: np.ndarray, data: dict) -> list[list[np.ndarray]]:
     return groups
 
 
+# Training images per original label of each source's training split (the digits': of its fixed
+# 70% split), so that a split leaving a group empty is refused before any job
+# (`training_group_sizes`; tests/test_image_splits.py checks the digits' against the data).
+TRAIN_LABEL_COUNTS = {
+    "digits": (122, 127, 115, 137, 120, 126, 125, 133, 128, 124),
+    "mnist": (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949),
+    "fashion_mnist": (6000,) * 10,
+    "cifar10": (5000,) * 10,
+}
+
+
+def _private_size(pool: int, data: dict) -> int:
+    """Examples of a label left to the private set once the public share is held out."""
+    return pool - int(round(pool * data["public_fraction"]))
+
+
+def _minority_size(private: int, data: dict) -> int:
+    return int(round(private * data["minority_fraction"]))
+
+
+def _tail_size(head: int, pool: int, data: dict) -> int:
+    """Tail examples for a head of `head` at the tail frequency, at most the `pool` there are."""
+    return min(pool, int(round(head * data["tail_frequency"] / (1 - data["tail_frequency"]))))
+
+
+def training_group_sizes(data: dict) -> dict[str, int]:
+    """Training examples of each (class, subpopulation) group a split of `data` holds, from the
+    source's label counts (the same sizes `real_splits` cuts)."""
+    counts = TRAIN_LABEL_COUNTS[data["source"]]
+    private = [_private_size(counts[label], data) for label in data["classes"]]
+    private[-1] = _minority_size(private[-1], data)
+    sizes = {f"class {c} (label {label})": n for c, (label, n) in enumerate(zip(data["classes"], private, strict=True))}
+    if data["tail_source"] is not None:
+        tail_pool = _private_size(counts[data["tail_source"]], data)
+        sizes[f"class 0's tail (label {data['tail_source']})"] = _tail_size(private[0], tail_pool, data)
+    return sizes
+
+
 def _training_groups(pool: list[list[np.ndarray]], data: dict, rng: np.random.Generator) -> list[list[np.ndarray]]:
     """Apply the minority fraction and the tail frequency to the private pool."""
     groups = [[rng.permutation(members) for members in cls] for cls in pool]
     minority = groups[-1]
-    minority[0] = minority[0][: max(1, int(round(len(minority[0]) * data["minority_fraction"])))]
+    minority[0] = minority[0][: _minority_size(len(minority[0]), data)]
     if len(groups[0]) == 2:
-        head = len(groups[0][0])
-        tail = int(round(head * data["tail_frequency"] / (1 - data["tail_frequency"])))
-        groups[0][1] = groups[0][1][: max(1, tail)]
+        groups[0][1] = groups[0][1][: _tail_size(len(groups[0][0]), len(groups[0][1]), data)]
+    empty = [c for c, cls in enumerate(groups) if any(len(members) == 0 for members in cls)]
+    if empty:  # validation refuses such a config first (dpharm.setup.validation); this is the backstop
+        raise ValueError(
+            f"the split leaves class {empty[0]} with a group of no training examples; raise config keys "
+            "data.minority_fraction or data.tail_frequency, or lower data.public_fraction"
+        )
     return groups
 
 

@@ -79,6 +79,21 @@ class SyntheticData:
         return counts
 
 
+def training_group_sizes(spec: SyntheticData) -> dict[str, int]:
+    """Training examples of each (class, subpopulation) group (`SyntheticData.group_counts`)."""
+    names = ("head", "tail") if spec.subpopulations == 2 else ("all",)
+    counts = spec.group_counts(spec.n_train, imbalanced=True)
+    return {f"class {c} ({names[s]})": int(counts[c, s]) for c in range(spec.num_classes) for s in range(len(names))}
+
+
+def public_group_sizes(spec: SyntheticData) -> dict[str, int]:
+    """Public examples of each group; empty when there is no public set (n_public 0)."""
+    if spec.n_public == 0:
+        return {}
+    counts = spec.group_counts(spec.n_public, imbalanced=False)
+    return {f"class {c}, subpopulation {s}": int(n) for (c, s), n in np.ndenumerate(counts)}
+
+
 def private_features(spec: SyntheticData) -> np.ndarray:
     """u_{c,s}, shape (classes, subpopulations, dimension)."""
     norms = spec.feature_norms()

@@ -113,6 +113,16 @@ def expand_experiment(config: dict, name: str) -> list[Condition]:
     return conditions
 
 
+def planned_conditions(config: dict, name: str) -> list[str]:
+    """The condition ids of an experiment, enabled or not: what its table (committed or rebuilt) must hold."""
+    return [condition.id for condition in expand_experiment(config, name)]
+
+
+def _pools_fnr(name: str, conditions: list[Condition]) -> bool:
+    """Whether the pooled FNR table pools the experiment: a paper experiment on the synthetic model."""
+    return REGISTRY[name].claim != FAIR_CLAIM and any(c.params["data"]["source"] == "synthetic" for c in conditions)
+
+
 class Plan:
     """Every condition of the enabled experiments, indexed for Snakemake's input functions."""
 
@@ -128,6 +138,9 @@ class Plan:
             self.train_jobs.setdefault((c.experiment, c.train_id), []).append(c)
         self.data = {(c.experiment, c.data_id): c for c in self.conditions.values()}
         self.pretrain = {(c.experiment, c.pretrain_id): c for c in self.conditions.values() if c.uses_pretraining}
+        self._pooled_candidates = [
+            name for name in config["experiments"] if _pools_fnr(name, expand_experiment(config, name))
+        ]
 
     def of_experiment(self, experiment: str) -> list[Condition]:
         """The experiment's conditions in grid order (sweeps in config order, each its product of values)."""
@@ -176,14 +189,16 @@ class Plan:
         return [paths.fill(paths.TABLE, name=name) for name in names]
 
     def pooled_fnr_experiments(self) -> list[str]:
-        """The paper's experiments on the synthetic model (the ones with an FNR), which the FNR table
-        pools; the fair DP-SGD comparison trains other methods than DP-SGD and stays out."""
-        return [
-            name
-            for name in self.experiments
-            if REGISTRY[name].claim != FAIR_CLAIM
-            and any(c.params["data"]["source"] == "synthetic" for c in self.of_experiment(name))
-        ]
+        """The experiments the FNR table pools, when this run rebuilds it: the paper's experiments on
+        the synthetic model (the ones with an FNR; the fair DP-SGD comparison trains other methods
+        than DP-SGD and stays out), and only when every configured one is enabled, so that a
+        partial run never replaces the pooled table with a subset (its committed copy stays)."""
+        return [] if self.pooled_fnr_left_out() else [n for n in self._pooled_candidates if n in self.experiments]
+
+    def pooled_fnr_left_out(self) -> list[str]:
+        """The experiments the FNR table pools that this run leaves disabled, when it enables some."""
+        enabled = [name for name in self._pooled_candidates if name in self.experiments]
+        return [name for name in self._pooled_candidates if name not in self.experiments] if enabled else []
 
     def figure_names(self) -> list[str]:
         """One per enabled experiment, the pooled FNR figure when any is synthetic, the audit's when enabled."""

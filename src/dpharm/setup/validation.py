@@ -9,15 +9,18 @@ errors are reported at once.
 from __future__ import annotations
 
 import math
+import os
 from typing import Iterable
 
 import jsonschema
 
 from dpharm.claims.rules import BROKEN_MECHANISMS
+from dpharm.data import image_splits, synthetic
 from dpharm.experiments import REGISTRY, claim_tests, configurable_names
 from dpharm.setup.budget import budget_errors
 from dpharm.setup.config import EPSILON_KEY, ConfigError, load_schema, resolve_sections
 from dpharm.setup.grids import PAIRED, grid_axes
+from dpharm.setup.plan import Condition, Plan
 from dpharm.training.methods import method_errors, method_names
 
 
@@ -39,12 +42,30 @@ def _allowed(error: jsonschema.ValidationError) -> str:
     return "; ".join(parts)
 
 
+def _is_strict_integer(checker, instance) -> bool:
+    # JSON Schema counts 40.0 as an integer; the pipeline's counts (steps, batch sizes, widths)
+    # feed range() and tensor shapes, where a float crashes a job long after validation.
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+# Draft 2020-12 with `integer` meaning a YAML integer (40), never a float with no fraction (40.0).
+StrictValidator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_strict_integer),
+)
+
+
 def _reads_as_number(value) -> bool:
     try:
         float(value)
     except (TypeError, ValueError):
         return False
     return isinstance(value, str)
+
+
+def _is_whole_float(value, expected) -> bool:
+    wants_integer = expected == "integer" or (isinstance(expected, list) and "integer" in expected)
+    return wants_integer and isinstance(value, float) and value.is_integer()
 
 
 def _format(error: jsonschema.ValidationError) -> str:
@@ -54,11 +75,13 @@ def _format(error: jsonschema.ValidationError) -> str:
     message = f"config key '{_key_path(best)}': {best.message}"
     if best.validator == "type" and _reads_as_number(best.instance):
         message += " (YAML 1.1 reads a number such as 1e-5 as a string: write 1.0e-5)"
+    if best.validator == "type" and _is_whole_float(best.instance, best.validator_value):
+        message += f" (a count: write {int(best.instance)}, without .0)"
     return f"{message} (allowed: {allowed})" if allowed else message
 
 
 def _schema_errors(config: dict, schema: dict) -> list[str]:
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = StrictValidator(schema)
     return [
         _format(err) for err in sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path).__repr__())
     ]
@@ -85,8 +108,10 @@ def _grid_errors(name: str, sweep: str, grid: dict, base: dict, defs: dict) -> I
             continue
         field_schema = {"$defs": defs, **defs[section]["properties"][field]}
         for value in values:
-            for err in jsonschema.Draft202012Validator(field_schema).iter_errors(value):
-                yield f"config key '{where}.{key}': value {value!r}: {err.message}"
+            for err in StrictValidator(field_schema).iter_errors(value):
+                whole = _is_whole_float(value, err.validator_value)
+                hint = f" (a count: write {int(value)}, without .0)" if whole else ""
+                yield f"config key '{where}.{key}': value {value!r}: {err.message}{hint}"
 
 
 def _image_errors(name: str, base: dict, swept: dict) -> Iterable[str]:
@@ -201,6 +226,21 @@ def _value_errors(config: dict) -> Iterable[str]:
             yield f"config key 'seeds': {seed!r} is not a seed (allowed: integers 0 to 2^63 - 1, without .0)"
 
 
+def _workdir_errors(config: dict) -> Iterable[str]:
+    """The working folder must be a folder of the repository: the Snakefile joins it to its own
+    folder, so an absolute path or one climbing out with '..' would write results/ (and remove
+    unfinished files there) in another checkout or anywhere on the machine."""
+    workdir = config.get("workdir")
+    if not isinstance(workdir, str):
+        return
+    climbs = os.path.normpath(workdir).split(os.sep)[0] == ".."
+    if os.path.isabs(workdir) or climbs:
+        yield (
+            f"config key 'workdir': {workdir!r} is outside the repository (allowed: a relative folder inside it, "
+            "such as '.' or 'runs/small')"
+        )
+
+
 def _sweep_shape_errors(name: str, experiment: dict, defs: dict) -> Iterable[str]:
     """Sweeps the tables cannot tell apart: one setting name swept in two sections (both would land
     in one column), and list-valued settings (a grid value must be one scalar)."""
@@ -230,6 +270,76 @@ def _delta_errors(name: str, base: dict, swept: dict) -> Iterable[str]:
                    f"for n_train {smallest} (allowed: delta < 1/n)")  # fmt: skip
 
 
+# Fewest training examples a (class, subpopulation) group may have: a group with none has no
+# accuracy or FNR to measure, and its row would be NaN or missing rather than refused.
+MIN_GROUP_EXAMPLES = 1
+# The settings that size a split's groups, synthetic and images.
+SYNTHETIC_SIZE_KEYS = ("data.n_train", "data.num_classes", "data.imbalance_ratio", "data.tail_frequency")
+IMAGE_SIZE_KEYS = ("data.classes", "data.public_fraction", "data.minority_fraction", "data.tail_frequency")
+
+
+def _set_at(config: dict, condition: Condition, key: str) -> str:
+    """The config key that gave `condition` its value of `key`: its sweep, its experiment's
+    override, or the base setting."""
+    if key in condition.grid_point:
+        return f"experiments.{condition.experiment}.sweeps.{condition.sweep}.{key}"
+    section, setting = key.split(".", 1)
+    if setting in config["experiments"][condition.experiment].get(section, {}):
+        return f"experiments.{condition.experiment}.{key}"
+    return key
+
+
+def _culprit(data: dict, group: str, split: str) -> str:
+    """The setting that most plainly emptied `group`: the tail frequency for a tail, the
+    imbalance (minority fraction) for the minority class, else the size of the set."""
+    synthetic_data = data["source"] == "synthetic"
+    minority = f"class {len(data['classes']) - 1} " if not synthetic_data else f"class {data['num_classes'] - 1} "
+    if split == "public":
+        return "data.n_public"
+    if "tail" in group:
+        return "data.tail_frequency"
+    if group.startswith(minority):
+        return "data.imbalance_ratio" if synthetic_data else "data.minority_fraction"
+    return "data.n_train" if synthetic_data else "data.public_fraction"
+
+
+def _group_sizes(data: dict) -> tuple[dict[str, int], dict[str, int], tuple[str, ...]]:
+    """(training sizes, public sizes, keys that set them) of one condition's data."""
+    if data["source"] == "synthetic":
+        spec = synthetic.SyntheticData(**synthetic.synthetic_settings(data))
+        return synthetic.training_group_sizes(spec), synthetic.public_group_sizes(spec), SYNTHETIC_SIZE_KEYS
+    return image_splits.training_group_sizes(data), {}, IMAGE_SIZE_KEYS
+
+
+def split_errors(config: dict) -> Iterable[str]:
+    """Splits that leave a group with fewer than MIN_GROUP_EXAMPLES training (or, with a public
+    set, public) examples, computed from the settings before any dataset is made; one message
+    per experiment, naming the key that emptied the group and every key that sizes it."""
+    reported = set()
+    for condition in Plan(config).data.values():
+        if condition.experiment in reported:
+            continue
+        data = condition.params["data"]
+        training, public, keys = _group_sizes(data)
+        for split, sizes, more in (("training", training, ()), ("public", public, ("data.n_public",))):
+            short = {group: n for group, n in sizes.items() if n < MIN_GROUP_EXAMPLES}
+            if not short:
+                continue
+            group, n = next(iter(short.items()))
+            named = [f"'{_set_at(config, condition, key)}' ({_setting(data, key)})" for key in (*keys, *more)]
+            yield (
+                f"config key '{_set_at(config, condition, _culprit(data, group, split))}': the {split} split of "
+                f"experiment {condition.experiment} (data {condition.data_id}) leaves {group} with {n} examples "
+                f"(allowed: at least {MIN_GROUP_EXAMPLES} per group; the sizes follow from {', '.join(named)})"
+            )
+            reported.add(condition.experiment)
+            break
+
+
+def _setting(data: dict, key: str) -> str:
+    return f"{data[key.split('.', 1)[1]]!r}"
+
+
 def registered_schema() -> dict:
     """The config schema with the registered training methods as `training.method`'s values and,
     with the deliberately broken controls, as the privacy audit's mechanisms."""
@@ -243,11 +353,11 @@ def registered_schema() -> dict:
 def validate_config(config: dict, schema: dict | None = None) -> dict:
     """Raise ConfigError listing every problem; return the config unchanged when valid."""
     schema = schema or registered_schema()
-    errors = _schema_errors(config, schema) + list(_value_errors(config))
+    errors = _schema_errors(config, schema) + list(_value_errors(config)) + list(_workdir_errors(config))
     if not errors:
         errors = list(_semantic_errors(config, schema))
-    if not errors:  # the job sizes need a config that expands into a plan
-        errors = budget_errors(config)
+    if not errors:  # the split sizes and the job sizes need a config that expands into a plan
+        errors = list(split_errors(config)) + budget_errors(config)
     if errors:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(errors))
     return config
