@@ -6,7 +6,11 @@ import math
 import pytest
 
 from dpharm.io import CorruptFileError
+from dpharm.training.privacy import epsilon_spent
 from dpharm.training.records import Run, SeedMetrics, TrainingRecord
+
+NOISE = 5.0
+SPENT = epsilon_spent(NOISE, 1.0, 10, 1e-5, "rdp")  # what the private record's own numbers give
 
 
 def record(epsilon_target: float, epsilon_spent: float, private: bool) -> TrainingRecord:
@@ -16,7 +20,8 @@ def record(epsilon_target: float, epsilon_spent: float, private: bool) -> Traini
         delta=1e-5 if private else None,
         accountant="rdp" if private else None,
         grad_sample_mode="fast" if private else None,
-        noise_multiplier=1.1 if private else 0.0,
+        noise_multiplier=NOISE if private else 0.0,
+        sample_rate=1.0 if private else None,
         steps=10,
         train_loss=0.5,
         train_accuracy=0.8,
@@ -29,7 +34,7 @@ def record(epsilon_target: float, epsilon_spent: float, private: bool) -> Traini
 
 @pytest.fixture
 def metrics_file(tmp_path):
-    runs = [Run("eps4", {}, {}, record(4.0, 3.99, True)), Run("nonprivate", {}, {}, record(math.inf, math.inf, False))]
+    runs = [Run("eps4", {}, {}, record(4.0, SPENT, True)), Run("nonprivate", {}, {}, record(math.inf, math.inf, False))]
     path = tmp_path / "metrics.json"
     SeedMetrics(0, "data.npz", None, {}, runs).write(path)
     return path
@@ -37,7 +42,7 @@ def metrics_file(tmp_path):
 
 def test_a_metrics_file_reads_back_as_written(metrics_file):
     metrics = SeedMetrics.read(metrics_file)
-    assert metrics.record("eps4", metrics_file).epsilon_spent == 3.99
+    assert metrics.record("eps4", metrics_file).epsilon_spent == SPENT < 4.0
     assert math.isinf(metrics.record("nonprivate", metrics_file).epsilon_spent)
 
 
@@ -59,3 +64,13 @@ def test_a_truncated_metrics_file_is_refused(metrics_file):
     metrics_file.write_text(metrics_file.read_text()[:50])
     with pytest.raises(CorruptFileError, match="cannot read JSON"):
         SeedMetrics.read(metrics_file)
+
+
+@pytest.mark.parametrize(("key", "value"), [("epsilon_spent", SPENT * 0.9), ("noise_multiplier", NOISE * 1.05),
+                                            ("steps", 9), ("sample_rate", 0.9)])  # fmt: skip
+def test_a_record_whose_epsilon_is_not_what_its_own_noise_gives_is_refused(metrics_file, key, value):
+    raw = json.loads(metrics_file.read_text())
+    next(run for run in raw["runs"] if run["condition"] == "eps4")[key] = value
+    metrics_file.write_text(json.dumps(raw))
+    with pytest.raises(CorruptFileError, match="is not what its noise multiplier"):
+        SeedMetrics.read(metrics_file).record("eps4", metrics_file)
