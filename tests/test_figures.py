@@ -115,8 +115,9 @@ def test_a_not_testable_reason_names_groups_as_the_legends_do():
                            "ci_low": float("nan"), "ci_high": float("nan"), "min_effect": 2.0,
                            "note": "class9 is below 0.200 without DP; class0/tail too; class10 unknown"}])  # fmt: skip
     (line,) = verdict_lines(tests, table)
-    assert line == ("C2 minority: not testable (threshold 2): digit 8 is below 0.200 without DP; class 0, tail too; "
-                    "class10 unknown")
+    assert line == (
+        "C2 minority: not testable (threshold 2): digit 8 is below 0.200 without DP; class 0, tail too; class10 unknown"
+    )
 
 
 def test_panels_of_one_quantity_share_their_y_range_and_one_legend_serves_them_all():

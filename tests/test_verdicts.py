@@ -189,7 +189,9 @@ def test_summary_has_one_row_per_claim_and_dataset():
     ])  # fmt: skip
     claims = summarise(tests, claim_statements())
     assert claims[["dataset", "verdict", "fw_verdict"]].values.tolist() == [
-        ["synthetic", REPRODUCED, INCONCLUSIVE], ["digits", NOT_TESTABLE, NOT_TESTABLE]]
+        ["synthetic", REPRODUCED, INCONCLUSIVE],
+        ["digits", NOT_TESTABLE, NOT_TESTABLE],
+    ]
 
 
 def fashion_shift_table(gain_same_source: list[float], gain_other_dataset: list[float]) -> pd.DataFrame:
@@ -270,14 +272,29 @@ def adversarial_table(attacked_without_dp: dict) -> pd.DataFrame:
     under DP (epsilon 2) every accuracy 10 points lower, attacked ones 30 points lower at budget 0.5."""
     rows = []
     for seed in SEEDS:
-        rows.append(row(experiment="adversarial", seed=seed, epsilon=math.inf, group="all", metric="test_accuracy",
-                        value=0.9))
-        rows.append(row(experiment="adversarial", seed=seed, epsilon=2.0, group="all", metric="test_accuracy_change",
-                        value=-0.1))
+        rows.append(
+            row(experiment="adversarial", seed=seed, epsilon=math.inf, group="all", metric="test_accuracy", value=0.9)
+        )
+        rows.append(
+            row(
+                experiment="adversarial", seed=seed, epsilon=2.0, group="all", metric="test_accuracy_change", value=-0.1
+            )
+        )
         for radius, accuracy in attacked_without_dp.items():
             for eps, drop in ((math.inf, 0.0), (2.0, 0.3 if radius == 0.5 else 0.1)):
-                rows.append({**row(experiment="adversarial", seed=seed, epsilon=eps, group="all",
-                                   metric="adversarial_accuracy", value=accuracy - drop), "attack_radius": radius})
+                rows.append(
+                    {
+                        **row(
+                            experiment="adversarial",
+                            seed=seed,
+                            epsilon=eps,
+                            group="all",
+                            metric="adversarial_accuracy",
+                            value=accuracy - drop,
+                        ),
+                        "attack_radius": radius,
+                    }
+                )
     return pd.DataFrame(rows)  # fmt: skip
 
 

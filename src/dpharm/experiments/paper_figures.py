@@ -217,15 +217,8 @@ def public_data_shift(table: pd.DataFrame, errorbar) -> plt.Figure:
     gain_panel.tick_params(axis="x", labelsize=8)
     rows = rows.rename(columns={"value": "test accuracy"})
     for ax, epsilon in zip(panels, epsilons, strict=False):
-        points(
-            ax,
-            rows[rows["epsilon"] == epsilon],
-            PUBLIC_DATA,
-            "test accuracy",
-            "init",
-            within_range(errorbar, rows),
-            order,
-        )
+        at_epsilon = rows[rows["epsilon"] == epsilon]
+        points(ax, at_epsilon, PUBLIC_DATA, "test accuracy", "init", within_range(errorbar, rows), order)
         ax.set_title(f"epsilon {epsilon_label(epsilon)}", fontsize=9)
         ax.tick_params(axis="x", labelsize=8)
     hide_unused(axes)

@@ -24,7 +24,6 @@ by column name (wide tables and claims.csv) and, for `ci_low`/`ci_high`, fall ba
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
@@ -34,6 +33,13 @@ import pandas as pd
 
 from dpharm.io import CorruptFileError
 from dpharm.measurement.tables import read_table
+from dpharm.tools.run_provenance import (
+    CONFIGURATIONS_DIFFER,
+    PROVENANCE,
+    config_hash_of,
+    machine_differences,
+    machines_note,
+)
 from dpharm.tools.tolerances import Tolerances, UsageError, format_tolerances, load_tolerances, parse_tolerances
 
 # Derived numbers of a long table: compared like values, but not part of a row's identity.
@@ -244,39 +250,10 @@ def compare_results(fresh: Path, reference: Path, tolerances: dict | None = None
     return pd.DataFrame(checks, columns=CHECK_COLUMNS)
 
 
-PROVENANCE = "provenance.json"
-
-
-# What decides the last bits of a float32 result besides the code, the packages and the config.
-MACHINE_KEYS = ("device", "cpu", "cpu_capability", "kernel_pins")
-
-
-def _provenance(folder: Path) -> dict:
-    try:
-        record = json.loads((folder / PROVENANCE).read_text())
-    except (OSError, ValueError):
-        return {}
-    return record if isinstance(record, dict) else {}
-
-
-def _config_hash(folder: Path) -> str | None:
-    return _provenance(folder).get("config_sha256")
-
-
-def machine_differences(fresh: Path, reference: Path) -> dict[str, tuple]:
-    """MACHINE_KEYS recorded in both provenance.json files with different values: key -> (fresh, reference)."""
-    records = _provenance(fresh), _provenance(reference)
-    return {
-        key: (records[0][key], records[1][key])
-        for key in MACHINE_KEYS
-        if key in records[0] and key in records[1] and records[0][key] != records[1][key]
-    }
-
-
 def configuration_check(fresh: Path, reference: Path) -> dict:
     """The two runs' configurations (the config_sha256 of their provenance.json) must be the same:
     results of different configurations differ row by row for a reason that is not a defect."""
-    hashes = _config_hash(fresh), _config_hash(reference)
+    hashes = config_hash_of(fresh), config_hash_of(reference)
     return _check(PROVENANCE, "config_sha256", 1, int(None in hashes or hashes[0] != hashes[1]))
 
 
@@ -285,22 +262,6 @@ def configuration_check(fresh: Path, reference: Path) -> dict:
 
 def _format_diff(value: float) -> str:
     return "-" if pd.isna(value) else f"{value:.3g}"
-
-
-CONFIGURATIONS_DIFFER = (
-    "NOTE: the two results come from different configurations (config_sha256 in provenance.json "
-    "differs or is missing); their rows are not expected to agree. Rerun with the reference's configuration."
-)
-
-
-def machines_note(differences: dict[str, tuple]) -> str:
-    """A note that the runs come from different machines, so 1e-6 agreement is not expected."""
-    which = "; ".join(f"{key} {fresh!r} vs reference {ref!r}" for key, (fresh, ref) in differences.items())
-    return (
-        f"NOTE: the two results come from different machines ({which}). torch and MKL choose their float32 "
-        "kernels by the CPU's instruction set (the DP noise draw, log-softmax, matrix products), so runs "
-        "agree byte for byte only on the same kind of CPU; compare with --tolerances and identical verdicts."
-    )
 
 
 def format_report(checks: pd.DataFrame) -> str:

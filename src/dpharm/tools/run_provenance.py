@@ -1,0 +1,54 @@
+"""What a results folder says about where it was made (its provenance.json), for the review: the
+configuration hash both runs must share, and the machine facts that decide the last bits of a
+float32 result besides the code, the packages and the config."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+PROVENANCE = "provenance.json"
+
+
+# What decides the last bits of a float32 result besides the code, the packages and the config.
+MACHINE_KEYS = ("device", "cpu", "cpu_capability", "kernel_pins")
+
+
+def read_provenance(folder: Path) -> dict:
+    """A results folder's provenance.json ({} when absent or unreadable)."""
+    try:
+        record = json.loads((folder / PROVENANCE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def config_hash_of(folder: Path) -> str | None:
+    return read_provenance(folder).get("config_sha256")
+
+
+def machine_differences(fresh: Path, reference: Path) -> dict[str, tuple]:
+    """MACHINE_KEYS recorded in both provenance.json files with different values: key -> (fresh, reference)."""
+    records = read_provenance(fresh), read_provenance(reference)
+    return {
+        key: (records[0][key], records[1][key])
+        for key in MACHINE_KEYS
+        if key in records[0] and key in records[1] and records[0][key] != records[1][key]
+    }
+
+
+CONFIGURATIONS_DIFFER = (
+    "NOTE: the two results come from different configurations (config_sha256 in provenance.json "
+    "differs or is missing); their rows are not expected to agree. Rerun with the reference's configuration."
+)
+
+
+def machines_note(differences: dict[str, tuple]) -> str:
+    """A note that the runs come from different machines, so 1e-6 agreement is not expected."""
+    which = "; ".join(f"{key} {fresh!r} vs reference {ref!r}" for key, (fresh, ref) in differences.items())
+    return (
+        f"NOTE: the two results come from different machines ({which}). Every job pins torch, MKL, OpenBLAS "
+        "and numpy to their AVX2 paths (kernel_pins), so pinned runs should agree byte for byte; where either "
+        "run lacks the pins or a CPU lacks AVX2, float32 results differ in their last bits: compare with "
+        "--tolerances and identical verdicts."
+    )
