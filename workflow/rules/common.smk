@@ -79,11 +79,14 @@ def get_committed_tables():
 
 
 def get_table_plans():
-    """Condition ids each experiment's table must hold, enabled or not: a committed table is
-    checked against the plan as a rebuilt one is."""
+    """Condition ids each enabled experiment's table must hold, rebuilt or committed. A table of
+    an experiment this configuration switches off was made by another configuration (e.g.
+    config/fashion_mnist.yaml, its own seeds): it is read strictly but not held to this plan.
+    """
     return {
         paths.fill(paths.TABLE, name=name): planned_conditions(config, name)
-        for name in config["experiments"]
+        for name, block in config["experiments"].items()
+        if block["enabled"]
     }
 
 
