@@ -33,7 +33,8 @@ def a_test(claim, dataset, name, verdict, effect=1.0, low=0.5, high=1.5, rule="e
          metric="accuracy points lost under DP") -> dict:  # fmt: skip
     return {"claim": claim, "experiment": "e", "dataset": dataset, "test": name, "statement": f"{name} holds",
             "metric": metric, "rule": rule, "effect": effect, "ci_low": low, "ci_high": high, "n_seeds": 5,
-            "min_effect": threshold, "effect_nats": math.nan, "verdict": verdict, "note": math.nan}  # fmt: skip
+            "min_effect": threshold, "effect_nats": math.nan, "verdict": verdict, "note": math.nan,
+            "fw_verdict": verdict}  # fmt: skip
 
 
 def toy_tests() -> pd.DataFrame:
