@@ -55,6 +55,7 @@ CLAIM_COLUMNS = [
     "ci_high",
     "n_seeds",
     "verdict",
+    "fw_verdict",
 ]
 CONTRACT_COLUMNS = ["experiment", "dataset", "seed", "epsilon", "noise_multiplier", "group", "metric", "value"]
 
