@@ -10,6 +10,19 @@ REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_FILES = ("Snakefile", "config.yaml", "config", "workflow", "profiles")
 # config/small.yaml's working folder: its results/ and .snakemake/ live there, not in the copy's root.
 SMALL_WORKDIR = Path("runs/small")
+# the experiments the default and the small configuration run
+EXPERIMENTS = [
+    "utility_vs_noise",
+    "class_imbalance",
+    "long_tail",
+    "adversarial",
+    "pretraining_shift",
+    "mitigations",
+    "real_class_imbalance",
+    "real_long_tail",
+    "real_adversarial",
+    "real_pretraining_shift",
+]
 
 
 def copy_workflow(destination: Path) -> Path:

@@ -15,11 +15,11 @@ from dpharm.claims.rules import Context
 from dpharm.experiments.fair_dpsgd import disparity, overall_change, worst_group_gain
 from dpharm.setup.config import ConfigError
 from dpharm.setup.validation import validate_config
-from dpharm.training.fair import composed_epsilon, split_noise
+from dpharm.training.fair import split_noise
 from dpharm.training.members import Member
 from dpharm.training.methods import create_clipping, method_names, training_method
 from dpharm.training.model import build_model
-from dpharm.training.privacy import noise_multiplier_for
+from dpharm.training.privacy import composed_epsilon, noise_multiplier_for
 from dpharm.training.settings import ModelSettings, TrainingSettings
 from dpharm.training.stack_batches import Batch
 from dpharm.training.stacked import stack_gradients, train_stack

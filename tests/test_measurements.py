@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from dpharm.io import CorruptFileError
-from dpharm.jobs.report import read_result_table
+from dpharm.jobs.tables import read_result_table
 from dpharm.measurement.fnr import filter_fnr
 from dpharm.measurement.metrics import group_means, pgd
 from dpharm.measurement.tables import (

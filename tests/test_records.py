@@ -6,7 +6,7 @@ import math
 import pytest
 
 from dpharm.io import CorruptFileError
-from dpharm.training.privacy import epsilon_spent
+from dpharm.training.privacy import epsilon_spent, verified_epsilon
 from dpharm.training.records import Run, SeedMetrics, TrainingRecord
 
 NOISE = 5.0
@@ -73,4 +73,4 @@ def test_a_record_whose_epsilon_is_not_what_its_own_noise_gives_is_refused(metri
     next(run for run in raw["runs"] if run["condition"] == "eps4")[key] = value
     metrics_file.write_text(json.dumps(raw))
     with pytest.raises(CorruptFileError, match="is not what its noise multiplier"):
-        SeedMetrics.read(metrics_file).record("eps4", metrics_file)
+        verified_epsilon(SeedMetrics.read(metrics_file).record("eps4", metrics_file), metrics_file)

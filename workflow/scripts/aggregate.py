@@ -1,7 +1,7 @@
-"""Snakemake adapter: rule aggregate -> dpharm.jobs.report.aggregate."""
+"""Snakemake adapter: rule aggregate -> dpharm.jobs.tables.aggregate."""
 
 from dpharm.jobs import logging_to
-from dpharm.jobs.report import aggregate
+from dpharm.jobs.tables import aggregate
 
 with logging_to(snakemake.log[0]):
     aggregate(

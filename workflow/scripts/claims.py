@@ -1,7 +1,7 @@
-"""Snakemake adapter: rule claims -> dpharm.jobs.report.judge_claims."""
+"""Snakemake adapter: rule claims -> dpharm.jobs.claims.judge_claims."""
 
 from dpharm.jobs import logging_to
-from dpharm.jobs.report import judge_claims
+from dpharm.jobs.claims import judge_claims
 
 with logging_to(snakemake.log[0]):
     judge_claims(

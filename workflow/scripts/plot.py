@@ -1,7 +1,7 @@
-"""Snakemake adapter: rule figure -> dpharm.jobs.report.figure."""
+"""Snakemake adapter: rule figure -> dpharm.jobs.figures.figure."""
 
 from dpharm.jobs import logging_to
-from dpharm.jobs.report import figure
+from dpharm.jobs.figures import figure
 
 with logging_to(snakemake.log[0]):
     figure(

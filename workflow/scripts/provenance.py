@@ -1,7 +1,7 @@
-"""Snakemake adapter: rule provenance -> dpharm.jobs.report.provenance."""
+"""Snakemake adapter: rule provenance -> dpharm.jobs.provenance.provenance."""
 
 from dpharm.jobs import logging_to
-from dpharm.jobs.report import provenance
+from dpharm.jobs.provenance import provenance
 
 with logging_to(snakemake.log[0]):
     provenance(snakemake.output[0], snakemake.params.config_hash, snakemake.params.git, snakemake.config)

@@ -1,7 +1,7 @@
-"""Snakemake adapter: rule verdicts -> dpharm.jobs.report.verdicts."""
+"""Snakemake adapter: rule verdicts -> dpharm.jobs.claims.verdicts."""
 
 from dpharm.jobs import logging_to
-from dpharm.jobs.report import verdicts
+from dpharm.jobs.claims import verdicts
 
 with logging_to(snakemake.log[0]):
     verdicts(

@@ -78,7 +78,7 @@ def nonprivate_accuracy(table: pd.DataFrame, group: str, **where) -> float:
 
 def chance_accuracy(table: pd.DataFrame) -> float:
     """Accuracy of a guess among the table's classes (1/K): the floor a group cannot lose below."""
-    return 1.0 / len(classes(table["group"]))
+    return 1.0 / len(classes(table["group"].unique()))
 
 
 def needed_accuracy(table: pd.DataFrame, context: Context) -> float:

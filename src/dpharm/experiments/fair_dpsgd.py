@@ -40,7 +40,7 @@ register_claim(FAIR_CLAIM, "beyond the paper: each fair DP-SGD variant raises th
 def compared_groups(table: pd.DataFrame) -> list[str]:
     """The groups a design compares: each class's subpopulations when the table has them, else
     the classes."""
-    names = set(table["group"])
+    names = set(table["group"].unique())
     subpopulations = sorted(name for name in names if "/" in name)
     return subpopulations or classes(names)
 

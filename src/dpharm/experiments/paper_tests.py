@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import optimize, special, stats
 
 from dpharm.claims.effects import (
     POINTS,
@@ -50,7 +50,7 @@ noise_in_nats = _harm_over_norms(loss_rise)  # the same in nats of test loss (it
 
 
 def _classes(table: pd.DataFrame) -> list[str]:
-    return whole_classes(table["group"])
+    return whole_classes(table["group"].unique())
 
 
 def noise_lowers_fnr(table: pd.DataFrame, context: Context) -> pd.Series:
@@ -119,7 +119,7 @@ def _transition_width(rows: pd.DataFrame) -> float:
     rises from 55% to 95%."""
 
     def curve(z, a, b):
-        return 0.5 + 0.5 * stats.norm.cdf((z - a) / b)
+        return 0.5 + 0.5 * special.ndtr((z - a) / b)  # norm.cdf without its argument checks: ~10x faster
 
     z = np.log10(rows["fnr_measured"].to_numpy())
     try:

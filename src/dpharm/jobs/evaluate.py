@@ -10,6 +10,7 @@ from dpharm.measurement.metrics import evaluate as measure
 from dpharm.measurement.tables import run_rows, write_csv
 from dpharm.setup.runtime import configure_torch
 from dpharm.training.model import build_model, load_checkpoint
+from dpharm.training.privacy import verified_epsilon
 from dpharm.training.records import SeedFiles, SeedMetrics
 from dpharm.training.settings import ModelSettings
 
@@ -33,7 +34,8 @@ def evaluate(
         arrays = datasets.load(seed_files.dataset, seed_files.raw_images)
         metrics = SeedMetrics.read(seed_files.metrics)
         for condition in conditions:
-            params, record = condition["params"], metrics.record(condition["id"], seed_files.metrics)
+            params = condition["params"]
+            record = verified_epsilon(metrics.record(condition["id"], seed_files.metrics), seed_files.metrics)
             model = build_model(
                 ModelSettings.from_config(params["model"]),
                 arrays["test_x"].shape[-1],

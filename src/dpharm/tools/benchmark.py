@@ -271,11 +271,17 @@ def argument_parser() -> argparse.ArgumentParser:
         help="seeds S trained per grid job in dpsgd_grid.csv (default: %(default)s)",
     )
     add("--grid-repetitions", type=int, default=3, help="timed runs of each grid layout (default: %(default)s)")
+    add(
+        "--grid-steps",
+        type=int,
+        default=None,
+        help="training steps of each grid model (default: config.yaml's training.steps; fewer for a smoke test)",
+    )
     add("--skip-grid", action="store_true", help="write the throughput table and figure only, not dpsgd_grid.csv")
     add("--fair", action="store_true", help="only fair_dpsgd_throughput.csv: the fair DP-SGD methods (paper model)")
     add("--models", nargs="+", choices=list(MODELS), default=list(MODELS), help="models to measure (default: all)")
     parser.add_argument("--one", nargs=4, metavar=("METHOD", "MODEL", "REPETITIONS", "STEPS"), help=argparse.SUPPRESS)
-    parser.add_argument("--grid-job", nargs="+", metavar="LAYOUT_EPSILONS_SEEDS", help=argparse.SUPPRESS)
+    parser.add_argument("--grid-job", nargs="+", metavar="LAYOUT_EPSILONS_STEPS_SEEDS", help=argparse.SUPPRESS)
     return parser
 
 
@@ -290,8 +296,9 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(measure_one(method, model, int(repetitions), int(steps))))
         return
     if args.grid_job:
-        layout, epsilons, *seeds = args.grid_job
-        grid_job(layout, [float(epsilon) for epsilon in epsilons.split(",")], [int(seed) for seed in seeds])
+        layout, epsilons, steps, *seeds = args.grid_job
+        levels = [float(epsilon) for epsilon in epsilons.split(",")]
+        grid_job(layout, levels, [int(seed) for seed in seeds], int(steps) or None)
         return
 
     device = device_description(torch.device("cpu"))
@@ -309,6 +316,6 @@ def main(argv: list[str] | None = None) -> None:
         plot_throughput(pd.read_csv(output / "dpsgd_throughput.csv"), tmp)  # figures come from the CSV
     print(throughput.round(2).to_string(index=False))
     if not args.skip_grid:
-        grid = grid_table(args.grid_seeds, args.grid_repetitions, device).round(3)
+        grid = grid_table(args.grid_seeds, args.grid_repetitions, device, args.grid_steps).round(3)
         write_csv(output / "dpsgd_grid.csv", grid)
         print(grid.round(2).to_string(index=False))

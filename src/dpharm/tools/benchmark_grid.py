@@ -21,9 +21,9 @@ from dpharm.training.opacus_training import train_members
 from dpharm.training.settings import ModelSettings, TrainingSettings
 
 
-def grid_job(layout: str, epsilons: list[float], seeds: list[int]) -> None:
+def grid_job(layout: str, epsilons: list[float], seeds: list[int], steps: int | None = None) -> None:
     """One training job as the workflow runs it: import, data for every seed, train every seed
-    at every epsilon, done.
+    at every epsilon (for `steps`, default the configuration's), done.
 
     layout: 'stack' (ours, every model of the job as one stack per privacy regime, as the
     workflow trains), 'fast-sequential' (ours, one model after another) or 'ghost-sequential'
@@ -33,7 +33,8 @@ def grid_job(layout: str, epsilons: list[float], seeds: list[int]) -> None:
     configure_torch(1)
     config = load_yaml(REPO_ROOT / "config.yaml")
     mode = "ghost" if layout == "ghost-sequential" else "fast"
-    training = replace(TrainingSettings.from_config(config["training"]), grad_sample_mode=mode)
+    training = TrainingSettings.from_config(config["training"])
+    training = replace(training, grad_sample_mode=mode, steps=steps or training.steps)
     model_settings = ModelSettings.from_config(config["model"])
     settings = SyntheticData(**synthetic_settings(config["data"]))
     members, levels = [], []
@@ -50,7 +51,7 @@ def grid_job(layout: str, epsilons: list[float], seeds: list[int]) -> None:
             train_members([member], [epsilon], training=training, device=torch.device("cpu"))
 
 
-def _timed_jobs(jobs: list[tuple[list[int], list[float]]], layout: str) -> float:
+def _timed_jobs(jobs: list[tuple[list[int], list[float]]], layout: str, steps: int | None) -> float:
     started = time.perf_counter()
     for seeds, epsilons in jobs:
         subprocess.run(
@@ -61,6 +62,7 @@ def _timed_jobs(jobs: list[tuple[list[int], list[float]]], layout: str) -> float
                 "--grid-job",
                 layout,
                 ",".join(map(str, epsilons)),
+                str(steps or 0),
                 *map(str, seeds),
             ],
             check=True,
@@ -90,14 +92,15 @@ def _split(jobs: str, seeds: list[int], epsilons: tuple[float, ...]) -> list[tup
     return [(seeds, list(epsilons))]
 
 
-def grid_table(seeds: int, repetitions: int, device: str):
+def grid_table(seeds: int, repetitions: int, device: str, steps: int | None = None):
     """S seeds of the default synthetic grid point at epsilon 4, in one job or one job each; and
-    S seeds at three noise levels, in one job or one job per noise level."""
+    S seeds at three noise levels, in one job or one job per noise level; each model trained for
+    `steps` (default: the configuration's)."""
 
     rows = []
     for method, layout, jobs, epsilons, training in GRID_LAYOUTS:
         split = _split(jobs, list(range(seeds)), epsilons)
-        wall = statistics.median(_timed_jobs(split, layout) for _ in range(repetitions))
+        wall = statistics.median(_timed_jobs(split, layout, steps) for _ in range(repetitions))
         levels = ",".join(f"{epsilon:g}" for epsilon in epsilons)
         print(f"{method:13s} {jobs:23s} {training:39s} epsilon {levels:6s} {wall:6.1f} s", flush=True)
         rows.append(

@@ -38,12 +38,12 @@ import math
 from dataclasses import dataclass
 
 import torch
-from opacus.accountants import RDPAccountant, create_accountant
+from opacus.accountants import RDPAccountant
 from opacus.accountants.analysis import rdp as rdp_analysis
 
 from dpharm.training.methods import training_method
 from dpharm.training.patch_gradients import NORM_EPSILON, clip_factors
-from dpharm.training.privacy import accountant_epsilon
+from dpharm.training.privacy import composed_epsilon
 
 # an adaptive bound stays within these multiples of C: its geometric walk can neither underflow
 # to an absorbing 0 nor overflow (public constants, so the clamp costs no privacy)
@@ -86,15 +86,6 @@ def _count_std(sigma: float, share: float, delta: float, sample_rate: float, ste
     _, order = rdp_analysis.get_privacy_spent(orders=orders, rdp=rdp, delta=delta)
     at_order = float(rdp[list(orders).index(order)])
     return math.sqrt(order / (2 * share * at_order))  # a Gaussian's RDP at order a: a / (2 std^2)
-
-
-def composed_epsilon(
-    count_std: float, gradient: float, *, delta: float, sample_rate: float, steps: int, accountant: str
-) -> float:
-    """Epsilon of one count release (rate 1) followed by `steps` sampled Gaussian steps."""
-    fresh = create_accountant(mechanism=accountant)
-    fresh.history = [(count_std, 1.0, 1), (gradient, sample_rate, steps)]
-    return accountant_epsilon(fresh, accountant, delta)
 
 
 def _gradient_noise_after_counts(count_std, sigma, epsilon, delta, sample_rate, steps, accountant) -> float:
