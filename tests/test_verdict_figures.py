@@ -76,7 +76,11 @@ def test_every_matrix_cell_is_coloured_by_its_claims_verdict():
     assert colours["fair"][0] == VERDICT_COLOURS[NOT_REPRODUCED]
     assert colours["C5"][0] == VERDICT_COLOURS[INCONCLUSIVE]
     texts = [t.get_text() for t in figure.axes[0].texts]
-    assert {"noise", "1 [0.5, 1.5]", "minority", "no estimate", "no test", "tests reproduced: 1 of 1"} <= set(texts)
+    expected = {"noise", "1 [0.5, 1.5]", "minority", "no estimate", "no test", "tests reproduced: 1 of 1, 5 seeds"}
+    assert expected <= set(texts)
+    # the privacy audit's n_seeds counts one audit, not seeds: its cell names no seeds
+    single = verdict_matrix(toy_tests().assign(n_seeds=1))
+    assert "tests reproduced: 1 of 1" in {t.get_text() for t in single.axes[0].texts}
 
 
 def test_the_committed_matrix_agrees_with_claims_csv():

@@ -70,15 +70,16 @@ def _table(header: list[str], rows: list[str]) -> str:
 
 
 def summary_table(tests: pd.DataFrame) -> str:
-    """One row per claim and dataset, in claim order: verdict, primary test, tests reproduced."""
+    """One row per claim and dataset, in claim order: verdict, primary test, tests reproduced, seeds."""
     rows = [
         f'<tr><td class="id">{_text(c.claim)}</td><td class="id">{_text(DATASET_TITLES.get(c.dataset, c.dataset))}</td>'
         f"{_verdict_cell(c.verdict)}<td>{_name(c.primary_test)}</td>"
         f'<td class="number">{_text(effect_text(c.effect, c.ci_low, c.ci_high) or "-")}</td>'
-        f'<td class="number">{int(c.reproduced)} of {int(c.judged)}</td><td class="wide">{_text(c.statement)}</td></tr>'
+        f'<td class="number">{int(c.reproduced)} of {int(c.judged)}</td><td class="number">{int(c.seeds)}</td>'
+        f'<td class="wide">{_text(c.statement)}</td></tr>'
         for c in claim_verdicts(tests).itertuples()
     ]
-    header = ["claim", "dataset", "verdict", "primary test", "effect [interval]", "reproduced", "statement"]
+    header = ["claim", "dataset", "verdict", "primary test", "effect [interval]", "reproduced", "seeds", "statement"]
     return _table(header, rows)
 
 

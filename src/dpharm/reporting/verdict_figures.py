@@ -4,7 +4,8 @@ drawn only from results/tables/claim_tests.csv.
 - Verdict matrix: one cell per claim (rows, in `CLAIM_ORDER`) and dataset (columns), coloured by
   the claim's verdict on that dataset (`dpharm.claims.judging.summarise`, which combines the
   verdicts of its tests by `dpharm.claims.rules.combine`), with the verdict in words, the effect
-  and interval of its primary (first) test, and how many of its judged tests are reproduced.
+  and interval of its primary (first) test, how many of its judged tests are reproduced, and on
+  how many seeds (a pilot's five and a confirmation's ten tell apart at a glance).
 - Forest plot: one row per test, its effect and interval against its threshold, grouped by claim
   and dataset. The effects come in different units (accuracy points, nats, epsilon, FNR units, a
   correlation...), so the rows are split into one panel per unit, each on its own linear axis in
@@ -98,12 +99,12 @@ def effect_text(effect: float, low: float, high: float) -> str:
 
 def claim_verdicts(tests: pd.DataFrame) -> pd.DataFrame:
     """One row per claim and dataset (`summarise`, in claim order) with the counts of its tests:
-    `judged` (findings aside) and `reproduced`."""
+    `judged` (findings aside) and `reproduced`, and the most `seeds` any of its tests pooled."""
     claims = summarise(tests, claim_statements())
     counts = (
         tests.assign(judged=tests["verdict"] != FINDING, reproduced=tests["verdict"] == REPRODUCED)
-        .groupby(["claim", "dataset"], sort=False)[["judged", "reproduced"]]
-        .sum()
+        .groupby(["claim", "dataset"], sort=False)
+        .agg(judged=("judged", "sum"), reproduced=("reproduced", "sum"), seeds=("n_seeds", "max"))
         .reset_index()
     )
     claims = claims.merge(counts, on=["claim", "dataset"], how="left")
@@ -132,6 +133,8 @@ def verdict_matrix(tests: pd.DataFrame) -> plt.Figure:
                 continue
             effect = effect_text(cell["effect"], cell["ci_low"], cell["ci_high"]) or "no estimate"
             counted = f"tests reproduced: {int(cell['reproduced'])} of {int(cell['judged'])}"
+            if cell["seeds"] > 1:  # the privacy audit counts trials, not seeds
+                counted += f", {int(cell['seeds'])} seeds"
             lines = [(cell["verdict"], 10, "bold"), (cell["primary_test"], 7.5, "normal"), (effect, 8.5, "normal"),
                      (counted, 7.5, "normal")]  # fmt: skip
             for k, (text, size, weight) in enumerate(lines):
@@ -146,7 +149,7 @@ def verdict_matrix(tests: pd.DataFrame) -> plt.Figure:
         side.set_visible(False)
     figure.suptitle(
         "Verdict of every claim on every dataset\n"
-        "(cell: verdict, primary test, its effect [interval], tests reproduced)",
+        "(cell: verdict, primary test, its effect [interval], tests reproduced, seeds)",
         fontsize=10,
     )
     _legend(figure, VERDICT_ORDER, loc="outside lower center", ncol=3)
