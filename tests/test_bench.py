@@ -28,7 +28,7 @@ def test_benchmark_writes_its_tables_and_figure(tmp_path):
     assert (throughput[throughput.method == "nonprivate"].ratio_to_nonprivate == 1.0).all()
     assert (tmp_path / "dpsgd_throughput.png").stat().st_size > 10_000
     grid = pd.read_csv(tmp_path / "dpsgd_grid.csv")
-    assert len(grid) == len(GRID_LAYOUTS) and (grid.wall_s > 0).all()
+    assert len(grid) == len(GRID_LAYOUTS) and (grid.wall_s > 0).all() and (grid.steps == 2).all()
 
 
 def test_fair_benchmark_times_every_method_on_the_paper_model(tmp_path):
