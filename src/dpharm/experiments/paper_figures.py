@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from dpharm.claims.effects import table_classes
 from dpharm.data.groups import ALL, group_name, head, tail
-from dpharm.data.groups import classes as whole_classes
 from dpharm.reporting.plots import (
     EPSILON_AXIS,
     IN_WORDS,
@@ -256,7 +256,7 @@ def mitigations(table: pd.DataFrame, errorbar) -> plt.Figure:
 def real_class_imbalance(table: pd.DataFrame, errorbar) -> plt.Figure:
     """C2 on images: accuracy of the reduced (last) class and the mean of the others versus epsilon."""
     rows = select(table, "test_accuracy")
-    classes = whole_classes(rows["group"].unique())
+    classes = table_classes(rows)
     rows = rows[rows["group"].isin(classes)]
     reduced = f"reduced class ({group_in_words(rows, classes[-1])})"
     rows = rows.assign(**{"class": np.where(rows["group"] == classes[-1], reduced, "other classes (mean)")})

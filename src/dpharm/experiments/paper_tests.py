@@ -23,12 +23,12 @@ from dpharm.claims.effects import (
     over_epsilons,
     per_seed,
     sweep_rows,
+    table_classes,
     testable_value,
     values_of,
 )
 from dpharm.claims.rules import Context, Estimate, NotTestable
 from dpharm.data.groups import ALL, head, tail
-from dpharm.data.groups import classes as whole_classes
 
 # --- C1 -----------------------------------------------------------------------------------
 
@@ -49,15 +49,11 @@ noise = _harm_over_norms(accuracy_drop)  # accuracy points DP costs
 noise_in_nats = _harm_over_norms(loss_rise)  # the same in nats of test loss (its secondary effect)
 
 
-def _classes(table: pd.DataFrame) -> list[str]:
-    return whole_classes(table["group"].unique())
-
-
 def noise_lowers_fnr(table: pd.DataFrame, context: Context) -> pd.Series:
     """The share of the non-private FNR that DP removes, 1 - FNR_DP / FNR_non-private, averaged over
     the classes, feature norms and finite epsilons."""
     rows = sweep_rows(table, "feature_norm")
-    pairs = [(g, n) for g in _classes(rows) for n in values_of(rows, "feature_norm")]
+    pairs = [(g, n) for g in table_classes(rows) for n in values_of(rows, "feature_norm")]
 
     def fall(group: str, norm: float, eps: float) -> pd.Series:
         private = per_seed(rows, "fnr_measured", group, feature_norm=norm, epsilon=eps)
@@ -132,7 +128,7 @@ def _transition_width(rows: pd.DataFrame) -> float:
 def transition(table: pd.DataFrame, context: Context) -> Estimate:
     """How many decades of FNR the accuracy needs to go from chance (55%) to 95%."""
     rows = _pooled_dp_rows(table, positive=True)
-    if len(_classes(table)) != 2:
+    if len(table_classes(table)) != 2:
         raise NotTestable("the probit curve assumes two classes (chance at 50%)")
     return _bootstrap(rows, _transition_width, context)
 
@@ -148,7 +144,7 @@ def _gap(rows: pd.DataFrame, context: Context, worse: str, better: str, **where)
 
 def minority(table: pd.DataFrame, context: Context) -> pd.Series:
     """At the largest imbalance: minority (last class) drop minus majority drop."""
-    classes = _classes(table)
+    classes = table_classes(table)
     rho = values_of(table, "imbalance_ratio", at_least=1)[-1]
     testable_value(table, "imbalance_ratio", classes[-1], context, [rho])
     return _gap(table, context, classes[-1], classes[0], imbalance_ratio=rho)
@@ -280,7 +276,7 @@ def _mitigation_fnr(sweep: str, column: str):
             fnr = {v: per_seed(rows, "fnr_measured", group, **{column: v}, epsilon=eps) for v in (low, high)}
             return fnr[high] - fnr[low]
 
-        classes = _classes(rows)
+        classes = table_classes(rows)
         return over_epsilons(rows, context, lambda e: sum(gain(g, e) for g in classes) / len(classes))
 
     return effect
@@ -311,7 +307,9 @@ def _difference_in_differences(column: str, reduced_group, other_groups):
     return effect
 
 
-real_minority = _difference_in_differences("minority_fraction", lambda t: _classes(t)[-1], lambda t: _classes(t)[:-1])
+real_minority = _difference_in_differences(
+    "minority_fraction", lambda t: table_classes(t)[-1], lambda t: table_classes(t)[:-1]
+)
 real_tail = _difference_in_differences("tail_frequency", lambda t: tail(), lambda t: [head()])
 
 
