@@ -1,10 +1,11 @@
 """Config validation: every problem is reported before any job runs, naming the key."""
 
+import json
 import math
 
 import pytest
 
-from dpharm.setup.config import ConfigError, load_yaml, merge
+from dpharm.setup.config import ConfigError, config_hash, load_yaml, merge
 from dpharm.setup.plan import Plan, condition_id
 from dpharm.setup.validation import validate_config
 from helpers import REPO, copy_workflow, set_key, snakemake
@@ -301,3 +302,19 @@ def test_a_partial_run_says_it_keeps_the_pooled_table(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "experiments.mitigations.enabled false, this run does not rebuild it" in result.stderr
     assert "rule fnr_transition" not in result.stdout
+
+
+def test_the_config_hash_covers_what_the_results_depend_on(default_config):
+    switched_off = next(n for n, e in default_config["experiments"].items() if not e["enabled"])
+    switched_on = next(n for n, e in default_config["experiments"].items() if e["enabled"])
+    reference = config_hash(default_config)
+    # a switched-off experiment makes no table of this run: editing it keeps the hash
+    assert config_hash(set_key(default_config, f"experiments.{switched_off}.sweeps", {})) == reference
+    assert config_hash(set_key(default_config, f"experiments.{switched_on}.sweeps", {})) != reference
+    assert config_hash(set_key(default_config, f"experiments.{switched_off}.enabled", True)) != reference
+    assert config_hash(set_key(default_config, "seeds", [1])) != reference
+
+
+def test_the_committed_provenance_names_the_default_configuration(default_config):
+    committed = json.loads((REPO / "results" / "provenance.json").read_text())
+    assert committed["config_sha256"] == config_hash(default_config)

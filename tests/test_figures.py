@@ -4,6 +4,7 @@ no tick label over another; intervals within the metric's range."""
 import math
 
 import matplotlib
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -29,7 +30,7 @@ def mitigation_rows() -> pd.DataFrame:
         for value in values:
             for seed in range(3):
                 for epsilon in (math.inf, 3.0):
-                    for metric, group in (("test_loss", "all"), ("fnr_measured", "class0")):
+                    for metric, group in (("test_accuracy", "all"), ("test_loss", "all"), ("fnr_measured", "class0")):
                         rows.append({"experiment": "fashion_mitigations", "dataset": "fashion_mnist",
                                      "sweep": sweep, column: value, "seed": seed, "epsilon": epsilon,
                                      "group": group, "metric": metric, "attack_radius": math.nan,
@@ -43,8 +44,10 @@ def test_a_figure_names_its_data_set_and_its_legends_in_words():
     name_the_data(figure, table)
     legends_beside_the_data(figure)
     assert figure.get_suptitle().startswith("Fashion-MNIST. C6")
-    titles = {ax.get_legend().get_title().get_text() for ax in figure.axes if ax.get_legend() is not None}
-    assert titles == {"augmented views per example (k)", "share of filters frozen"}
+    titles = [ax.get_legend().get_title().get_text() for ax in figure.axes if ax.get_legend() is not None]
+    assert sorted(titles) == ["augmented views per example (k)", "share of filters frozen"]  # one per sweep
+    # C6's accuracy tests judge the test accuracy: a panel shows it, beside loss and FNR
+    assert [ax.get_ylabel() for ax in figure.axes[:3]] == ["test accuracy", "test loss", "measured FNR (class 0)"]
 
 
 def overlapping_labels(figure) -> list[tuple[str, str]]:
@@ -133,4 +136,20 @@ def test_panels_of_one_quantity_share_their_y_range_and_one_legend_serves_them_a
     legends_beside_the_data(figure)
     assert axes[0].get_ylim() == axes[1].get_ylim()
     assert axes[0].get_legend() is None and axes[1].get_legend() is not None
+    plt.close(figure)
+
+
+def test_identical_legends_in_two_rows_are_kept_once_beside_the_top_row():
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(2, 2)
+    for ax in axes.flat:
+        ax.plot([0, 1], [0, 1], label="pretrained")
+        ax.legend(title="start")
+    axes[1][1].get_legend().remove()
+    axes[1][1].plot([0, 1], [1, 0], label="8")
+    axes[1][1].legend(title="epsilon_label")
+    legends_beside_the_data(figure)
+    kept = {(i, j): ax.get_legend().get_title().get_text() for (i, j), ax in np.ndenumerate(axes) if ax.get_legend()}
+    assert kept == {(0, 1): "start", (1, 1): "target epsilon"}
     plt.close(figure)

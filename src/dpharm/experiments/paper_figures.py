@@ -133,6 +133,7 @@ def adversarial(table: pd.DataFrame, errorbar) -> plt.Figure:
                 hue=EPSILON_AXIS,
                 hue_order=epsilon_order(selected),
                 errorbar=within_range(errorbar, selected),
+                dodge=0.3,  # close epsilons (8 and 3 on the digits) would hide each other
                 ax=ax,
                 **POINT_STYLE,
             )
@@ -226,7 +227,8 @@ def public_data_shift(table: pd.DataFrame, errorbar) -> plt.Figure:
 
 
 def mitigations(table: pd.DataFrame, errorbar) -> plt.Figure:
-    """C6: test loss and measured FNR versus epsilon, by augmentation multiplicity and frozen fraction."""
+    """C6: test accuracy (what its accuracy tests judge), test loss and measured FNR versus
+    epsilon, by augmentation multiplicity and frozen fraction."""
     sweeps = [
         (s, c)
         for s, c in (("augmentation", "augmentation_multiplicity"), ("freezing", "frozen_fraction"))
@@ -234,22 +236,18 @@ def mitigations(table: pd.DataFrame, errorbar) -> plt.Figure:
     ]
     fig, axes = grid(
         len(sweeps),
-        2,
+        3,
         "C6 (claim: augmentation multiplicity and freezing raise the feature-to-noise ratio (FNR) and reduce the harm)",
     )
+    panels = [
+        ("test_accuracy", ALL, "test accuracy", False),
+        ("test_loss", ALL, "test loss", True),
+        ("fnr_measured", group_name(0), "measured FNR (class 0)", False),
+    ]
     for row, (sweep, column) in zip(axes, sweeps, strict=False):
-        versus_epsilon(
-            row[0], select(table, "test_loss", ALL, sweep), "test loss", column, errorbar, f"sweep: {sweep}", log=True
-        )
-        versus_epsilon(
-            row[1],
-            select(table, "fnr_measured", group_name(0), sweep),
-            "measured FNR (class 0)",
-            column,
-            errorbar,
-            f"sweep: {sweep}",
-        )
-        row[1].set_yscale("log")
+        for ax, (metric, group, label, log) in zip(row, panels, strict=True):
+            versus_epsilon(ax, select(table, metric, group, sweep), label, column, errorbar, f"sweep: {sweep}", log)
+        row[2].set_yscale("log")
     return fig
 
 
@@ -287,6 +285,10 @@ def real_long_tail(table: pd.DataFrame, errorbar) -> plt.Figure:
     )
 
 
+# colorblind hues without its tan (next to orange under transparency): grey instead
+DISTINCT = [sns.color_palette("colorblind")[i] for i in (0, 1, 2, 3, 4, 7, 9, 8)]
+
+
 def fnr_transition(table: pd.DataFrame, errorbar) -> plt.Figure:
     """C1: test error against the FNR, pooled over every private synthetic group (each model once),
     measured and predicted, with the Gaussian-margin law error = Phi(-FNR)."""
@@ -298,9 +300,15 @@ def fnr_transition(table: pd.DataFrame, errorbar) -> plt.Figure:
     labels = {"fnr_measured": "measured FNR (margin mean / sd)",
               "fnr_predicted": "predicted FNR (hyper-parameters)"}  # fmt: skip
     curve = np.geomspace(1e-2, 10, 200)
+    # one colour and marker per experiment in both panels (the predicted panel lacks the experiments
+    # without a prediction)
+    experiments = sorted(private["experiment"].str.replace("_", " ").unique())
     for ax, column in zip(axes[0], labels, strict=True):
         rows = private[private[column] > 0].assign(experiment=lambda t: t["experiment"].str.replace("_", " "))
-        sns.scatterplot(data=rows, x=column, y="test_error", hue="experiment", s=12, alpha=0.6, ax=ax)
+        sns.scatterplot(
+            data=rows, x=column, y="test_error", hue="experiment", hue_order=experiments, style="experiment",
+            style_order=experiments, palette=DISTINCT[: len(experiments)], s=14, alpha=0.7, ax=ax,
+        )  # fmt: skip
         ax.plot(curve, stats.norm.cdf(-curve), color="black", linewidth=1, label="Phi(-FNR)")
         ax.set_xscale("log")
         ax.set_xlabel(labels[column])

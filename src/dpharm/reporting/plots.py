@@ -186,21 +186,29 @@ def _legend_content(legend) -> tuple:
 
 def legends_beside_the_data(figure) -> None:
     """Move every panel's legend to the right of its panel, so that no legend covers data, with
-    its title in words; when every panel's legend is the same, keep one, beside the last panel of
-    the first row."""
-    legends = [(ax, ax.get_legend()) for ax in figure.axes if ax.get_legend() is not None]
-    if len(legends) > 1 and len({_legend_content(legend) for _, legend in legends}) == 1:
-        handles, labels = legends[0][0].get_legend_handles_labels()
-        title = legends[0][1].get_title().get_text()
-        for _, legend in legends:
-            legend.remove()
-        top = max(ax.get_position().y1 for ax, _ in legends)
-        keeper = max((ax for ax, _ in legends if ax.get_position().y1 == top), key=lambda ax: ax.get_position().x1)
-        legends = [(keeper, keeper.legend(handles, labels, title=title))]
-    for ax, legend in legends:
+    its title in words; identical legends are kept once, beside the last panel of the topmost
+    row that holds one."""
+    groups: dict[tuple, list] = {}
+    for ax in figure.axes:
+        if ax.get_legend() is not None:
+            groups.setdefault(_legend_content(ax.get_legend()), []).append((ax, ax.get_legend()))
+    for group in groups.values():
+        ax, legend = _keep_one(group) if len(group) > 1 else group[0]
         title = legend.get_title().get_text()
         sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=7, title_fontsize=7)
         ax.get_legend().set_title(IN_WORDS.get(title, title), prop={"size": 7})
+
+
+def _keep_one(legends: list) -> tuple:
+    """Of identical (panel, legend) pairs, remove all but a new one beside the last panel of the
+    topmost row they are in; return that pair."""
+    handles, labels = legends[0][0].get_legend_handles_labels()
+    title = legends[0][1].get_title().get_text()
+    for _, legend in legends:
+        legend.remove()
+    top = max(ax.get_position().y1 for ax, _ in legends)
+    keeper = max((ax for ax, _ in legends if ax.get_position().y1 == top), key=lambda ax: ax.get_position().x1)
+    return keeper, keeper.legend(handles, labels, title=title)
 
 
 def share_comparable_y(figure) -> None:

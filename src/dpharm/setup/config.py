@@ -66,9 +66,12 @@ def resolve_sections(config: dict, experiment: dict) -> dict[str, dict]:
 
 
 def config_hash(config: dict) -> str:
-    """sha256 of the configuration in canonical JSON (sorted keys; inf written as JSON's non-standard
-    `Infinity`, other values JSON cannot hold as their str())."""
-    canonical = json.dumps(config, sort_keys=True, default=str, allow_nan=True)
+    """sha256 of the part of the configuration a run's results depend on: every key except the
+    settings of switched-off experiments (editing those changes no table this run makes), in
+    canonical JSON (sorted keys; inf written as JSON's non-standard `Infinity`, other values JSON
+    cannot hold as their str())."""
+    enabled = {name: e for name, e in config.get("experiments", {}).items() if e["enabled"]}
+    canonical = json.dumps({**config, "experiments": enabled}, sort_keys=True, default=str, allow_nan=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
