@@ -1,11 +1,14 @@
 """Workflow hygiene: lint-clean and formatted Python and Snakefiles, environment files that agree with the pins."""
 
+import ast
+import graphlib
 import re
 import shutil
 import subprocess
 import sys
 import tomllib
 
+import pytest
 import yaml
 
 from helpers import REPO
@@ -97,3 +100,56 @@ def test_modules_stay_small_enough_to_read():
     sizes = {path.relative_to(package): len(path.read_text().splitlines()) for path in package.rglob("*.py")}
     too_long = {str(path): n for path, n in sizes.items() if n > (120 if path.parts[0] == "jobs" else 350)}
     assert too_long == {}
+
+
+def import_graph(source) -> tuple[dict[str, set[str]], list[str]]:
+    """The package's module import graph under `source` (module -> the package modules it imports;
+    `from package import submodule` depends on the submodule), and every package import made
+    inside a function (where a circle would hide)."""
+    modules = {}
+    for path in source.rglob("*.py"):
+        parts = path.relative_to(source).with_suffix("").parts
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph, inside_functions = {}, []
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text())
+        imports = [node for node in ast.walk(tree) if isinstance(node, ast.Import | ast.ImportFrom)]
+        deps = set()
+        for node in imports:
+            if isinstance(node, ast.ImportFrom) and node.module in modules:
+                deps |= {f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
+                         for a in node.names}  # fmt: skip
+            elif isinstance(node, ast.Import):
+                deps |= {a.name for a in node.names if a.name in modules}
+        graph[name] = deps - {name}
+        top_level = {id(node) for node in tree.body}
+        inside_functions += [f"{name}: {ast.unparse(node)}" for node in imports
+                             if id(node) not in top_level and graph[name] & _targets(node, modules)]  # fmt: skip
+    return graph, inside_functions
+
+
+def _targets(node, modules) -> set[str]:
+    names = [a.name for a in node.names]
+    if isinstance(node, ast.ImportFrom):
+        names = [f"{node.module}.{n}" for n in names] + [node.module or ""]
+    return {n for n in names if n in modules}
+
+
+def test_the_package_has_no_import_circle_and_imports_at_the_top():
+    graph, inside_functions = import_graph(REPO / "src")
+    assert len(graph) > 50
+    list(graphlib.TopologicalSorter(graph).static_order())  # raises CycleError on a circle
+    assert inside_functions == []
+
+
+def test_the_import_check_finds_a_circle_and_a_hidden_import(tmp_path):
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("from pkg import b\n")
+    (package / "b.py").write_text("def f():\n    from pkg.a import g\n")
+    graph, inside_functions = import_graph(tmp_path)
+    assert graph["pkg.a"] == {"pkg.b"} and graph["pkg.b"] == {"pkg.a"}
+    assert inside_functions == ["pkg.b: from pkg.a import g"]
+    with pytest.raises(graphlib.CycleError):
+        list(graphlib.TopologicalSorter(graph).static_order())
