@@ -3,6 +3,8 @@
 import os
 import stat
 
+import pytest
+
 from dpharm.io import remove_unfinished_files, write_json
 
 
@@ -32,7 +34,7 @@ import sys
 from dpharm.training.model import build_model, save_checkpoint
 from dpharm.training.settings import ModelSettings
 model = build_model(ModelSettings(width=4, init_std=0.1, frozen_fraction=0.5), 16, 2, seed=3)
-save_checkpoint(sys.argv[1], {"eps=1": model, "eps=inf": model})
+save_checkpoint(sys.argv[1], {"eps=1": model, "eps=inf": model}, seed=3)
 """
 
 
@@ -53,5 +55,18 @@ def test_checkpoints_are_byte_identical_across_reruns(tmp_path):
         subprocess.run([sys.executable, "-c", CHECKPOINT_SCRIPT, str(path)], check=True)
     assert paths[0].read_bytes() == paths[1].read_bytes()
     settings = ModelSettings(width=4, init_std=0.1, frozen_fraction=0.5)
-    loaded = load_checkpoint(paths[0], build_model(settings, 16, 2, seed=0), "eps=1")
+    loaded = load_checkpoint(paths[0], build_model(settings, 16, 2, seed=0), "eps=1", seed=3)
     assert torch.equal(loaded.filter_bank(), build_model(settings, 16, 2, seed=3).filter_bank())
+
+
+def test_another_seeds_checkpoint_copied_over_a_runs_own_is_refused(tmp_path):
+    from dpharm.io import CorruptFileError
+    from dpharm.training.model import build_model, load_checkpoint, save_checkpoint
+    from dpharm.training.settings import ModelSettings
+
+    settings = ModelSettings(width=4, init_std=0.1, frozen_fraction=0.0)
+    path = tmp_path / "seed1" / "model.pt"
+    path.parent.mkdir()
+    save_checkpoint(path, {"eps=1": build_model(settings, 16, 2, seed=0)}, seed=0)  # seed 0's, in seed 1's folder
+    with pytest.raises(CorruptFileError, match=r"holds the models of seed 0, not of seed 1.*delete it and rerun"):
+        load_checkpoint(path, build_model(settings, 16, 2, seed=1), "eps=1", seed=1)

@@ -42,7 +42,7 @@ def evaluate(
                 datasets.num_classes(arrays),
                 seed_files.seed,
             )
-            load_checkpoint(seed_files.model, model, condition["id"])
+            load_checkpoint(seed_files.model, model, condition["id"], seed_files.seed)
             rows = measure(model, arrays, params, record.noise_multiplier)
             frames.append(
                 run_rows(

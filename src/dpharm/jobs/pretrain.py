@@ -46,4 +46,4 @@ def pretrain(
         description=f"pretrain seeds {seeds}",
     )
     for member, path in zip(members, outputs, strict=True):
-        save_checkpoint(path, {PRETRAINED: member.model})
+        save_checkpoint(path, {PRETRAINED: member.model}, member.seed)

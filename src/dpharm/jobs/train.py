@@ -42,7 +42,7 @@ def train(
         for condition in conditions:
             model = build_model(model_settings, x.shape[-1], datasets.num_classes(arrays), seed_files.seed)
             if seed_files.pretrained is not None:
-                load_checkpoint(seed_files.pretrained, model, PRETRAINED)
+                load_checkpoint(seed_files.pretrained, model, PRETRAINED, seed_files.seed)
             members.append(Member(model, x, y, seed_files.seed, signal_patch, groups=groups, num_groups=num_groups))
             epsilons.append(condition["params"]["training"]["epsilon"])
     records = train_members(
@@ -58,7 +58,8 @@ def train(
     per_seed = len(conditions)
     for index, seed_files in enumerate(files):
         chunk = slice(index * per_seed, (index + 1) * per_seed)
-        save_checkpoint(seed_files.model, {c["id"]: m.model for c, m in zip(conditions, members[chunk], strict=True)})
+        models = {c["id"]: m.model for c, m in zip(conditions, members[chunk], strict=True)}
+        save_checkpoint(seed_files.model, models, seed_files.seed)
         runs = [
             Run(c["id"], c["labels"], c["params"], record) for c, record in zip(conditions, records[chunk], strict=True)
         ]

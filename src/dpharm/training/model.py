@@ -12,6 +12,7 @@ optimiser only see trainable parameters, so frozen filters get no update and no 
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -121,27 +122,41 @@ def build_model(settings: ModelSettings, dimension: int, num_classes: int, seed:
     return model
 
 
-def save_checkpoint(path, models: dict[str, TwoLayerPatchCNN]) -> None:
+def save_checkpoint(path, models: dict[str, TwoLayerPatchCNN], seed: int) -> None:
     """Store each model's whole filter bank under its name (a training job's checkpoint holds
-    every noise level of one seed), so a checkpoint loads into any frozen fraction.
+    every noise level of one seed), so a checkpoint loads into any frozen fraction, with the seed
+    it was trained at, so that another seed's checkpoint copied over it is refused on loading.
 
     Saved through a buffer: torch names the archive's folder after the file it writes, and the
     temporary file's name is random, so a direct save would differ byte-wise between reruns.
     """
     buffer = io.BytesIO()
     torch.save(
-        {"filter_banks": {name: model.filter_bank().detach().cpu().contiguous() for name, model in models.items()}},
+        {
+            "seed": seed,
+            "filter_banks": {name: model.filter_bank().detach().cpu().contiguous() for name, model in models.items()},
+        },
         buffer,
     )
     with atomic_path(path) as tmp:
         tmp.write_bytes(buffer.getvalue())
 
 
-def load_checkpoint(path, model: TwoLayerPatchCNN, name: str) -> TwoLayerPatchCNN:
-    """Load the weights stored under `name`; `weights_only=True` never unpickles arbitrary objects."""
+def load_checkpoint(path, model: TwoLayerPatchCNN, name: str, seed: int) -> TwoLayerPatchCNN:
+    """Load the weights stored under `name` by the run of `seed`; `weights_only=True` never
+    unpickles arbitrary objects."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
+        saved_seed = state["seed"]
         set_filter_bank(model, state["filter_banks"][name])
     except (OSError, RuntimeError, EOFError, KeyError, ValueError, TypeError) as err:
-        raise CorruptFileError(f"{path}: no valid model {name!r} for this model ({err}); delete it and rerun") from err
+        raise CorruptFileError(
+            f"{Path(path).resolve()}: no valid model {name!r} for this model ({err}); delete it and rerun"
+        ) from err
+    if saved_seed != seed:
+        raise CorruptFileError(
+            f"{Path(path).resolve()}: holds the models of seed {saved_seed}, not of seed {seed} (copied from another "
+            "run?); "
+            "delete it and rerun"
+        )
     return model
