@@ -1,5 +1,6 @@
 """Metrics files: read back as written, and refused when they cannot be a run of this pipeline."""
 
+import dataclasses
 import json
 import math
 
@@ -74,3 +75,12 @@ def test_a_record_whose_epsilon_is_not_what_its_own_noise_gives_is_refused(metri
     metrics_file.write_text(json.dumps(raw))
     with pytest.raises(CorruptFileError, match="is not what its noise multiplier"):
         verified_epsilon(SeedMetrics.read(metrics_file).record("eps4", metrics_file), metrics_file)
+
+
+def test_the_applied_noise_is_a_fair_methods_gradient_noise_else_the_accountants():
+    # fnr-balanced adds 9.51 clipping norms of gradient noise where the accountant records DP-SGD's 9.02:
+    # the predicted FNR must use the noise the run added
+    plain = record(8.0, 8.0, private=True)
+    fair = dataclasses.replace(plain, method="fnr-balanced", gradient_noise_multiplier=NOISE * 1.05)
+    assert plain.applied_noise_multiplier == NOISE
+    assert fair.applied_noise_multiplier == NOISE * 1.05

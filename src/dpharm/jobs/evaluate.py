@@ -43,7 +43,7 @@ def evaluate(
                 seed_files.seed,
             )
             load_checkpoint(seed_files.model, model, condition["id"], seed_files.seed)
-            rows = measure(model, arrays, params, record.noise_multiplier)
+            rows = measure(model, arrays, params, record.applied_noise_multiplier)
             frames.append(
                 run_rows(
                     rows,

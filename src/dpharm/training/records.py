@@ -43,6 +43,12 @@ class TrainingRecord:
     count_noise_std: float | None = None
     final_clip_norm: float | None = None  # the sensitivity of the last step
 
+    @property
+    def applied_noise_multiplier(self) -> float:
+        """The gradient noise the run added, in units of the clipping norm: a fair method's own
+        (larger where it also releases a statistic), else the accountant's."""
+        return self.noise_multiplier if self.gradient_noise_multiplier is None else self.gradient_noise_multiplier
+
     @classmethod
     def from_json(cls, raw: dict) -> TrainingRecord:
         """From a run's entry in a metrics file (JSON writes inf as the string 'inf')."""
