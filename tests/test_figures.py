@@ -153,3 +153,13 @@ def test_identical_legends_in_two_rows_are_kept_once_beside_the_top_row():
     kept = {(i, j): ax.get_legend().get_title().get_text() for (i, j), ax in np.ndenumerate(axes) if ax.get_legend()}
     assert kept == {(0, 1): "start", (1, 1): "target epsilon"}
     plt.close(figure)
+
+
+def test_an_attack_figure_of_one_epsilon_draws():
+    # the epsilons are dodged apart; with one there is nothing to dodge (seaborn would divide by zero)
+    import matplotlib.pyplot as plt
+
+    table = pd.read_csv(REPO / "results" / "tables" / "real_adversarial.csv")
+    figure = REGISTRY["real_adversarial"].draw(table[np.isinf(table["epsilon"])], interval_of(0.95))
+    assert figure.axes[0].has_data()
+    plt.close(figure)

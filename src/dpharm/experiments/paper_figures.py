@@ -133,7 +133,7 @@ def adversarial(table: pd.DataFrame, errorbar) -> plt.Figure:
                 hue=EPSILON_AXIS,
                 hue_order=epsilon_order(selected),
                 errorbar=within_range(errorbar, selected),
-                dodge=0.3,  # close epsilons (8 and 3 on the digits) would hide each other
+                dodge=0.3 if selected["epsilon"].nunique() > 1 else False,  # close epsilons would overlap
                 ax=ax,
                 **POINT_STYLE,
             )
@@ -227,8 +227,7 @@ def public_data_shift(table: pd.DataFrame, errorbar) -> plt.Figure:
 
 
 def mitigations(table: pd.DataFrame, errorbar) -> plt.Figure:
-    """C6: test accuracy (what its accuracy tests judge), test loss and measured FNR versus
-    epsilon, by augmentation multiplicity and frozen fraction."""
+    """C6: test accuracy (as its tests judge), loss and measured FNR versus epsilon, per sweep."""
     sweeps = [
         (s, c)
         for s, c in (("augmentation", "augmentation_multiplicity"), ("freezing", "frozen_fraction"))
@@ -285,8 +284,7 @@ def real_long_tail(table: pd.DataFrame, errorbar) -> plt.Figure:
     )
 
 
-# colorblind hues without its tan (next to orange under transparency): grey instead
-DISTINCT = [sns.color_palette("colorblind")[i] for i in (0, 1, 2, 3, 4, 7, 9, 8)]
+DISTINCT = [sns.color_palette("colorblind")[i] for i in (0, 1, 2, 3, 4, 7, 9, 8)]  # no tan: orange's twin
 
 
 def fnr_transition(table: pd.DataFrame, errorbar) -> plt.Figure:
@@ -300,8 +298,7 @@ def fnr_transition(table: pd.DataFrame, errorbar) -> plt.Figure:
     labels = {"fnr_measured": "measured FNR (margin mean / sd)",
               "fnr_predicted": "predicted FNR (hyper-parameters)"}  # fmt: skip
     curve = np.geomspace(1e-2, 10, 200)
-    # one colour and marker per experiment in both panels (the predicted panel lacks the experiments
-    # without a prediction)
+    # one colour and marker per experiment in both panels (some lack a prediction)
     experiments = sorted(private["experiment"].str.replace("_", " ").unique())
     for ax, column in zip(axes[0], labels, strict=True):
         rows = private[private[column] > 0].assign(experiment=lambda t: t["experiment"].str.replace("_", " "))
