@@ -5,13 +5,15 @@ An experiment is one config block under `experiments:` plus one registered `Expe
 tests and the swept keys its figure can show. The schema accepts any name and
 `dpharm.setup.validation` accepts only registered ones, so the registry is the single list.
 Importing this package registers the paper's experiments (`dpharm.experiments.paper`), then the
-fair DP-SGD comparison (`dpharm.experiments.fair_dpsgd`), whose claim tests come last. The
+fair DP-SGD comparison (`dpharm.experiments.fair_dpsgd`), whose claim tests come last, and its
+learning-rate tuning (`dpharm.experiments.fair_tuning`, no tests). The
 recipe is docs/architecture.md, "Adding an experiment".
 """
 
 # isort: off
 from dpharm.experiments import paper  # noqa: F401 (registers)
 from dpharm.experiments import fair_dpsgd  # noqa: F401 (registers)
+from dpharm.experiments import fair_tuning  # noqa: F401 (registers)
 from dpharm.experiments.registry import (
     ANY_SWEEP,
     CLAIMS,

@@ -1,6 +1,7 @@
-"""The fair DP-SGD figure, drawn only from its table: per design (row), the worst group's test
-accuracy and the disparity versus epsilon, one line per method, and each group's measured FNR
-per method at the strongest privacy."""
+"""The fair DP-SGD figures, drawn only from their tables. The comparison: per design (row), the
+worst group's test accuracy and the disparity versus epsilon, one line per method, each group's
+measured FNR per method at the strongest privacy, and the trade-off of worst-group against
+overall accuracy at equal epsilon. The tuning: worst-group and overall accuracy per learning rate."""
 
 from __future__ import annotations
 
@@ -9,8 +10,20 @@ import pandas as pd
 import seaborn as sns
 
 from dpharm.claims.effects import POINTS
+from dpharm.data.groups import ALL
 from dpharm.experiments.fair_dpsgd import DESIGNS, compared_groups
-from dpharm.reporting.plots import EPSILON_AXIS, POINT_STYLE, grid, group_in_words, hide_unused, select, versus_epsilon
+from dpharm.experiments.fair_tuning import LEARNING_RATE, tuning_runs
+from dpharm.reporting.plots import (
+    EPSILON_AXIS,
+    POINT_STYLE,
+    epsilon_label,
+    grid,
+    group_in_words,
+    hide_unused,
+    points,
+    select,
+    versus_epsilon,
+)
 from dpharm.training.methods import method_names
 
 KEYS = ["method", "seed", "epsilon"]
@@ -27,7 +40,7 @@ def per_run(rows: pd.DataFrame, metric: str, how: str) -> pd.DataFrame:
 def fair_dpsgd(table: pd.DataFrame, errorbar) -> plt.Figure:
     """Worst-group accuracy, disparity and per-group FNR of every method, one row per design."""
     designs = [d for d in DESIGNS if d in set(table["sweep"])]
-    fig, axes = grid(len(designs), 3, "Fair DP-SGD variants against DP-SGD at equal epsilon (beyond the paper)")
+    fig, axes = grid(len(designs), 4, "Fair DP-SGD variants against DP-SGD at equal epsilon (beyond the paper)")
     order = [m for m in method_names() if m in set(table["method"])]
     most_groups = max(len(compared_groups(table[table["sweep"] == d])) for d in designs)
     fig.set_figheight(len(designs) * max(3.5, 1.5 + 0.32 * most_groups))  # room for every group's name
@@ -48,6 +61,7 @@ def fair_dpsgd(table: pd.DataFrame, errorbar) -> plt.Figure:
                       order=sorted(fnr["group"].unique()), errorbar=errorbar, dodge=0.5, linestyle="none",
                       ax=row[2], **POINT_STYLE)  # fmt: skip
         row[2].set_title(f"each group's FNR at epsilon {strongest:g}", fontsize=9)
+        trade_off_panel(row[3], rows, sorted(set(rows["method"])), errorbar)
         for ax in row[:2]:  # one legend per row, beside its last panel: the colours are shared
             ax.get_legend().remove()
         handles, labels = row[2].get_legend_handles_labels()
@@ -57,4 +71,41 @@ def fair_dpsgd(table: pd.DataFrame, errorbar) -> plt.Figure:
         )
     axes[0][0].set_xlabel(EPSILON_AXIS)
     hide_unused(axes)
+    return fig
+
+
+def trade_off_panel(ax, rows: pd.DataFrame, methods: list[str], errorbar) -> None:
+    """Worst-group against overall test accuracy, mean and interval over seeds, per method (colour)
+    and finite epsilon (marker): up and to the right is better on both."""
+    worst = per_run(rows, "test_accuracy", "min").rename(columns={"value": "worst"})
+    overall = select(rows, "test_accuracy", ALL).set_index(KEYS)["value"].rename("overall")
+    runs = worst.join(overall, on=KEYS)
+    runs = runs[runs["epsilon"] < float("inf")]
+    colours = dict(zip(methods, sns.color_palette(POINT_STYLE["palette"], len(methods)), strict=True))
+    markers = dict(zip(sorted(runs["epsilon"].unique()), "os^DvP", strict=False))
+    for (method, epsilon), run in runs.groupby(["method", "epsilon"]):
+        (x_low, x_high), (y_low, y_high) = errorbar(run["overall"]), errorbar(run["worst"])
+        x, y = run["overall"].mean(), run["worst"].mean()
+        ax.errorbar(x, y, xerr=[[x - x_low], [x_high - x]], yerr=[[y - y_low], [y_high - y]], color=colours[method],
+                    marker=markers[epsilon], markersize=4, linewidth=1, capsize=2)  # fmt: skip
+    handles = [plt.Line2D([], [], color="grey", marker=m, linestyle="none") for m in markers.values()]
+    ax.legend(handles, [epsilon_label(e) for e in markers], title="epsilon", fontsize=7)
+    ax.set_xlabel("overall test accuracy")
+    ax.set_ylabel("worst-group test accuracy")
+    ax.set_title("trade-off at equal epsilon (up and right: better)", fontsize=9)
+
+
+def fair_dpsgd_tuning(table: pd.DataFrame, errorbar) -> plt.Figure:
+    """Worst-group and overall test accuracy per learning rate, one line per method, one row per design."""
+    runs = tuning_runs(table)
+    designs = [d for d in DESIGNS if d in set(runs["sweep"])]
+    strongest = table.loc[table["epsilon"] < float("inf"), "epsilon"].min()
+    fig, axes = grid(len(designs), 2, "The learning-rate budget of every method (tuning seeds, beyond the paper)")
+    for row, design in zip(axes, designs, strict=True):
+        rows = runs[runs["sweep"] == design]
+        for ax, column in zip(row, ("worst_group", "overall"), strict=True):
+            label = f"{column.replace('_', '-')} test accuracy (points)"
+            points(ax, rows.rename(columns={column: label}), LEARNING_RATE, label, "method", errorbar)
+            ax.set_xlabel("learning rate")
+            ax.set_title(f"{DESIGNS[design]}, epsilon {strongest:g}", fontsize=9)
     return fig

@@ -37,17 +37,21 @@ class Experiment:
         module, function = self.figure.split(":")
         return getattr(importlib.import_module(module), function)(table, errorbar)
 
-    def sweep_errors(self, sweep: str, keys) -> list[str]:
-        """Why a sweep of this experiment over `keys` cannot be shown (empty when it can)."""
+    def sweep_errors(self, sweep: str, keys, paired=()) -> list[str]:
+        """Why a sweep of this experiment over `keys` cannot be shown (empty when it can); keys
+        `paired` with a shown key vary only with it, so the figure shows them too."""
         shown = self.shown_keys.get(sweep, self.shown_keys.get(ANY_SWEEP))
         if shown is None:
             return [
                 f"the {self.name} figure has no panel for a sweep named '{sweep}' (allowed: {sorted(self.shown_keys)})"
             ]
+        allowed = {EPSILON_KEY, *shown}
+        if allowed & set(paired):
+            allowed |= set(paired)
         return [
-            f"the {self.name} figure cannot show a sweep over '{key}' (allowed: {sorted({EPSILON_KEY, *shown})})"
+            f"the {self.name} figure cannot show a sweep over '{key}' (allowed: {sorted(allowed)})"
             for key in keys
-            if key != EPSILON_KEY and key not in shown
+            if key not in allowed
         ]
 
 

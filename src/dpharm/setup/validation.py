@@ -156,7 +156,7 @@ def _semantic_errors(config: dict, schema: dict) -> Iterable[str]:
         yield from _delta_errors(name, base, swept)
         for sweep, grid in experiment["sweeps"].items():
             yield from _grid_errors(name, sweep, grid, base, defs)
-            for problem in REGISTRY[name].sweep_errors(sweep, grid_axes(grid)):
+            for problem in REGISTRY[name].sweep_errors(sweep, grid_axes(grid), grid.get(PAIRED, [])):
                 yield f"config key 'experiments.{name}.sweeps.{sweep}': {problem}"
         yield from method_errors(name, base, swept)
         data = base["data"]
