@@ -82,3 +82,19 @@ def test_a_rate_paired_with_the_method_is_shown_an_unpaired_rate_sweep_is_refuse
     with pytest.raises(ConfigError, match="cannot show a sweep over 'training.learning_rate'"):
         validate_config(unpaired)
 
+
+def test_the_shipped_comparison_trains_every_method_at_its_chosen_rate(repo):
+    config = repo / "config.yaml"
+    main([str(repo / "results/tables/fair_dpsgd_tuning.csv"), "--check", str(config)])
+
+
+def test_an_experiment_without_tests_is_judged_to_no_rows_and_drawn(default_config, tmp_path):
+    """The tuning experiment has no claim test: its figure job judges it to an empty table."""
+    from dpharm.claims.judging import judge
+    from dpharm.reporting.plots import draw
+
+    table = tuning_table().assign(dataset="synthetic", experiment="fair_dpsgd_tuning")
+    tests, claims = judge({"fair_dpsgd_tuning": table}, default_config["claims"])
+    assert tests.empty and "verdict" in tests.columns and claims.empty
+    draw("fair_dpsgd_tuning", table, tests, tmp_path / "f.pdf", tmp_path / "f.png", 0.95)
+    assert (tmp_path / "f.png").stat().st_size > 0

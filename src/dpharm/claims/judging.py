@@ -43,6 +43,11 @@ def _outcome(test: ClaimTest, table: pd.DataFrame, context: Context) -> tuple[Es
     return Estimate(mean, low, high, int(result.notna().sum())), secondary
 
 
+TEST_COLUMNS = ["claim", "experiment", "dataset", "test", "statement", "metric", "rule", "effect", "ci_low",
+                "ci_high", "n_seeds", "min_effect", "effect_nats", "verdict", "note", "fw_ci_low", "fw_ci_high",
+                "fw_verdict"]  # fmt: skip
+
+
 def test_row(test: ClaimTest, table: pd.DataFrame, threshold: float, context: Context) -> dict:
     """One row of claim_tests.csv."""
     context = replace(context, min_effect=threshold)
@@ -89,7 +94,7 @@ def run_tests(tables: dict[str, pd.DataFrame], settings: dict) -> pd.DataFrame:
         strict = test_row(test, table, threshold, familywise)
         rows.append({**row, "fw_ci_low": strict["ci_low"], "fw_ci_high": strict["ci_high"],
                      "fw_verdict": strict["verdict"]})  # fmt: skip
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=TEST_COLUMNS)  # the columns even with no test (a tuning experiment)
 
 
 def audit_tests(audit: pd.DataFrame, min_power: float) -> pd.DataFrame:
