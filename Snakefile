@@ -3,6 +3,7 @@
 # All logic lives in the `dpharm` package; rules only wire files and parameters.
 
 import os
+import shutil
 import sys
 
 from snakemake.utils import min_version
@@ -43,6 +44,13 @@ workdir: os.path.join(workflow.basedir, config["workdir"])
 
 
 PLAN = Plan(config)
+# this configuration's provenance record (results/provenance.json for config.yaml alone)
+PROVENANCE = paths.fill(
+    paths.PROVENANCE,
+    configuration=paths.configuration_suffix(
+        workflow.configfiles, os.path.join(workflow.basedir, "config.yaml")
+    ),
+)
 if PLAN.pooled_fnr_left_out():
     print(
         "note: results/tables/fnr_transition.csv pools every synthetic experiment; with config keys "

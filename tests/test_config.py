@@ -318,3 +318,19 @@ def test_the_config_hash_covers_what_the_results_depend_on(default_config):
 def test_the_committed_provenance_names_the_default_configuration(default_config):
     committed = json.loads((REPO / "results" / "provenance.json").read_text())
     assert committed["config_sha256"] == config_hash(default_config)
+
+
+def test_each_configuration_keeps_its_own_provenance_record(tmp_path):
+    """config.yaml alone writes results/provenance.json; an overlay its own file, so that
+    config/fashion_mnist.yaml's run does not overwrite the default's record."""
+    from dpharm.setup.paths import PROVENANCE, configuration_suffix, fill, provenance_records
+
+    default = str(REPO / "config.yaml")
+    assert configuration_suffix([default], default) == ""
+    overlays = [str(REPO / "config" / "fashion_mnist.yaml"), str(REPO / "config" / "small.yaml"), default]
+    assert configuration_suffix(overlays, default) == ".fashion_mnist+small"
+    for suffix in ("", ".fair_dpsgd"):
+        path = tmp_path / fill(PROVENANCE, configuration=suffix)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("{}")
+    assert sorted(suffix for _, suffix in provenance_records(tmp_path / "results")) == ["", ".fair_dpsgd"]

@@ -68,5 +68,6 @@ def test_another_seeds_checkpoint_copied_over_a_runs_own_is_refused(tmp_path):
     path = tmp_path / "seed1" / "model.pt"
     path.parent.mkdir()
     save_checkpoint(path, {"eps=1": build_model(settings, 16, 2, seed=0)}, seed=0)  # seed 0's, in seed 1's folder
-    with pytest.raises(CorruptFileError, match=r"holds the models of seed 0, not of seed 1.*delete it and rerun"):
+    with pytest.raises(CorruptFileError, match=r"holds the models of seed 0, not of seed 1.*plain rerun remakes it"):
         load_checkpoint(path, build_model(settings, 16, 2, seed=1), "eps=1", seed=1)
+    assert not path.exists()  # removed: the train job that made it makes it again on a plain rerun

@@ -378,7 +378,7 @@ def test_read_evaluation_refuses_an_edited_table_naming_it(tmp_path, edit, messa
     path = written(tmp_path, edit(JOB))
     with pytest.raises(CorruptFileError, match=message) as error:
         read_evaluation(path, JOB_CONDITIONS, JOB_SEEDS)
-    assert path in str(error.value) and "removed it, so a plain rerun rebuilds it" in str(error.value)
+    assert path in str(error.value) and "removed it, so that a plain rerun remakes it" in str(error.value)
     assert not os.path.exists(path)
 
 

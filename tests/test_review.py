@@ -1,5 +1,6 @@
 """The artifact reviewer's check: fresh vs reference results folders."""
 
+import json
 import math
 import shutil
 import subprocess
@@ -9,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dpharm.tools.compare_results import compare_results, main
+from dpharm.tools.compare_results import compare_results, main, reference_files
 
 INF = math.inf
 NAN = math.nan
@@ -282,6 +283,21 @@ def test_results_of_different_configurations_are_flagged(folders, capsys):
     assert not check(checks, "provenance.json", "config_sha256")["passed"]
     assert main([str(fresh), str(reference)]) == 1
     assert "different configurations" in capsys.readouterr().out
+
+
+def test_the_review_says_which_tables_the_fresh_run_rebuilt_and_which_it_carried_over(folders, capsys):
+    fresh, reference = folders
+    compared = [name for name in reference_files(reference) if name.startswith("tables/")]
+    assert len(compared) >= 2
+    configuration = {"tables_rebuilt": [f"results/{compared[0]}"], "tables_carried_over": [f"results/{compared[1]}"]}
+    (fresh / "provenance.json").write_text(json.dumps({"config_sha256": "abc", "configuration": configuration}))
+    main([str(fresh), str(reference)])
+    out = capsys.readouterr().out
+    assert f"Rebuilt by the fresh run and compared: 1 of {len(compared)} tables." in out
+    assert "Carried over, not rebuilt by the fresh run" in out and compared[1] in out.split("Carried over")[1]
+    (fresh / "provenance.json").write_text('{"config_sha256": "abc"}')  # a record without the lists
+    main([str(fresh), str(reference)])
+    assert "does not list the tables it rebuilt" in capsys.readouterr().out
 
 
 def test_results_of_different_cpus_are_noted(folders, capsys):

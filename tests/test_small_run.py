@@ -119,13 +119,17 @@ def test_rerun_is_a_no_op(small_run):
 
 @pytest.mark.slow
 def test_run_provenance_and_html_report(small_run):
-    record = json.loads((small_run / SMALL_WORKDIR / "results" / "provenance.json").read_text())
+    # each configuration keeps its own record: config/small.yaml's is provenance.small.json
+    record = json.loads((small_run / SMALL_WORKDIR / "results" / "provenance.small.json").read_text())
     assert {"git", "packages", "device", "created_utc", "config_sha256"} <= set(record)
     assert len(record["config_sha256"]) == 64 and "dirty" in record["git"]
+    assert record["configuration"]["config_files"] == ["config/small.yaml", "config.yaml"]
+    assert "results/tables/class_imbalance.csv" in record["configuration"]["tables_rebuilt"]
+    assert not (small_run / SMALL_WORKDIR / "results" / "provenance.json").exists()
     result = snakemake(small_run, "--configfile", "config/small.yaml", "--report", "report.html")
     assert result.returncode == 0, result.stderr[-3000:]
     html = (small_run / SMALL_WORKDIR / "report.html").read_text(errors="replace")  # in the working folder
-    for text in ("Claim C2", "Claim C5", "Privacy correctness", "provenance.json", "claims.html"):
+    for text in ("Claim C2", "Claim C5", "Privacy correctness", "provenance.small.json", "claims.html"):
         assert text in html
 
 
@@ -207,11 +211,19 @@ def test_deleted_results_are_rebuilt_by_a_plain_rerun(small_run):
 @pytest.mark.slow
 def test_corrupted_intermediate_file_stops_with_a_clear_error(small_run):
     dataset = next((small_run / SMALL_WORKDIR / "results" / "data" / "class_imbalance").glob("*/seed0.npz"))
-    dataset.write_bytes(dataset.read_bytes()[:5000])
+    original = dataset.read_bytes()
+    dataset.write_bytes(original[:5000])
     result = snakemake(small_run, "results/tables/class_imbalance.csv", "--configfile", "config/small.yaml")
     assert result.returncode != 0
     assert "not a readable .npz file" in result.stdout + result.stderr
-    assert "delete it and rerun" in result.stdout + result.stderr
+    assert f"{dataset}: " in result.stdout + result.stderr  # named by its absolute path
+    assert "removed it, so that a plain rerun remakes it" in result.stdout + result.stderr
     logs = (small_run / SMALL_WORKDIR / "results" / "logs").rglob("*.log")
     failed = [log for log in logs if "not a readable .npz file" in log.read_text(errors="replace")]
     assert failed and "Traceback" in failed[0].read_text()  # the traceback is in the job's own log
+    # the job removed the damaged file, so a plain rerun remakes it (the dataset alone, to keep the test short)
+    rerun = snakemake(
+        small_run, str(dataset.relative_to(small_run / SMALL_WORKDIR)), "--configfile", "config/small.yaml"
+    )
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert dataset.read_bytes() == original

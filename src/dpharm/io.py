@@ -23,6 +23,17 @@ class CorruptFileError(RuntimeError):
 
 
 TEMPORARY_SUFFIXES = (".tmp", ".part")  # atomic_path's and the downloads' unfinished files
+REMADE = "removed it, so that a plain rerun remakes it"
+
+
+def unusable_intermediate(path: str | os.PathLike, problem: str) -> CorruptFileError:
+    """Remove an intermediate file (a dataset, a checkpoint, a training record) that cannot be
+    used, and return the error naming it by its absolute path (a job runs in the configuration's
+    working folder, not where the user is): the rule that made it makes it again, so a plain
+    rerun recovers instead of repeating the failure."""
+    target = Path(path).resolve()
+    target.unlink(missing_ok=True)
+    return CorruptFileError(f"{target}: {problem}; {REMADE}")
 
 
 def file_mode() -> int:
@@ -92,11 +103,12 @@ def write_json(path: str | os.PathLike, data: dict) -> None:
 
 
 def read_json(path: str | os.PathLike) -> dict:
-    """Parse a JSON file, raising CorruptFileError if it is unreadable; 'inf' strings stay strings."""
+    """Parse a JSON intermediate; an unreadable one is removed (`unusable_intermediate`). 'inf'
+    strings stay strings."""
     try:
         return json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as err:
-        raise CorruptFileError(f"{path}: cannot read JSON ({err}); delete it and rerun") from err
+        raise unusable_intermediate(path, f"cannot read JSON ({err})") from err
 
 
 def write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
@@ -107,15 +119,16 @@ def write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
 
 
 def read_npz(path: str | os.PathLike, required: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """Load every array of an .npz file, failing clearly if it is truncated or incomplete."""
+    """Load every array of an .npz intermediate; a truncated or incomplete one is removed
+    (`unusable_intermediate`)."""
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        raise CorruptFileError(f"{path}: not a readable .npz file ({err}); delete it and rerun") from err
+        raise unusable_intermediate(path, f"not a readable .npz file ({err})") from err
     missing = [key for key in required if key not in arrays]
     if missing:
-        raise CorruptFileError(f"{path}: missing arrays {missing}; delete it and rerun")
+        raise unusable_intermediate(path, f"missing arrays {missing}")
     return arrays
 
 

@@ -108,16 +108,22 @@ def get_final_targets():
     """Every tracked result of the run; with `from_tables`, the figures and the verdicts only
     (and the committed provenance of the tables, for the report)."""
     if not config["from_tables"]:
-        return PLAN.final_targets()
+        return PLAN.final_targets() + [PROVENANCE]
     figures = [
         paths.fill(template, name=name)
         for name in FIGURE_NAMES
         for template in (paths.FIGURE_PDF, paths.FIGURE_PNG)
     ]
     verdicts = [*paths.VERDICTS, paths.CLAIM_TESTS]
-    # the committed provenance of the tables, for the report (a fresh clone may lack it)
-    provenance = [paths.TABLES_PROVENANCE] if os.path.exists(paths.PROVENANCE) else []
-    return figures + verdicts + provenance
+    # the committed provenance of every configuration, for the report (a fresh clone may lack it)
+    return figures + verdicts + [copy for _, copy in COMMITTED_PROVENANCE]
+
+
+# (record, its copy for the report) of every configuration's provenance in results/
+COMMITTED_PROVENANCE = [
+    (record, paths.fill(paths.TABLES_PROVENANCE, configuration=suffix))
+    for record, suffix in paths.provenance_records("results")
+]
 
 
 # Each job's memory and wall time for a cluster scheduler (`mem_mb`, `runtime`), from the

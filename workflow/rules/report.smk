@@ -86,14 +86,14 @@ rule figure:
         "../scripts/plot.py"
 
 
-# With `from_tables` no rule rewrites the provenance: results/provenance.json stays that of the
-# run that made the tables, and the report shows a copy of it.
+# With `from_tables` no rule rewrites a provenance record: each configuration's stays that of the
+# run that made its tables, and the report shows a copy of each.
 if not config["from_tables"]:
 
     rule provenance:
         output:
             report(
-                paths.PROVENANCE,
+                PROVENANCE,
                 caption="../report/provenance.rst",
                 category="Provenance",
             ),
@@ -107,20 +107,32 @@ if not config["from_tables"]:
         params:
             config_hash=config_hash(config),
             git=git_state(),
+            config_files=[
+                os.path.relpath(path, workflow.basedir)
+                for path in workflow.configfiles
+            ],
+            tables_rebuilt=PLAN.table_files()
+            + [paths.CLAIM_TESTS]
+            + ([paths.FNR_AGREEMENT] if PLAN.pooled_fnr_experiments() else []),
+            tables_carried_over=get_committed_tables(),
         script:
             "../scripts/provenance.py"
 
-else:
+elif COMMITTED_PROVENANCE:
 
     rule tables_provenance:
         input:
-            paths.PROVENANCE,
+            [record for record, _ in COMMITTED_PROVENANCE],
         output:
-            report(
-                paths.TABLES_PROVENANCE,
-                caption="../report/tables_provenance.rst",
-                category="Provenance",
-            ),
+            [
+                report(
+                    copy,
+                    caption="../report/tables_provenance.rst",
+                    category="Provenance",
+                )
+                for _, copy in COMMITTED_PROVENANCE
+            ],
         localrule: True
-        shell:
-            "cp {input} {output}"
+        run:
+            for record, copy in zip(input, output):
+                shutil.copyfile(record, copy)

@@ -4,4 +4,14 @@ from dpharm.jobs import logging_to
 from dpharm.jobs.provenance import provenance
 
 with logging_to(snakemake.log[0]):
-    provenance(snakemake.output[0], snakemake.params.config_hash, snakemake.params.git, snakemake.config)
+    provenance(
+        snakemake.output[0],
+        snakemake.params.config_hash,
+        snakemake.params.git,
+        snakemake.config,
+        {
+            "config_files": snakemake.params.config_files,
+            "tables_rebuilt": snakemake.params.tables_rebuilt,
+            "tables_carried_over": snakemake.params.tables_carried_over,
+        },
+    )

@@ -16,7 +16,6 @@ from dpharm.experiments.fair_tuning import LEARNING_RATE, tuning_runs
 from dpharm.reporting.plots import (
     EPSILON_AXIS,
     POINT_STYLE,
-    epsilon_label,
     grid,
     group_in_words,
     hide_unused,
@@ -75,24 +74,22 @@ def fair_dpsgd(table: pd.DataFrame, errorbar) -> plt.Figure:
 
 
 def trade_off_panel(ax, rows: pd.DataFrame, methods: list[str], errorbar) -> None:
-    """Worst-group against overall test accuracy, mean and interval over seeds, per method (colour)
-    and finite epsilon (marker): up and to the right is better on both."""
+    """Worst-group against overall test accuracy at the strongest privacy (the epsilon the
+    verdicts judge), mean and interval over seeds, one point per method: up and right is better
+    on both, so a method below and left of dp-sgd is worse on both."""
+    strongest = rows["epsilon"].min()
     worst = per_run(rows, "test_accuracy", "min").rename(columns={"value": "worst"})
     overall = select(rows, "test_accuracy", ALL).set_index(KEYS)["value"].rename("overall")
     runs = worst.join(overall, on=KEYS)
-    runs = runs[runs["epsilon"] < float("inf")]
     colours = dict(zip(methods, sns.color_palette(POINT_STYLE["palette"], len(methods)), strict=True))
-    markers = dict(zip(sorted(runs["epsilon"].unique()), "os^DvP", strict=False))
-    for (method, epsilon), run in runs.groupby(["method", "epsilon"]):
+    for method, run in runs[runs["epsilon"] == strongest].groupby("method"):
         (x_low, x_high), (y_low, y_high) = errorbar(run["overall"]), errorbar(run["worst"])
         x, y = run["overall"].mean(), run["worst"].mean()
         ax.errorbar(x, y, xerr=[[x - x_low], [x_high - x]], yerr=[[y - y_low], [y_high - y]], color=colours[method],
-                    marker=markers[epsilon], markersize=4, linewidth=1, capsize=2)  # fmt: skip
-    handles = [plt.Line2D([], [], color="grey", marker=m, linestyle="none") for m in markers.values()]
-    ax.legend(handles, [epsilon_label(e) for e in markers], title="epsilon", fontsize=7)
+                    marker="o", markersize=5, linewidth=1, capsize=2)  # fmt: skip
     ax.set_xlabel("overall test accuracy")
     ax.set_ylabel("worst-group test accuracy")
-    ax.set_title("trade-off at equal epsilon (up and right: better)", fontsize=9)
+    ax.set_title(f"epsilon {strongest:g}: up and right is better", fontsize=9)
 
 
 def fair_dpsgd_tuning(table: pd.DataFrame, errorbar) -> plt.Figure:

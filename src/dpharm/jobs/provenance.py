@@ -7,9 +7,16 @@ from dpharm.setup.provenance import provenance as record
 from dpharm.setup.runtime import pick_device
 
 
-def provenance(output: str, config_hash: str, git: dict, config: dict) -> None:
-    """Where the run's numbers came from: code, packages, device, config hash."""
-
+def provenance(output: str, config_hash: str, git: dict, config: dict, configuration: dict) -> None:
+    """Where the run's numbers came from: code, packages, device, config hash, and which
+    configuration it was (`configuration`: its config files, the tables it rebuilt and the
+    committed ones it only carried over into the verdicts)."""
     write_json(
-        output, {**record(pick_device(config["device"]), config["threads"]), "git": git, "config_sha256": config_hash}
+        output,
+        {
+            **record(pick_device(config["device"]), config["threads"]),
+            "git": git,
+            "config_sha256": config_hash,
+            "configuration": configuration,
+        },
     )

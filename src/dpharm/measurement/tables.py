@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from dpharm.data.groups import identity
-from dpharm.io import CorruptFileError, atomic_path
+from dpharm.io import REMADE, CorruptFileError, atomic_path
 from dpharm.training.records import TrainingRecord
 
 KEY_COLUMNS = [
@@ -204,7 +204,7 @@ def check_experiment_table(table: pd.DataFrame, path, conditions: list[str], fix
 
 
 # What a reader does with a damaged evaluation file: the job that made it runs again when it is gone.
-REMOVED_FIX = "removed it, so a plain rerun rebuilds it"
+REMOVED_FIX = REMADE
 
 
 def read_evaluation(path: str, conditions: list[str], seeds: list[int]) -> pd.DataFrame:

@@ -7,6 +7,8 @@ Snakemake wildcards; `fill` substitutes them in Python.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 # Stage 1: parsed image sources, and the per-seed train / test / public sets.
 RAW_IMAGES = "results/raw/{source}.npz"
 DOWNLOADS = "results/raw/{source}"
@@ -34,9 +36,27 @@ FOREST_PDF = "results/figures/forest.pdf"
 FOREST_PNG = "results/figures/forest.png"
 # every verdict file but CLAIM_TESTS (a table): what the claims stage adds to a run's targets
 VERDICTS = [CLAIMS, CLAIMS_MARKDOWN, CLAIMS_HTML, VERDICT_MATRIX_PDF, VERDICT_MATRIX_PNG, FOREST_PDF, FOREST_PNG]
-PROVENANCE = "results/provenance.json"
-# with `from_tables`: the committed provenance of the tables, copied for the HTML report
-TABLES_PROVENANCE = "results/logs/provenance_of_the_tables.json"
+# Each configuration's provenance record: config.yaml alone (with or without --config) writes
+# results/provenance.json; under an overlay (--configfile config/fashion_mnist.yaml) it writes
+# results/provenance.fashion_mnist.json, so one configuration's run never overwrites another's.
+PROVENANCE = "results/provenance{configuration}.json"
+# with `from_tables`: the committed provenance of each configuration, copied for the HTML report
+TABLES_PROVENANCE = "results/logs/provenance_of_the_tables{configuration}.json"
+
+
+def configuration_suffix(config_files: list[str], default: str) -> str:
+    """'' for the default config file alone, else '.' + the overlays' names joined by '+'
+    (config/fashion_mnist.yaml -> '.fashion_mnist'), for PROVENANCE's `{configuration}`."""
+    overlays = [Path(path).stem for path in config_files if Path(path).resolve() != Path(default).resolve()]
+    return "." + "+".join(overlays) if overlays else ""
+
+
+def provenance_records(folder: str) -> list[tuple[str, str]]:
+    """(path, `{configuration}`) of every configuration's provenance record in `folder`, by name."""
+    prefix, suffix = Path(PROVENANCE).name.split("{configuration}")
+    found = sorted(Path(folder).glob(f"{prefix}*{suffix}"))
+    return [(str(path), path.name[len(prefix) : -len(suffix)]) for path in found]
+
 
 # One log per job.
 RAW_IMAGES_LOG = "results/logs/raw/{source}.log"

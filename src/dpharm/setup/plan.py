@@ -208,7 +208,7 @@ class Plan:
     def final_targets(self) -> list[str]:
         """Every tracked result of a complete run, so that a deleted one is rebuilt: every figure
         as PDF and PNG, every table, each training job's metrics and evaluation files, the
-        verdicts and the provenance."""
+        verdicts (the Snakefile adds the configuration's provenance record)."""
         figures = [
             paths.fill(template, name=name)
             for name in self.figure_names()
@@ -224,4 +224,4 @@ class Plan:
         ]
         pooled = [paths.FNR_AGREEMENT] if self.pooled_fnr_experiments() else []
         tables = [*self.table_files(), *pooled, paths.CLAIM_TESTS]
-        return figures + tables + runs + [*paths.VERDICTS, paths.PROVENANCE]
+        return figures + tables + runs + paths.VERDICTS

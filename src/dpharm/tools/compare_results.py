@@ -39,6 +39,8 @@ from dpharm.tools.run_provenance import (
     config_hash_of,
     machine_differences,
     machines_note,
+    origins_note,
+    table_origins,
 )
 from dpharm.tools.tolerances import Tolerances, UsageError, format_tolerances, load_tolerances, parse_tolerances
 
@@ -321,5 +323,6 @@ def main(argv: list[str] | None = None) -> int:
     print(format_tolerances(parse_tolerances(raw)))
     if differences := machine_differences(args.fresh, args.reference):
         print(machines_note(differences))
-    print(format_report(checks))
+    print(origins_note(table_origins(args.fresh), reference_files(args.reference)))
+    print(format_report(checks))  # its last line is the verdict, PASS or FAIL
     return 0 if bool(checks["passed"].all()) else 1

@@ -43,6 +43,38 @@ CONFIGURATIONS_DIFFER = (
 )
 
 
+def table_origins(fresh: Path) -> dict[str, str]:
+    """Per table ('tables/x.csv'): 'rebuilt' or 'carried over', as the fresh run's provenance
+    lists them; empty when it does not (a record made before the list existed)."""
+    configuration = read_provenance(fresh).get("configuration", {})
+    origins = {}
+    for key, origin in (("tables_rebuilt", "rebuilt"), ("tables_carried_over", "carried over")):
+        for path in configuration.get(key, []):
+            origins[f"tables/{Path(path).name}"] = origin
+    return origins
+
+
+def origins_note(origins: dict[str, str], compared: list[str]) -> str:
+    """Which compared tables the fresh run rebuilt, and which it only carried over from the
+    checkout: a carried-over table matches its reference because nobody changed it, not because
+    the run reproduced it."""
+    tables = [name for name in compared if name.startswith("tables/")]
+    if not origins:
+        return (
+            "NOTE: the fresh run's provenance.json does not list the tables it rebuilt; a table this "
+            "configuration does not make matches only because it was carried over."
+        )
+    rebuilt = [name for name in tables if origins.get(name) == "rebuilt"]
+    carried = [name for name in tables if origins.get(name) != "rebuilt"]
+    lines = [f"Rebuilt by the fresh run and compared: {len(rebuilt)} of {len(tables)} tables."]
+    if carried:
+        lines.append(
+            f"Carried over, not rebuilt by the fresh run (they match because nobody changed them; rerun "
+            f"their configuration to reproduce them): {', '.join(carried)}"
+        )
+    return "\n".join(lines)
+
+
 def machines_note(differences: dict[str, tuple]) -> str:
     """A note that the runs come from different machines, so 1e-6 agreement is not expected."""
     which = "; ".join(f"{key} {fresh!r} vs reference {ref!r}" for key, (fresh, ref) in differences.items())

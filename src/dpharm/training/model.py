@@ -12,12 +12,11 @@ optimiser only see trainable parameters, so frozen filters get no update and no 
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from dpharm.io import CorruptFileError, atomic_path
+from dpharm.io import atomic_path, unusable_intermediate
 from dpharm.training.settings import ModelSettings
 
 PRETRAINED = "pretrained"  # the name of the model in a pre-training checkpoint
@@ -144,19 +143,14 @@ def save_checkpoint(path, models: dict[str, TwoLayerPatchCNN], seed: int) -> Non
 
 def load_checkpoint(path, model: TwoLayerPatchCNN, name: str, seed: int) -> TwoLayerPatchCNN:
     """Load the weights stored under `name` by the run of `seed`; `weights_only=True` never
-    unpickles arbitrary objects."""
+    unpickles arbitrary objects. A checkpoint that is unreadable, lacks the model or holds another
+    seed's models (copied from another run) is removed (`unusable_intermediate`)."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         saved_seed = state["seed"]
         set_filter_bank(model, state["filter_banks"][name])
     except (OSError, RuntimeError, EOFError, KeyError, ValueError, TypeError) as err:
-        raise CorruptFileError(
-            f"{Path(path).resolve()}: no valid model {name!r} for this model ({err}); delete it and rerun"
-        ) from err
+        raise unusable_intermediate(path, f"no valid model {name!r} for this model ({err})") from err
     if saved_seed != seed:
-        raise CorruptFileError(
-            f"{Path(path).resolve()}: holds the models of seed {saved_seed}, not of seed {seed} (copied from another "
-            "run?); "
-            "delete it and rerun"
-        )
+        raise unusable_intermediate(path, f"holds the models of seed {saved_seed}, not of seed {seed} (copied?)")
     return model

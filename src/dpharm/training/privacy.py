@@ -15,7 +15,7 @@ import warnings
 from opacus.accountants import create_accountant
 from opacus.accountants.utils import get_noise_multiplier
 
-from dpharm.io import CorruptFileError
+from dpharm.io import unusable_intermediate
 from dpharm.training.records import TrainingRecord
 
 # A recorded epsilon and the one recomputed from the record's own noise, rate and steps agree to
@@ -104,9 +104,10 @@ def verified_epsilon(record: TrainingRecord, path: str | os.PathLike) -> Trainin
         return record
     recomputed = recomputed_epsilon(record)
     if abs(recomputed - record.epsilon_spent) > EPSILON_TOLERANCE * max(1.0, recomputed):
-        raise CorruptFileError(
-            f"{os.path.abspath(path)}: epsilon spent {record.epsilon_spent:.6g} is not what its noise multiplier "
-            f"{record.noise_multiplier:.6g}, sampling rate {record.sample_rate:.6g} and {record.steps} steps give "
-            f"({recomputed:.6g}); the file was edited or belongs to another run: delete it and rerun"
+        raise unusable_intermediate(
+            path,
+            f"epsilon spent {record.epsilon_spent:.6g} is not what its noise multiplier {record.noise_multiplier:.6g}, "
+            f"sampling rate {record.sample_rate:.6g} and {record.steps} steps give ({recomputed:.6g}): the file was "
+            "edited or belongs to another run",
         )
     return record

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, fields
 
-from dpharm.io import CorruptFileError, read_json, write_json
+from dpharm.io import read_json, unusable_intermediate, write_json
 
 
 @dataclass(frozen=True)
@@ -107,9 +107,7 @@ class SeedMetrics:
             ]
             return cls(raw["seed"], raw["data_file"], raw["pretrained_from"], raw["provenance"], runs)
         except (KeyError, TypeError, ValueError) as err:
-            raise CorruptFileError(
-                f"{path}: not a metrics file of this pipeline ({err!r}); delete it and rerun"
-            ) from err
+            raise unusable_intermediate(path, f"not a metrics file of this pipeline ({err!r})") from err
 
     def record(self, condition: str, path: str | os.PathLike) -> TrainingRecord:
         """The record of `condition`; `path` names the file in the error if it is absent or if
@@ -118,15 +116,16 @@ class SeedMetrics:
         for run in self.runs:
             if run.condition == condition:
                 return _within_budget(run.record, path)
-        raise CorruptFileError(f"{path}: no record of condition {condition!r}; delete it and rerun")
+        raise unusable_intermediate(path, f"no record of condition {condition!r}")
 
 
 def _within_budget(record: TrainingRecord, path) -> TrainingRecord:
     overspent = record.private and not record.epsilon_spent <= record.epsilon_target
     if overspent or (not record.private and record.epsilon_spent != float("inf")):
-        raise CorruptFileError(
-            f"{path}: epsilon spent {record.epsilon_spent:g} does not fit the target {record.epsilon_target:g} "
-            f"({'private' if record.private else 'non-private'} run); delete it and rerun"
+        raise unusable_intermediate(
+            path,
+            f"epsilon spent {record.epsilon_spent:g} does not fit the target {record.epsilon_target:g} "
+            f"({'private' if record.private else 'non-private'} run)",
         )
     return record
 
