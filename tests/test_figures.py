@@ -163,3 +163,19 @@ def test_an_attack_figure_of_one_epsilon_draws():
     figure = REGISTRY["real_adversarial"].draw(table[np.isinf(table["epsilon"])], interval_of(0.95))
     assert figure.axes[0].has_data()
     plt.close(figure)
+
+
+def test_the_fair_figures_state_one_verdict_line_per_design(repo):
+    """The fair comparison's footer: one line per design with each method's verdict and both
+    effects, not one line per test (20 on the synthetic figure)."""
+    from dpharm.experiments.fair_dpsgd import method_verdicts
+
+    tests = pd.read_csv(repo / "results/tables/claim_tests.csv")
+    own = tests[tests["experiment"] == "fair_dpsgd"]
+    lines = REGISTRY["fair_dpsgd"].summarise_verdicts(own, pd.DataFrame())
+    assert len(lines) == 2 and len(own) == 20
+    for line, (design, rows) in zip(lines, method_verdicts(own).groupby("design", sort=False), strict=True):
+        assert line.startswith(design)
+        for row in rows.itertuples():
+            assert f"{row.method} {row.verdict} ({row.gain:+.1f}, {row.overall:+.1f})" in line
+    assert REGISTRY["class_imbalance"].summarise_verdicts(own, pd.DataFrame()) is None  # one line per test

@@ -157,6 +157,7 @@ register(Experiment(
              "(groups: head and tail)."),
     tests=_tests(("imbalance", "long_tail")),
     shown_keys={ANY_SWEEP: SHOWN},
+    verdict_lines=f"{FIGURES}:verdicts_per_design",
 ))  # fmt: skip
 
 register(Experiment(
@@ -166,6 +167,7 @@ register(Experiment(
              "class, with class 0's head and tail apart)."),
     tests=_tests(("long_tail",)),
     shown_keys={ANY_SWEEP: SHOWN},
+    verdict_lines=f"{FIGURES}:verdicts_per_design",
 ))  # fmt: skip
 
 register(Experiment(
@@ -174,4 +176,5 @@ register(Experiment(
              "of the Fashion-MNIST C2 experiment, Bag kept at 3% of its images (groups: the ten classes)."),
     tests=_tests(("imbalance",)),
     shown_keys={ANY_SWEEP: SHOWN},
+    verdict_lines=f"{FIGURES}:verdicts_per_design",
 ))  # fmt: skip

@@ -11,7 +11,7 @@ import seaborn as sns
 
 from dpharm.claims.effects import POINTS
 from dpharm.data.groups import ALL
-from dpharm.experiments.fair_dpsgd import DESIGNS, compared_groups
+from dpharm.experiments.fair_dpsgd import DESIGNS, compared_groups, method_verdicts
 from dpharm.experiments.fair_tuning import LEARNING_RATE, tuning_runs
 from dpharm.reporting.plots import (
     EPSILON_AXIS,
@@ -106,3 +106,14 @@ def fair_dpsgd_tuning(table: pd.DataFrame, errorbar) -> plt.Figure:
             ax.set_xlabel("learning rate")
             ax.set_title(f"{DESIGNS[design]}, epsilon {strongest:g}", fontsize=9)
     return fig
+
+
+def verdicts_per_design(tests: pd.DataFrame, table: pd.DataFrame) -> list[str]:
+    """One line per design under the figure: each method's verdict, its worst-group gain and its
+    overall change against DP-SGD (points); every test is in results/claims.md."""
+    methods = method_verdicts(tests)
+    return [
+        f"{design}, per method (worst-group gain, overall change) against DP-SGD in points: "
+        + "; ".join(f"{r.method} {r.verdict} ({r.gain:+.1f}, {r.overall:+.1f})" for r in rows.itertuples())
+        for design, rows in methods.groupby("design", sort=False)
+    ]

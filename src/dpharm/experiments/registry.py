@@ -19,7 +19,9 @@ class Experiment:
 
     `figure` is "module:function", a function (table, errorbar) -> matplotlib Figure; it is
     imported only when drawn, because matplotlib and seaborn take seconds to import and the
-    Snakefile reads this registry at every start. `shown_keys` maps a sweep name (or ANY_SWEEP)
+    Snakefile reads this registry at every start. `verdict_lines`, "module:function" too, a
+    function (tests, table) -> lines, replaces the one line per test under the figure with a
+    shorter summary (the fair comparison: one line per design). `shown_keys` maps a sweep name (or ANY_SWEEP)
     to the section.key values the figure tells apart besides training.epsilon; a sweep over any
     other key would be averaged silently, so the config check refuses it.
     """
@@ -31,11 +33,19 @@ class Experiment:
     tests: tuple[ClaimTest, ...] = ()
     shown_keys: Mapping[str, frozenset[str]] = field(default_factory=dict)
     configurable: bool = True
+    verdict_lines: str | None = None
 
     def draw(self, table, errorbar):
         """Import `figure` and draw it; `errorbar` is seaborn's (`dpharm.reporting.plots.interval_of`)."""
         module, function = self.figure.split(":")
         return getattr(importlib.import_module(module), function)(table, errorbar)
+
+    def summarise_verdicts(self, tests, table) -> list[str] | None:
+        """The figure's verdict lines from `verdict_lines`, or None for one line per test."""
+        if self.verdict_lines is None:
+            return None
+        module, name = self.verdict_lines.split(":")
+        return getattr(importlib.import_module(module), name)(tests, table)
 
     def sweep_errors(self, sweep: str, keys, paired=()) -> list[str]:
         """Why a sweep of this experiment over `keys` cannot be shown (empty when it can); keys

@@ -303,12 +303,16 @@ def verdict_lines(tests: pd.DataFrame, table: pd.DataFrame) -> list[str]:
     return lines
 
 
-def state_the_verdicts(figure: plt.Figure, tests: pd.DataFrame, table: pd.DataFrame) -> None:
-    """Write the verdicts of the figure's claim tests under its panels, one short line each."""
+def state_the_verdicts(
+    figure: plt.Figure, tests: pd.DataFrame, table: pd.DataFrame, summary: list[str] | None = None
+) -> None:
+    """Write the verdicts of the figure's claim tests under its panels: the experiment's `summary`
+    lines where it has one, else one short line per test."""
     if tests.empty:
         return
     columns = int(figure.get_figwidth() * 15)  # characters of 7-point text per line
-    lines = [wrapped for line in verdict_lines(tests, table) for wrapped in textwrap.wrap(line, columns)]
+    summary = verdict_lines(tests, table) if summary is None else summary
+    lines = [wrapped for line in summary for wrapped in textwrap.wrap(line, columns)]
     figure.supxlabel("verdicts: " + "\n".join(lines), fontsize=7, ha="left", x=0.01)
 
 
@@ -318,7 +322,8 @@ def draw(name: str, table: pd.DataFrame, tests: pd.DataFrame, pdf_path, png_path
 
     figure = REGISTRY[name].draw(table, interval_of(confidence))
     name_the_data(figure, table)
-    state_the_verdicts(figure, tests[tests["experiment"] == name], table)
+    own = tests[tests["experiment"] == name]
+    state_the_verdicts(figure, own, table, REGISTRY[name].summarise_verdicts(own, table))
     share_comparable_y(figure)
     legends_beside_the_data(figure)
     for path, fmt in ((pdf_path, "pdf"), (png_path, "png")):
