@@ -32,6 +32,8 @@ def chromium(*args: str, width: int = 1400, profile: Path | None = None) -> subp
 def test_the_report_of_the_committed_results_renders_in_a_browser(tmp_path):
     workdir = copy_workflow(tmp_path / "clone")
     shutil.copytree(REPO / "results", workdir / "results")
+    copied = snakemake(workdir, "tables_provenance", "--config", "from_tables=True")  # each record, for the report
+    assert copied.returncode == 0, copied.stderr[-3000:]
     built = snakemake(workdir, "--report", "report.html", "--config", "from_tables=True")
     assert built.returncode == 0, built.stderr[-3000:]
     page = f"file://{workdir / 'report.html'}"
