@@ -9,7 +9,7 @@ import sys
 from snakemake.utils import min_version
 
 from dpharm.setup import budget, paths
-from dpharm.setup.committed import check_tables_present
+from dpharm.setup.committed import changed_configurations, check_tables_present
 from dpharm.setup.config import check_config_files, config_hash
 from dpharm.setup.validation import validate_config
 from dpharm.io import remove_unfinished_files
@@ -58,6 +58,9 @@ if PLAN.pooled_fnr_left_out():
         + " false, this run does not rebuild it (its existing copy enters the claims)",
         file=sys.stderr,
     )
+# Another configuration's tables are carried over into the verdicts: say so if it has changed since.
+for note in changed_configurations("results", workflow.basedir, PROVENANCE):
+    print(f"note: {note}", file=sys.stderr)
 # from_tables redraws from committed tables: a missing one must stop the run, not drop its claims.
 if config["from_tables"]:
     check_tables_present(PLAN.table_files(), os.getcwd())

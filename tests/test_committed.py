@@ -1,12 +1,14 @@
-"""from_tables: a committed table that is gone stops the run instead of dropping its claims."""
+"""Committed tables carried over: one that is gone stops a from_tables run instead of dropping its
+claims, and a configuration changed since it made its tables is named."""
 
+import json
 import shutil
 import subprocess
 
 import pytest
 
-from dpharm.setup.committed import check_tables_present, missing_tables, tracked_tables
-from dpharm.setup.config import ConfigError
+from dpharm.setup.committed import changed_configurations, check_tables_present, missing_tables, tracked_tables
+from dpharm.setup.config import ConfigError, config_hash, load_yaml, merge
 from helpers import REPO, copy_workflow, snakemake
 
 TABLES = ["results/tables/class_imbalance.csv", "results/tables/fnr_transition.csv"]
@@ -61,3 +63,29 @@ def test_from_tables_stops_before_any_job_when_a_committed_table_is_deleted(tmp_
     result = snakemake(workdir, "-n", "--config", "from_tables=True")
     assert result.returncode != 0
     assert "fashion_long_tail.csv: restore it with `git checkout" in result.stdout + result.stderr
+
+
+def test_a_configuration_changed_since_it_made_its_tables_is_named(tmp_path):
+    """Each provenance record but the run's own is checked against its configuration now:
+    an overlay edited after its run is named, with the command that remakes its tables."""
+    repository = tmp_path / "repo"
+    (repository / "config").mkdir(parents=True)
+    shutil.copy(REPO / "config.yaml", repository / "config.yaml")
+    shutil.copy(REPO / "config" / "fair_dpsgd.yaml", repository / "config" / "fair_dpsgd.yaml")
+    results = tmp_path / "results"
+    results.mkdir()
+    fair = merge(load_yaml(repository / "config.yaml"), load_yaml(repository / "config" / "fair_dpsgd.yaml"))
+    (results / "provenance.fair_dpsgd.json").write_text(json.dumps({"config_sha256": config_hash(fair)}))
+    (results / "provenance.json").write_text(json.dumps({"config_sha256": "the run's own, rewritten"}))
+    assert changed_configurations(results, repository, results / "provenance.json") == []
+    overlay = repository / "config" / "fair_dpsgd.yaml"
+    overlay.write_text(overlay.read_text().replace("seeds: [110,", "seeds: [120,"))
+    (note,) = changed_configurations(results, repository, results / "provenance.json")
+    assert note.startswith(f"{(results / 'provenance.fair_dpsgd.json').resolve()}: its configuration has changed")
+    assert "`snakemake --configfile config/fair_dpsgd.yaml`" in note
+
+
+def test_the_shipped_records_match_their_configurations():
+    """Every committed provenance record's configuration is unchanged since its run: a config edit
+    that would make its tables differ is not committed without rerunning them."""
+    assert changed_configurations(REPO / "results", REPO, REPO / "results" / "no-such-record.json") == []

@@ -1,15 +1,17 @@
-"""The committed tables a `from_tables` run redraws from: each must be there, or a claim would
-silently vanish from the verdicts."""
+"""The committed tables a run carries over: each must be there, or a claim would silently vanish
+from the verdicts, and a configuration changed since it made its tables is named."""
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import subprocess
 from pathlib import Path
 
 from dpharm.experiments import REGISTRY
 from dpharm.setup import paths
-from dpharm.setup.config import ConfigError
+from dpharm.setup.config import ConfigError, config_hash, load_yaml, merge
 
 
 def tracked_tables(workdir: str | os.PathLike) -> list[str]:
@@ -51,3 +53,28 @@ def check_tables_present(planned: list[str], workdir: str | os.PathLike) -> None
         "config key 'from_tables': these tables are missing, so their claims would silently drop out of the "
         "verdicts:\n  " + "\n  ".join(lines)
     )
+
+
+def changed_configurations(results: str | os.PathLike, repository: str | os.PathLike, skip: str) -> list[str]:
+    """A note for each provenance record in `results` (but `skip`, the one this run rewrites) whose
+    configuration (config.yaml, then the overlays its name gives, from `repository`/config/) no
+    longer has the hash it recorded: its tables are carried over as that configuration made them."""
+    notes = []
+    for path, suffix in paths.provenance_records(results):
+        if Path(path).resolve() == Path(skip).resolve():
+            continue
+        overlays = [Path(repository) / "config" / f"{name}.yaml" for name in suffix[1:].split("+") if name]
+        files = [Path(repository) / "config.yaml", *overlays]
+        command = "snakemake" + "".join(f" --configfile config/{file.name}" for file in overlays)
+        try:
+            recorded = json.loads(Path(path).read_text()).get("config_sha256")
+            current = config_hash(functools.reduce(merge, (load_yaml(file) for file in files)))
+        except (OSError, ValueError, ConfigError) as err:
+            notes.append(f"{Path(path).resolve()}: cannot check its configuration ({err})")
+            continue
+        if current != recorded:
+            notes.append(
+                f"{Path(path).resolve()}: its configuration has changed since the run that made its tables; they "
+                f"are carried over as that run made them (rerun `{command}` to remake them)"
+            )
+    return notes
