@@ -82,7 +82,7 @@ def test_a_configuration_changed_since_it_made_its_tables_is_named(tmp_path):
     overlay.write_text(overlay.read_text().replace("seeds: [110,", "seeds: [120,"))
     (note,) = changed_configurations(results, repository, results / "provenance.json")
     assert note.startswith(f"{(results / 'provenance.fair_dpsgd.json').resolve()}: its configuration has changed")
-    assert "`snakemake --configfile config/fair_dpsgd.yaml`" in note
+    assert "`snakemake --cores 2 --configfile config/fair_dpsgd.yaml`" in note
 
 
 def test_the_shipped_records_match_their_configurations():

@@ -98,3 +98,16 @@ def test_an_experiment_without_tests_is_judged_to_no_rows_and_drawn(default_conf
     assert tests.empty and "verdict" in tests.columns and claims.empty
     draw("fair_dpsgd_tuning", table, tests, tmp_path / "f.pdf", tmp_path / "f.png", 0.95)
     assert (tmp_path / "f.png").stat().st_size > 0
+
+
+def test_a_tie_goes_to_the_smaller_rate_whatever_the_order_of_the_seeds():
+    """Equal accuracies summed in another order differ in their last bits; the tie rule must not."""
+    values = [
+        (0.43, 0.9),
+        (0.53, 0.9),
+        (0.583, 0.9),
+        (0.674, 0.9),
+        (0.69, 0.9),
+    ]  # means 58.14000000000001 and, reversed, 58.14
+    accuracies = {("dp-sgd", 3.0): values[::-1], ("dp-sgd", 10.0): values}
+    assert chosen_learning_rates(tuning_table(accuracies))["learning_rate"].tolist() == [3.0]

@@ -289,15 +289,20 @@ def test_the_review_says_which_tables_the_fresh_run_rebuilt_and_which_it_carried
     fresh, reference = folders
     compared = [name for name in reference_files(reference) if name.startswith("tables/")]
     assert len(compared) >= 2
-    configuration = {"tables_rebuilt": [f"results/{compared[0]}"], "tables_carried_over": [f"results/{compared[1]}"]}
-    (fresh / "provenance.json").write_text(json.dumps({"config_sha256": "abc", "configuration": configuration}))
-    main([str(fresh), str(reference)])
+    configuration = {"tables_made": [f"results/{compared[0]}"], "tables_carried_over": [f"results/{compared[1]}"]}
+    # an overlay's run: its own record, named on the command line
+    for folder in (fresh, reference):
+        (folder / "provenance.fair_dpsgd.json").write_text(json.dumps({"config_sha256": "abc"}))
+    (fresh / "provenance.fair_dpsgd.json").write_text(
+        json.dumps({"config_sha256": "abc", "configuration": configuration})
+    )
+    main([str(fresh), str(reference), "--record", "provenance.fair_dpsgd.json"])
     out = capsys.readouterr().out
-    assert f"Rebuilt by the fresh run and compared: 1 of {len(compared)} tables." in out
-    assert "Carried over, not rebuilt by the fresh run" in out and compared[1] in out.split("Carried over")[1]
-    (fresh / "provenance.json").write_text('{"config_sha256": "abc"}')  # a record without the lists
-    main([str(fresh), str(reference)])
-    assert "does not list the tables it rebuilt" in capsys.readouterr().out
+    assert f"Made by the fresh run's configuration and compared: 1 of {len(compared)} tables." in out
+    assert "Carried over, not made by the fresh run's configuration" in out
+    assert compared[1] in out.split("Carried over")[1]
+    main([str(fresh), str(reference)])  # provenance.json: a record without the lists
+    assert "does not list the tables it made" in capsys.readouterr().out
 
 
 def test_results_of_different_cpus_are_noted(folders, capsys):

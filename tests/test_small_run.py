@@ -124,7 +124,7 @@ def test_run_provenance_and_html_report(small_run):
     assert {"git", "packages", "device", "created_utc", "config_sha256"} <= set(record)
     assert len(record["config_sha256"]) == 64 and "dirty" in record["git"]
     assert record["configuration"]["config_files"] == ["config/small.yaml", "config.yaml"]
-    assert "results/tables/class_imbalance.csv" in record["configuration"]["tables_rebuilt"]
+    assert "results/tables/class_imbalance.csv" in record["configuration"]["tables_made"]
     assert not (small_run / SMALL_WORKDIR / "results" / "provenance.json").exists()
     result = snakemake(small_run, "--configfile", "config/small.yaml", "--report", "report.html")
     assert result.returncode == 0, result.stderr[-3000:]

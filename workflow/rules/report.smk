@@ -91,6 +91,9 @@ rule figure:
 if not config["from_tables"]:
 
     rule provenance:
+        input:
+            # written once the tables exist: a failed run leaves no record claiming them
+            PLAN.table_files(),
         output:
             report(
                 PROVENANCE,
@@ -111,7 +114,7 @@ if not config["from_tables"]:
                 os.path.relpath(path, workflow.basedir)
                 for path in workflow.configfiles
             ],
-            tables_rebuilt=PLAN.table_files()
+            tables_made=PLAN.table_files()
             + [paths.CLAIM_TESTS]
             + ([paths.FNR_AGREEMENT] if PLAN.pooled_fnr_experiments() else []),
             tables_carried_over=get_committed_tables(),

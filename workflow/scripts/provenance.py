@@ -11,7 +11,7 @@ with logging_to(snakemake.log[0]):
         snakemake.config,
         {
             "config_files": snakemake.params.config_files,
-            "tables_rebuilt": snakemake.params.tables_rebuilt,
+            "tables_made": snakemake.params.tables_made,
             "tables_carried_over": snakemake.params.tables_carried_over,
         },
     )

@@ -9,8 +9,8 @@ from dpharm.setup.runtime import pick_device
 
 def provenance(output: str, config_hash: str, git: dict, config: dict, configuration: dict) -> None:
     """Where the run's numbers came from: code, packages, device, config hash, and which
-    configuration it was (`configuration`: its config files, the tables it rebuilt and the
-    committed ones it only carried over into the verdicts)."""
+    configuration it was (`configuration`: its config files, the tables it makes (every one up to date when
+    the record is written) and the committed ones it only carried over into the verdicts)."""
     write_json(
         output,
         {

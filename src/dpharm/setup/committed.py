@@ -65,7 +65,7 @@ def changed_configurations(results: str | os.PathLike, repository: str | os.Path
             continue
         overlays = [Path(repository) / "config" / f"{name}.yaml" for name in suffix[1:].split("+") if name]
         files = [Path(repository) / "config.yaml", *overlays]
-        command = "snakemake" + "".join(f" --configfile config/{file.name}" for file in overlays)
+        command = "snakemake --cores 2" + "".join(f" --configfile config/{file.name}" for file in overlays)
         try:
             recorded = json.loads(Path(path).read_text()).get("config_sha256")
             current = config_hash(functools.reduce(merge, (load_yaml(file) for file in files)))

@@ -237,7 +237,9 @@ def reference_files(reference: Path) -> list[str]:
     return tables + (["claims.csv"] if (reference / "claims.csv").is_file() else [])
 
 
-def compare_results(fresh: Path, reference: Path, tolerances: dict | None = None) -> pd.DataFrame:
+def compare_results(
+    fresh: Path, reference: Path, tolerances: dict | None = None, record: str = PROVENANCE
+) -> pd.DataFrame:
     """The check table (file, check, rows, mismatches, max_abs_diff, passed) for two results folders."""
     fresh, reference = Path(fresh), Path(reference)
     for label, folder in (("fresh", fresh), ("reference", reference)):
@@ -247,15 +249,15 @@ def compare_results(fresh: Path, reference: Path, tolerances: dict | None = None
     if not files:
         raise UsageError(f"reference folder {reference} has no tables/*.csv or claims.csv to compare")
     parsed = parse_tolerances(tolerances)
-    checks = [configuration_check(fresh, reference)]
+    checks = [configuration_check(fresh, reference, record)]
     checks += [c for f in files for c in compare_file(f, fresh / f, reference / f, parsed)]
     return pd.DataFrame(checks, columns=CHECK_COLUMNS)
 
 
-def configuration_check(fresh: Path, reference: Path) -> dict:
+def configuration_check(fresh: Path, reference: Path, record: str = PROVENANCE) -> dict:
     """The two runs' configurations (the config_sha256 of their provenance.json) must be the same:
     results of different configurations differ row by row for a reason that is not a defect."""
-    hashes = config_hash_of(fresh), config_hash_of(reference)
+    hashes = config_hash_of(fresh, record), config_hash_of(reference, record)
     return _check(PROVENANCE, "config_sha256", 1, int(None in hashes or hashes[0] != hashes[1]))
 
 
@@ -305,6 +307,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("fresh", type=Path, help="freshly produced results/ folder")
     parser.add_argument("reference", type=Path, help="reference results/ folder")
     parser.add_argument("--tolerances", type=Path, help="YAML: {default: {abs, rel}, metrics: {name: {abs, rel}}}")
+    parser.add_argument(
+        "--record",
+        default=PROVENANCE,
+        help="the provenance record of the configuration that was rerun: %(default)s for the default, "
+        "provenance.<overlay>.json after --configfile config/<overlay>.yaml",
+    )
     return parser.parse_args(argv)
 
 
@@ -316,13 +324,13 @@ def main(argv: list[str] | None = None) -> int:
         return int(exit_.code or 0)
     try:
         raw = load_tolerances(args.tolerances) if args.tolerances else None
-        checks = compare_results(args.fresh, args.reference, raw)
+        checks = compare_results(args.fresh, args.reference, raw, args.record)
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(format_tolerances(parse_tolerances(raw)))
-    if differences := machine_differences(args.fresh, args.reference):
+    if differences := machine_differences(args.fresh, args.reference, args.record):
         print(machines_note(differences))
-    print(origins_note(table_origins(args.fresh), reference_files(args.reference)))
+    print(origins_note(table_origins(args.fresh, args.record), reference_files(args.reference)))
     print(format_report(checks))  # its last line is the verdict, PASS or FAIL
     return 0 if bool(checks["passed"].all()) else 1

@@ -14,22 +14,23 @@ PROVENANCE = "provenance.json"
 MACHINE_KEYS = ("device", "cpu", "cpu_capability", "kernel_pins")
 
 
-def read_provenance(folder: Path) -> dict:
-    """A results folder's provenance.json ({} when absent or unreadable)."""
+def read_provenance(folder: Path, record_name: str = PROVENANCE) -> dict:
+    """A results folder's provenance record ({} when absent or unreadable): provenance.json for the
+    default configuration, provenance.<overlay>.json for another."""
     try:
-        record = json.loads((folder / PROVENANCE).read_text())
+        record = json.loads((folder / record_name).read_text())
     except (OSError, ValueError):
         return {}
     return record if isinstance(record, dict) else {}
 
 
-def config_hash_of(folder: Path) -> str | None:
-    return read_provenance(folder).get("config_sha256")
+def config_hash_of(folder: Path, record_name: str = PROVENANCE) -> str | None:
+    return read_provenance(folder, record_name).get("config_sha256")
 
 
-def machine_differences(fresh: Path, reference: Path) -> dict[str, tuple]:
-    """MACHINE_KEYS recorded in both provenance.json files with different values: key -> (fresh, reference)."""
-    records = read_provenance(fresh), read_provenance(reference)
+def machine_differences(fresh: Path, reference: Path, record_name: str = PROVENANCE) -> dict[str, tuple]:
+    """MACHINE_KEYS recorded in both provenance records with different values: key -> (fresh, reference)."""
+    records = read_provenance(fresh, record_name), read_provenance(reference, record_name)
     return {
         key: (records[0][key], records[1][key])
         for key in MACHINE_KEYS
@@ -43,33 +44,34 @@ CONFIGURATIONS_DIFFER = (
 )
 
 
-def table_origins(fresh: Path) -> dict[str, str]:
-    """Per table ('tables/x.csv'): 'rebuilt' or 'carried over', as the fresh run's provenance
-    lists them; empty when it does not (a record made before the list existed)."""
-    configuration = read_provenance(fresh).get("configuration", {})
+def table_origins(fresh: Path, record_name: str = PROVENANCE) -> dict[str, str]:
+    """Per table ('tables/x.csv'): 'made' (by the fresh run's configuration, up to date when its
+    record was written) or 'carried over', as the fresh run's provenance lists them; empty when it
+    does not (a record made before the lists existed)."""
+    configuration = read_provenance(fresh, record_name).get("configuration", {})
     origins = {}
-    for key, origin in (("tables_rebuilt", "rebuilt"), ("tables_carried_over", "carried over")):
+    for key, origin in (("tables_made", "made"), ("tables_carried_over", "carried over")):
         for path in configuration.get(key, []):
             origins[f"tables/{Path(path).name}"] = origin
     return origins
 
 
 def origins_note(origins: dict[str, str], compared: list[str]) -> str:
-    """Which compared tables the fresh run rebuilt, and which it only carried over from the
-    checkout: a carried-over table matches its reference because nobody changed it, not because
+    """Which compared tables the fresh run's configuration made, and which it only carried over
+    from the checkout: a carried-over table matches its reference because nobody changed it, not because
     the run reproduced it."""
     tables = [name for name in compared if name.startswith("tables/")]
     if not origins:
         return (
-            "NOTE: the fresh run's provenance.json does not list the tables it rebuilt; a table this "
+            "NOTE: the fresh run's provenance record does not list the tables it made; a table its "
             "configuration does not make matches only because it was carried over."
         )
-    rebuilt = [name for name in tables if origins.get(name) == "rebuilt"]
-    carried = [name for name in tables if origins.get(name) != "rebuilt"]
-    lines = [f"Rebuilt by the fresh run and compared: {len(rebuilt)} of {len(tables)} tables."]
+    made = [name for name in tables if origins.get(name) == "made"]
+    carried = [name for name in tables if origins.get(name) != "made"]
+    lines = [f"Made by the fresh run's configuration and compared: {len(made)} of {len(tables)} tables."]
     if carried:
         lines.append(
-            f"Carried over, not rebuilt by the fresh run (they match because nobody changed them; rerun "
+            f"Carried over, not made by the fresh run's configuration (they match because nobody changed them; rerun "
             f"their configuration to reproduce them): {', '.join(carried)}"
         )
     return "\n".join(lines)
