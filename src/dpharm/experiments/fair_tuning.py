@@ -29,9 +29,9 @@ def tuning_runs(table: pd.DataFrame) -> pd.DataFrame:
     strongest = table.loc[table["epsilon"] < float("inf"), "epsilon"].min()
     accuracy = table[(table["metric"] == "test_accuracy") & table["attack_radius"].isna()]
     accuracy = accuracy[accuracy["epsilon"] == strongest]
-    runs = []
     if accuracy.duplicated(RUN + ["group"]).any():
         raise ValueError("the tuning table varies a setting besides the method and the learning rate")
+    runs = []
     for _, design in accuracy.groupby("sweep"):
         worst = design[design["group"].isin(compared_groups(design))].groupby(RUN)["value"].min()
         overall = design[design["group"] == ALL].set_index(RUN)["value"]
