@@ -1,5 +1,5 @@
 """Committed tables carried over: one that is gone stops a from_tables run instead of dropping its
-claims, and a configuration changed since it made its tables is named."""
+claims, and a record whose configuration differs from its files now is named."""
 
 import json
 import shutil
@@ -81,7 +81,9 @@ def test_a_configuration_changed_since_it_made_its_tables_is_named(tmp_path):
     overlay = repository / "config" / "fair_dpsgd.yaml"
     overlay.write_text(overlay.read_text().replace("seeds: [110,", "seeds: [120,"))
     (note,) = changed_configurations(results, repository, results / "provenance.json")
-    assert note.startswith(f"{(results / 'provenance.fair_dpsgd.json').resolve()}: its configuration has changed")
+    assert note.startswith(
+        f"{(results / 'provenance.fair_dpsgd.json').resolve()}: the run that made its tables had another configuration"
+    )
     assert "`snakemake --cores 2 --configfile config/fair_dpsgd.yaml`" in note
 
 

@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from dpharm.io import remove_unfinished_files, write_json
+from dpharm.io import CorruptFileError, read_json, read_npz, remove_unfinished_files, write_json
 
 
 def test_outputs_get_the_mode_of_a_plainly_created_file(tmp_path):
@@ -27,6 +27,30 @@ def test_unfinished_files_are_removed_and_nothing_else(tmp_path):
         path.write_text("x")
     assert sorted(remove_unfinished_files(tmp_path / "results")) == sorted(leftovers)
     assert all(path.exists() for path in kept) and not any(path.exists() for path in leftovers)
+
+
+def test_an_unusable_intermediate_is_removed_but_an_unreadable_one_is_kept(tmp_path, monkeypatch):
+    """Binary junk where JSON or an .npz belongs is removed (a rerun remakes it); a file that cannot
+    be opened for its permissions may be intact, so it stays, and the access error is raised."""
+    junk = [tmp_path / "metrics.json", tmp_path / "data.npz"]
+    for path in junk:
+        path.write_bytes(b"\xff\xfe\x00not what it should be")
+    for path, read in zip(junk, (read_json, lambda p: read_npz(p, ("x",))), strict=True):
+        with pytest.raises(CorruptFileError, match=str(path.resolve())):
+            read(path)
+        assert not path.exists()
+
+    kept = tmp_path / "record.json"
+    write_json(kept, {"x": 1})
+
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(kept))
+
+    monkeypatch.setattr("pathlib.Path.read_text", refused)
+    with pytest.raises(PermissionError):
+        read_json(kept)
+    monkeypatch.undo()
+    assert read_json(kept) == {"x": 1}
 
 
 CHECKPOINT_SCRIPT = """

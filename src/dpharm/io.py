@@ -36,6 +36,23 @@ def unusable_intermediate(path: str | os.PathLike, problem: str) -> CorruptFileE
     return CorruptFileError(f"{target}: {problem}; {REMADE}")
 
 
+# A file that cannot be opened for its permissions (or is a folder) may be intact: that is the
+# user's to fix, never a reason to delete it, so these pass through `unusable_if`.
+ACCESS_ERRORS = (PermissionError, IsADirectoryError)
+
+
+@contextlib.contextmanager
+def unusable_if(path: str | os.PathLike, problem: str, *errors: type[Exception]) -> Iterator[None]:
+    """Turn any of `errors` raised inside the block into `unusable_intermediate(path, ...)`,
+    except an access error, which is raised as it is and removes nothing."""
+    try:
+        yield
+    except ACCESS_ERRORS:
+        raise
+    except errors as err:
+        raise unusable_intermediate(path, f"{problem} ({err})") from err
+
+
 def file_mode() -> int:
     """The mode a plainly created file gets (0o666 less the umask), for files made by mkstemp,
     which creates them 0600: results must stay readable on a shared cluster file system."""
@@ -105,10 +122,8 @@ def write_json(path: str | os.PathLike, data: dict) -> None:
 def read_json(path: str | os.PathLike) -> dict:
     """Parse a JSON intermediate; an unreadable one is removed (`unusable_intermediate`). 'inf'
     strings stay strings."""
-    try:
+    with unusable_if(path, "cannot read JSON", OSError, ValueError):  # ValueError: not JSON, not UTF-8
         return json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise unusable_intermediate(path, f"cannot read JSON ({err})") from err
 
 
 def write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
@@ -121,11 +136,9 @@ def write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
 def read_npz(path: str | os.PathLike, required: tuple[str, ...]) -> dict[str, np.ndarray]:
     """Load every array of an .npz intermediate; a truncated or incomplete one is removed
     (`unusable_intermediate`)."""
-    try:
+    with unusable_if(path, "not a readable .npz file", OSError, ValueError, EOFError, zipfile.BadZipFile):
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        raise unusable_intermediate(path, f"not a readable .npz file ({err})") from err
     missing = [key for key in required if key not in arrays]
     if missing:
         raise unusable_intermediate(path, f"missing arrays {missing}")

@@ -74,7 +74,9 @@ def changed_configurations(results: str | os.PathLike, repository: str | os.Path
             continue
         if current != recorded:
             notes.append(
-                f"{Path(path).resolve()}: its configuration has changed since the run that made its tables; they "
-                f"are carried over as that run made them (rerun `{command}` to remake them)"
+                f"{Path(path).resolve()}: the run that made its tables had another configuration than its files give "
+                f"now (a file edited since, or a --config override at that run, e.g. threads, which can change "
+                f"numbers in the last bits); they are carried over as that run made them (rerun `{command}` to "
+                f"remake them)"
             )
     return notes

@@ -16,7 +16,7 @@ import io
 import torch
 from torch import nn
 
-from dpharm.io import atomic_path, unusable_intermediate
+from dpharm.io import atomic_path, unusable_if, unusable_intermediate
 from dpharm.training.settings import ModelSettings
 
 PRETRAINED = "pretrained"  # the name of the model in a pre-training checkpoint
@@ -145,12 +145,11 @@ def load_checkpoint(path, model: TwoLayerPatchCNN, name: str, seed: int) -> TwoL
     """Load the weights stored under `name` by the run of `seed`; `weights_only=True` never
     unpickles arbitrary objects. A checkpoint that is unreadable, lacks the model or holds another
     seed's models (copied from another run) is removed (`unusable_intermediate`)."""
-    try:
+    content_errors = (OSError, RuntimeError, EOFError, KeyError, ValueError, TypeError)
+    with unusable_if(path, f"no valid model {name!r} for this model", *content_errors):
         state = torch.load(path, map_location="cpu", weights_only=True)
         saved_seed = state["seed"]
         set_filter_bank(model, state["filter_banks"][name])
-    except (OSError, RuntimeError, EOFError, KeyError, ValueError, TypeError) as err:
-        raise unusable_intermediate(path, f"no valid model {name!r} for this model ({err})") from err
     if saved_seed != seed:
         raise unusable_intermediate(path, f"holds the models of seed {saved_seed}, not of seed {seed} (copied?)")
     return model
