@@ -94,6 +94,22 @@ def test_the_committed_matrix_agrees_with_claims_csv():
     assert len(claim_verdicts(tests)) == len(claims)
 
 
+def test_the_fair_cell_counts_methods_and_shows_a_passing_method_first():
+    """The fair claim is judged per method and design (gain and guardrail), so its cell counts
+    those verdicts; the method shown is a reproduced one when there is one, never a larger gain
+    that fails the guardrail."""
+    from dpharm.experiments.fair_dpsgd import method_verdicts
+
+    tests = committed_tests()
+    texts = {t.get_text() for t in verdict_matrix(tests).axes[0].texts}
+    for dataset, methods in method_verdicts(tests).groupby("dataset"):
+        passed = methods[methods["verdict"] == REPRODUCED]
+        counted = f"methods x designs reproduced: {len(passed)} of {len(methods)}, {methods['n_seeds'].max()} seeds"
+        assert counted in texts, dataset
+        shown = (passed if len(passed) else methods).sort_values("gain").iloc[-1]
+        assert f"best: {shown['method']}, {shown['design'].split(' (')[0]}" in texts, dataset
+
+
 def test_the_forest_plot_has_one_row_per_test_in_its_units_panel():
     tests = committed_tests()
     figure = forest(tests)

@@ -75,7 +75,8 @@ def summary_table(tests: pd.DataFrame) -> str:
         f'<tr><td class="id">{_text(c.claim)}</td><td class="id">{_text(DATASET_TITLES.get(c.dataset, c.dataset))}</td>'
         f"{_verdict_cell(c.verdict)}<td>{_name(c.primary_test)}</td>"
         f'<td class="number">{_text(effect_text(c.effect, c.ci_low, c.ci_high) or "-")}</td>'
-        f'<td class="number">{int(c.reproduced)} of {int(c.judged)}</td><td class="number">{int(c.seeds)}</td>'
+        f'<td class="number">{int(c.reproduced)} of {int(c.judged)} {_text(c.counted)}</td>'
+        f'<td class="number">{int(c.seeds)}</td>'
         f'<td class="wide">{_text(c.statement)}</td></tr>'
         for c in claim_verdicts(tests).itertuples()
     ]
