@@ -89,5 +89,9 @@ def test_a_configuration_changed_since_it_made_its_tables_is_named(tmp_path):
 
 def test_the_shipped_records_match_their_configurations():
     """Every committed provenance record's configuration is unchanged since its run: a config edit
-    that would make its tables differ is not committed without rerunning them."""
-    assert changed_configurations(REPO / "results", REPO, REPO / "results" / "no-such-record.json") == []
+    that would make its tables differ is not committed without rerunning them. The same holds for
+    the records of runs made in their own folders (hold-out settings, confirmations)."""
+    folders = [REPO / "results", *(REPO / "results").glob("holdout/*"), *(REPO / "results").glob("confirmation/*")]
+    assert len(folders) >= 3
+    for folder in folders:
+        assert changed_configurations(folder, REPO, folder / "no-such-record.json") == [], folder
