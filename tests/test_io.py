@@ -51,6 +51,21 @@ def test_an_unusable_intermediate_is_removed_but_an_unreadable_one_is_kept(tmp_p
         read_json(kept)
     monkeypatch.undo()
     assert read_json(kept) == {"x": 1}
+    with pytest.raises(IsADirectoryError):  # a folder where a file belongs is never removed
+        read_json(tmp_path)
+    assert tmp_path.is_dir()
+
+
+def test_a_junk_checkpoint_is_removed(tmp_path):
+    from dpharm.training.model import build_model, load_checkpoint
+    from dpharm.training.settings import ModelSettings
+
+    path = tmp_path / "model.pt"
+    path.write_bytes(b"\x80\x04junk, not a checkpoint")  # a pickle header: torch raises UnpicklingError
+    model = build_model(ModelSettings(width=4, init_std=0.1, frozen_fraction=0.0), 16, 2, seed=0)
+    with pytest.raises(CorruptFileError, match="removed it"):
+        load_checkpoint(path, model, "eps=1", seed=0)
+    assert not path.exists()
 
 
 CHECKPOINT_SCRIPT = """

@@ -120,8 +120,8 @@ def write_json(path: str | os.PathLike, data: dict) -> None:
 
 
 def read_json(path: str | os.PathLike) -> dict:
-    """Parse a JSON intermediate; an unreadable one is removed (`unusable_intermediate`). 'inf'
-    strings stay strings."""
+    """Parse a JSON intermediate; one that is not JSON is removed (`unusable_intermediate`), one
+    that cannot be opened for its permissions is kept (`unusable_if`). 'inf' strings stay strings."""
     with unusable_if(path, "cannot read JSON", OSError, ValueError):  # ValueError: not JSON, not UTF-8
         return json.loads(Path(path).read_text())
 

@@ -123,7 +123,8 @@ def _per_method(claims: pd.DataFrame, methods: pd.DataFrame) -> pd.DataFrame:
     guardrail is levelling down, not the best)."""
     claims = claims.copy()
     for dataset, rows in methods.groupby("dataset") if len(methods) else ():
-        best = rows.assign(passed=rows["verdict"] == REPRODUCED).sort_values(["passed", "gain"]).iloc[-1]
+        ranked = rows.assign(passed=rows["verdict"] == REPRODUCED).sort_values(["passed", "gain"], na_position="first")
+        best = ranked.iloc[-1]  # a method without an estimate is never the best
         where = (claims["claim"] == FAIR_CLAIM) & (claims["dataset"] == dataset)
         claims.loc[where, ["primary_test", "effect", "ci_low", "ci_high"]] = [
             f"best: {best['method']}, {best['design'].split(' (')[0]}",

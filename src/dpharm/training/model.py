@@ -12,6 +12,7 @@ optimiser only see trainable parameters, so frozen filters get no update and no 
 from __future__ import annotations
 
 import io
+import pickle
 
 import torch
 from torch import nn
@@ -143,9 +144,10 @@ def save_checkpoint(path, models: dict[str, TwoLayerPatchCNN], seed: int) -> Non
 
 def load_checkpoint(path, model: TwoLayerPatchCNN, name: str, seed: int) -> TwoLayerPatchCNN:
     """Load the weights stored under `name` by the run of `seed`; `weights_only=True` never
-    unpickles arbitrary objects. A checkpoint that is unreadable, lacks the model or holds another
-    seed's models (copied from another run) is removed (`unusable_intermediate`)."""
-    content_errors = (OSError, RuntimeError, EOFError, KeyError, ValueError, TypeError)
+    unpickles arbitrary objects. A checkpoint that is not a checkpoint, lacks the model or holds
+    another seed's models (copied from another run) is removed (`unusable_intermediate`); one that
+    cannot be opened for its permissions is kept (`unusable_if`)."""
+    content_errors = (OSError, RuntimeError, EOFError, KeyError, ValueError, TypeError, pickle.UnpicklingError)
     with unusable_if(path, f"no valid model {name!r} for this model", *content_errors):
         state = torch.load(path, map_location="cpu", weights_only=True)
         saved_seed = state["seed"]
