@@ -130,8 +130,11 @@ def _per_method(claims: pd.DataFrame, methods: pd.DataFrame) -> pd.DataFrame:
             f"best: {best['method']}, {best['design'].split(' (')[0]}",
             best["gain"], best["gain_low"], best["gain_high"],
         ]  # fmt: skip
-        claims.loc[where, ["reproduced", "judged", "counted"]] = [(rows["verdict"] == REPRODUCED).sum(), len(rows),
-                                                                  "methods x designs"]  # fmt: skip
+        claims.loc[where, ["reproduced", "judged", "counted"]] = [
+            ranked["passed"].sum(),
+            len(ranked),
+            "methods x designs",
+        ]
     return claims
 
 
