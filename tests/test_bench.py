@@ -6,8 +6,14 @@ from dpharm.tools.benchmark import METHODS, main
 from dpharm.tools.benchmark_grid import GRID_LAYOUTS
 
 
-def test_benchmark_writes_its_tables_and_figure(tmp_path):
-    """Every method on the models asked for (one model here, to keep the test short), and the grid."""
+def test_benchmark_writes_its_tables_and_figure(tmp_path, monkeypatch):
+    """Every method on the models asked for (one model here, to keep the test short), and the grid
+    (three of its layouts: one job, another method's, and one job per noise level)."""
+    from dpharm.tools import benchmark_grid
+
+    layouts = [GRID_LAYOUTS[0], GRID_LAYOUTS[3], GRID_LAYOUTS[6]]
+    assert [layout[2] for layout in layouts] == ["one job", "one job", "one job per noise level"]
+    monkeypatch.setattr(benchmark_grid, "GRID_LAYOUTS", layouts)
     main(["--output", str(tmp_path), "--rounds", "1", "--repetitions", "1", "--steps", "2", "--models", "paper",
           "--grid-seeds", "1", "--grid-repetitions", "1", "--grid-steps", "2"])  # fmt: skip
     throughput = pd.read_csv(tmp_path / "dpsgd_throughput.csv")
@@ -28,12 +34,20 @@ def test_benchmark_writes_its_tables_and_figure(tmp_path):
     assert (throughput[throughput.method == "nonprivate"].ratio_to_nonprivate == 1.0).all()
     assert (tmp_path / "dpsgd_throughput.png").stat().st_size > 10_000
     grid = pd.read_csv(tmp_path / "dpsgd_grid.csv")
-    assert len(grid) == len(GRID_LAYOUTS) and (grid.wall_s > 0).all() and (grid.steps == 2).all()
+    assert list(grid.processes) == [1, 1, 3] and (grid.wall_s > 0).all() and (grid.steps == 2).all()
+    assert grid.ratio_to_separate_jobs.iloc[2] == 1.0  # the noise levels' own most-jobs row
 
 
-def test_fair_benchmark_times_every_method_on_the_paper_model(tmp_path):
-    from dpharm.tools.benchmark import fair_methods
+def test_fair_benchmark_times_every_method_on_the_paper_model(tmp_path, monkeypatch):
+    """Measured in this process (the child processes are exercised above), to keep the test short."""
+    from dpharm.tools import benchmark
+    from dpharm.tools.benchmark import fair_methods, measure_one
 
+    def in_this_process(arguments):
+        _, method, model, repetitions, steps, *_ = arguments
+        return measure_one(method, model, int(repetitions), int(steps))
+
+    monkeypatch.setattr(benchmark, "_child", in_this_process)
     main(["--output", str(tmp_path), "--rounds", "1", "--repetitions", "1", "--steps", "1", "--fair"])
     table = pd.read_csv(tmp_path / "fair_dpsgd_throughput.csv")
     assert set(table.method) == {"nonprivate", "ours", *fair_methods()} and set(table.model) == {"paper"}

@@ -31,7 +31,8 @@ def test_unfinished_files_are_removed_and_nothing_else(tmp_path):
 
 def test_an_unusable_intermediate_is_removed_but_an_unreadable_one_is_kept(tmp_path, monkeypatch):
     """Binary junk where JSON or an .npz belongs is removed (a rerun remakes it); a file that cannot
-    be opened for its permissions may be intact, so it stays, and the access error is raised."""
+    be opened for its permissions or fails in the system (EIO) may be intact, so it stays, and its
+    error is raised."""
     junk = [tmp_path / "metrics.json", tmp_path / "data.npz"]
     for path in junk:
         path.write_bytes(b"\xff\xfe\x00not what it should be")
@@ -46,10 +47,14 @@ def test_an_unusable_intermediate_is_removed_but_an_unreadable_one_is_kept(tmp_p
     def refused(*args, **kwargs):
         raise PermissionError(13, "Permission denied", str(kept))
 
-    monkeypatch.setattr("pathlib.Path.read_text", refused)
-    with pytest.raises(PermissionError):
-        read_json(kept)
-    monkeypatch.undo()
+    def failing_disk(*args, **kwargs):
+        raise OSError(5, "Input/output error", str(kept))
+
+    for failure in (refused, failing_disk):
+        monkeypatch.setattr("pathlib.Path.read_text", failure)
+        with pytest.raises(OSError, match="error|denied"):
+            read_json(kept)
+        monkeypatch.undo()
     assert read_json(kept) == {"x": 1}
     with pytest.raises(IsADirectoryError):  # a folder where a file belongs is never removed
         read_json(tmp_path)

@@ -7,6 +7,7 @@ place, so an interrupted job never leaves a file that looks finished.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
@@ -36,20 +37,22 @@ def unusable_intermediate(path: str | os.PathLike, problem: str) -> CorruptFileE
     return CorruptFileError(f"{target}: {problem}; {REMADE}")
 
 
-# A file that cannot be opened for its permissions (or is a folder) may be intact: that is the
-# user's to fix, never a reason to delete it, so these pass through `unusable_if`.
-ACCESS_ERRORS = (PermissionError, IsADirectoryError)
+def _about_access(err: Exception) -> bool:
+    """A file that cannot be opened for its permissions, is a folder, or fails in the system
+    (an OSError with an errno, e.g. EIO) may be intact: that is the user's to fix, never a reason
+    to delete it. A missing file (ENOENT) or a library's OSError without errno is about content."""
+    return isinstance(err, OSError) and err.errno not in (None, errno.ENOENT)
 
 
 @contextlib.contextmanager
 def unusable_if(path: str | os.PathLike, problem: str, *errors: type[Exception]) -> Iterator[None]:
     """Turn any of `errors` raised inside the block into `unusable_intermediate(path, ...)`,
-    except an access error, which is raised as it is and removes nothing."""
+    except an access or system error, which is raised as it is and removes nothing."""
     try:
         yield
-    except ACCESS_ERRORS:
-        raise
     except errors as err:
+        if _about_access(err):
+            raise
         raise unusable_intermediate(path, f"{problem} ({err})") from err
 
 
