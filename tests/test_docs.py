@@ -64,3 +64,26 @@ def test_the_readme_method_table_is_the_committed_per_method_verdicts(repo):
             shown[(dataset, design, method)] = cell.strip("*")
     committed = method_verdicts(pd.read_csv(repo / "results/tables/claim_tests.csv"))
     assert shown == {(r.dataset, r.design, r.method): r.verdict for r in committed.itertuples()}
+
+
+NUMBER = r"[-+]?\d+(?:\.\d+)?"
+
+
+def _close(shown: str, values: pd.Series) -> pd.Series:
+    """Whether each value rounds to `shown` at the number of decimals written."""
+    decimals = len(shown.partition(".")[2])
+    return (values - float(shown)).abs() <= 0.5 * 10**-decimals + 1e-9
+
+
+def test_every_effect_and_interval_the_readme_states_is_a_committed_test(repo):
+    """The conclusion is prose, but each 'effect [low, high]' it quotes is one committed test's
+    (any run's claim_tests.csv), as written or with the sign turned for 'less'."""
+    tests = pd.concat(
+        pd.read_csv(path) for path in repo.glob("results/**/claim_tests.csv") if "runs" not in path.parts
+    )
+    quoted = re.findall(rf"({NUMBER}) \[({NUMBER}), ({NUMBER})\]", (repo / "README.md").read_text())
+    assert quoted, "the README quotes no interval: this test checks nothing"
+    for effect, low, high in quoted:
+        as_written = _close(effect, tests.effect) & _close(low, tests.ci_low) & _close(high, tests.ci_high)
+        turned = _close(effect, -tests.effect) & _close(low, -tests.ci_high) & _close(high, -tests.ci_low)
+        assert (as_written | turned).any(), f"README: {effect} [{low}, {high}] is no committed test's"
