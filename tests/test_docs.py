@@ -78,9 +78,7 @@ def _close(shown: str, values: pd.Series) -> pd.Series:
 def test_every_effect_and_interval_the_readme_states_is_a_committed_test(repo):
     """The conclusion is prose, but each 'effect [low, high]' it quotes is one committed test's
     (any run's claim_tests.csv), as written or with the sign turned for 'less'."""
-    tests = pd.concat(
-        pd.read_csv(path) for path in repo.glob("results/**/claim_tests.csv") if "runs" not in path.parts
-    )
+    tests = pd.concat(pd.read_csv(path) for path in repo.glob("results/**/claim_tests.csv") if "runs" not in path.parts)
     quoted = re.findall(rf"({NUMBER}) \[({NUMBER}), ({NUMBER})\]", (repo / "README.md").read_text())
     assert quoted, "the README quotes no interval: this test checks nothing"
     for effect, low, high in quoted:
