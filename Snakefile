@@ -9,7 +9,11 @@ import sys
 from snakemake.utils import min_version
 
 from dpharm.setup import budget, paths
-from dpharm.setup.committed import changed_configurations, check_tables_present
+from dpharm.setup.committed import (
+    changed_configurations,
+    check_tables_present,
+    confirmation_tests,
+)
 from dpharm.setup.config import check_config_files, config_hash
 from dpharm.setup.validation import validate_config
 from dpharm.io import remove_unfinished_files

@@ -7,7 +7,13 @@ import subprocess
 
 import pytest
 
-from dpharm.setup.committed import changed_configurations, check_tables_present, missing_tables, tracked_tables
+from dpharm.setup.committed import (
+    changed_configurations,
+    check_tables_present,
+    confirmation_tests,
+    missing_tables,
+    tracked_tables,
+)
 from dpharm.setup.config import ConfigError, config_hash, load_yaml, merge
 from helpers import REPO, copy_workflow, snakemake
 
@@ -33,6 +39,19 @@ def checkout(tmp_path):
 def test_the_tracked_tables_are_the_registered_ones_git_holds(checkout):
     assert sorted(tracked_tables(checkout)) == sorted(TABLES)  # claim_tests.csv is an output, not an input
     assert tracked_tables(checkout / "results") == []  # paths are relative to the working folder
+
+
+def test_a_tracked_confirmation_stays_an_input_when_deleted_and_an_untracked_one_counts(checkout):
+    """A deleted committed confirmation must stop the verdicts job as a missing input, not
+    silently drop its matrix columns; one made but not yet committed is drawn too."""
+    tracked, made = "results/confirmation/a/claim_tests.csv", "results/confirmation/b/claim_tests.csv"
+    for name in (tracked, made):
+        (checkout / name).parent.mkdir(parents=True)
+        (checkout / name).write_text("a\n1\n")
+    git(checkout, "add", tracked)
+    (checkout / tracked).unlink()
+    assert confirmation_tests(checkout) == [tracked, made]
+    assert confirmation_tests(checkout / "results") == []  # relative to the working folder
 
 
 def test_a_deleted_committed_table_is_refused_naming_it_and_the_fix(checkout):

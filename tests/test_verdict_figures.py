@@ -83,6 +83,17 @@ def test_every_matrix_cell_is_coloured_by_its_claims_verdict():
     assert "tests reproduced: 1 of 1" in {t.get_text() for t in single.axes[0].texts}
 
 
+def test_a_confirmation_gets_its_own_column_beside_its_pilot():
+    confirmation = pd.DataFrame([a_test("C2", "digits", "minority", NOT_REPRODUCED, -1.0, -2.0, -0.5)])
+    figure = verdict_matrix(toy_tests(), [confirmation])
+    assert [t.get_text() for t in figure.axes[0].get_xticklabels()] == ["synthetic", "digits\npilot",
+                                                                          "digits\nconfirmation"]  # fmt: skip
+    colours = cell_colours(figure)
+    assert colours["C2"] == [VERDICT_COLOURS[REPRODUCED], VERDICT_COLOURS[NOT_TESTABLE],
+                             VERDICT_COLOURS[NOT_REPRODUCED]]  # fmt: skip
+    assert colours["C1"][2] == "#ffffff"  # no test of C1 in the confirmation
+
+
 def test_the_committed_matrix_agrees_with_claims_csv():
     tests = committed_tests()
     figure = verdict_matrix(tests)

@@ -53,7 +53,8 @@ def test_a_fresh_clone_redraws_figures_and_verdicts_from_the_committed_tables_al
     file): the plan holds figure and claims jobs only, and what they draw is byte-identical
     to the committed files."""
     workdir = copy_workflow(tmp_path)
-    shutil.copytree(REPO / "results" / "tables", workdir / "results" / "tables")
+    for committed in ("tables", "confirmation"):
+        shutil.copytree(REPO / "results" / committed, workdir / "results" / committed)
     targets = ["results/claims.csv", "results/tables/claim_tests.csv", "results/figures/class_imbalance.png",
                "results/figures/verdict_matrix.png", "results/claims.html"]  # fmt: skip
     plan = snakemake(workdir, "-n", "--config", "from_tables=True")

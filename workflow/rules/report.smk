@@ -30,6 +30,7 @@ rule claims:
 rule verdicts:
     input:
         tests=paths.CLAIM_TESTS,
+        confirmations=confirmation_tests("."),
     output:
         matrix_pdf=paths.VERDICT_MATRIX_PDF,
         matrix_png=report(

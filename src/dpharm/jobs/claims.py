@@ -36,10 +36,16 @@ def judge_claims(
 
 
 def verdicts(
-    tests_csv: str, matrix: tuple[str, str], forest: tuple[str, str], claims_html: str, confidence: float
+    tests_csv: str,
+    confirmations: list[str],
+    matrix: tuple[str, str],
+    forest: tuple[str, str],
+    claims_html: str,
+    confidence: float,
 ) -> None:
-    """The conclusion at a glance, drawn from results/tables/claim_tests.csv alone: the verdict
-    matrix and the forest plot (each as (pdf, png)), and the claims page with the matrix on top."""
+    """The conclusion at a glance, drawn from results/tables/claim_tests.csv and the
+    confirmations' claim tests (their own matrix columns): the verdict matrix and the forest plot
+    (each as (pdf, png)), and the claims page with the matrix on top."""
     tests = pd.read_csv(tests_csv)
-    draw_verdict_figures(tests, *matrix, *forest)
+    draw_verdict_figures(tests, [pd.read_csv(path) for path in confirmations], *matrix, *forest)
     write_text(claims_html, render_html(tests, confidence, Path(matrix[1]).read_bytes()))

@@ -1,5 +1,7 @@
 """The conclusion at a glance: the verdict matrix and the forest plot of every claim test, both
-drawn only from results/tables/claim_tests.csv.
+drawn only from results/tables/claim_tests.csv, and the matrix also from the confirmations'
+claim tests (results/confirmation/*/claim_tests.csv): each confirmed dataset gets a second
+column beside its shipped one, "confirmation" under the first's "pilot".
 
 - Verdict matrix: one cell per claim (rows, in `CLAIM_ORDER`) and dataset (columns), coloured by
   the claim's verdict on that dataset (`dpharm.claims.judging.summarise`, which combines the
@@ -71,10 +73,34 @@ def claim_order(claims) -> list[str]:
     return paper + last + [c for c in claims if c not in paper and c not in last]
 
 
+CONFIRMED = " (confirmation)"  # the dataset of a confirmation's tests, in the matrix
+
+
 def dataset_order(datasets) -> list[str]:
-    """The datasets in `DATASET_ORDER`, any other after them."""
+    """The datasets in `DATASET_ORDER`, any other after them; a confirmation right after its own."""
     datasets = list(dict.fromkeys(datasets))
-    return [d for d in DATASET_ORDER if d in datasets] + sorted(d for d in datasets if d not in DATASET_ORDER)
+
+    def place(dataset: str) -> tuple:
+        base = dataset.removesuffix(CONFIRMED)
+        rank = DATASET_ORDER.index(base) if base in DATASET_ORDER else len(DATASET_ORDER)
+        return rank, base, dataset != base
+
+    return sorted(datasets, key=place)
+
+
+def column_title(dataset: str, columns: list[str]) -> str:
+    """'Fashion-MNIST'; with a confirmation among `columns`, 'pilot' and 'confirmation' under it."""
+    base = dataset.removesuffix(CONFIRMED)
+    title = DATASET_TITLES.get(base, base)
+    if dataset != base:
+        return f"{title}\nconfirmation"
+    return f"{title}\npilot" if dataset + CONFIRMED in columns else title
+
+
+def with_confirmations(tests: pd.DataFrame, confirmations: list[pd.DataFrame]) -> pd.DataFrame:
+    """The tests, and each confirmation's as datasets of their own ('<dataset> (confirmation)')."""
+    confirmed = [table.assign(dataset=table["dataset"] + CONFIRMED) for table in confirmations]
+    return pd.concat([tests, *confirmed], ignore_index=True)
 
 
 def in_claim_order(frame: pd.DataFrame) -> pd.DataFrame:
@@ -143,9 +169,9 @@ def _legend(figure, verdicts, **where) -> None:
     figure.legend(handles=handles, frameon=False, fontsize=9, **where)
 
 
-def verdict_matrix(tests: pd.DataFrame) -> plt.Figure:
+def verdict_matrix(tests: pd.DataFrame, confirmations: list[pd.DataFrame] = ()) -> plt.Figure:
     """The verdict of every claim on every dataset, one coloured cell each (module docstring)."""
-    claims = claim_verdicts(tests)
+    claims = claim_verdicts(with_confirmations(tests, list(confirmations)))
     rows, columns = claim_order(claims["claim"]), dataset_order(claims["dataset"])
     cells = claims.set_index(["claim", "dataset"])
     figure, ax = plt.subplots(figsize=(2.9 * len(columns) + 0.9, 0.95 * len(rows) + 1.3), constrained_layout=True)
@@ -167,7 +193,7 @@ def verdict_matrix(tests: pd.DataFrame) -> plt.Figure:
                 ax.text(j + 0.5, i + 0.2 + 0.2 * k, text, ha="center", va="center", fontsize=size, weight=weight)
     ax.set_xlim(0, len(columns))
     ax.set_ylim(len(rows), 0)
-    ax.set_xticks([j + 0.5 for j in range(len(columns))], [DATASET_TITLES.get(d, d) for d in columns], fontsize=11)
+    ax.set_xticks([j + 0.5 for j in range(len(columns))], [column_title(d, columns) for d in columns], fontsize=11)
     ax.set_yticks([i + 0.5 for i in range(len(rows))], rows, fontsize=11)
     ax.xaxis.tick_top()
     ax.tick_params(length=0)
@@ -287,7 +313,10 @@ def save(figure: plt.Figure, pdf_path, png_path) -> None:
     plt.close(figure)
 
 
-def draw_verdict_figures(tests: pd.DataFrame, matrix_pdf, matrix_png, forest_pdf, forest_png) -> None:
-    """Both figures from the claim tests (rows as in results/tables/claim_tests.csv)."""
-    save(verdict_matrix(tests), matrix_pdf, matrix_png)
+def draw_verdict_figures(
+    tests: pd.DataFrame, confirmations: list[pd.DataFrame], matrix_pdf, matrix_png, forest_pdf, forest_png
+) -> None:
+    """Both figures from the claim tests (rows as in results/tables/claim_tests.csv); the matrix
+    with the confirmations' columns."""
+    save(verdict_matrix(tests, confirmations), matrix_pdf, matrix_png)
     save(forest(tests), forest_pdf, forest_png)

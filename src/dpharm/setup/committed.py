@@ -27,6 +27,21 @@ def tracked_tables(workdir: str | os.PathLike) -> list[str]:
     return [name for name in names if name in listed]
 
 
+def confirmation_tests(workdir: str | os.PathLike) -> list[str]:
+    """The confirmations' claim tests in the working folder, relative to it: those present and
+    those git tracks (a tracked one that is missing stops the run as a missing input, instead of
+    its columns silently leaving the verdict matrix)."""
+    pattern = paths.fill(paths.CONFIRMATION_TESTS, name="*")
+    present = sorted(str(path.relative_to(workdir)) for path in Path(workdir).glob(pattern))
+    try:
+        tracked = subprocess.run(
+            ["git", "ls-files", "--", pattern], cwd=workdir, capture_output=True, text=True, timeout=30, check=True
+        ).stdout.split()
+    except (OSError, subprocess.SubprocessError):  # not a checkout (an archive): those present
+        tracked = []
+    return sorted({*present, *tracked})
+
+
 def missing_tables(planned: list[str], workdir: str | os.PathLike) -> list[str]:
     """The tables a `from_tables` run needs but lacks: the plan's (its enabled experiments') and
     every one git tracks, relative to the working folder."""

@@ -34,6 +34,9 @@ VERDICT_MATRIX_PDF = "results/figures/verdict_matrix.pdf"
 VERDICT_MATRIX_PNG = "results/figures/verdict_matrix.png"
 FOREST_PDF = "results/figures/forest.pdf"
 FOREST_PNG = "results/figures/forest.png"
+# a confirmatory run of some datasets on fresh seeds, committed beside the tables it confirms:
+# the verdict matrix gives each its own columns
+CONFIRMATION_TESTS = "results/confirmation/{name}/claim_tests.csv"
 # every verdict file but CLAIM_TESTS (a table): what the claims stage adds to a run's targets
 VERDICTS = [CLAIMS, CLAIMS_MARKDOWN, CLAIMS_HTML, VERDICT_MATRIX_PDF, VERDICT_MATRIX_PNG, FOREST_PDF, FOREST_PNG]
 # Each configuration's provenance record: config.yaml alone (with or without --config) writes
