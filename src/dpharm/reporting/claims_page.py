@@ -128,7 +128,8 @@ def render_html(tests: pd.DataFrame, confidence: float, matrix_png: bytes | None
         "reproduced on a dataset when all its tests are (findings aside), not reproduced when any is not. Rules: "
         "<code>src/dpharm/claims/rules.py</code>; tests: <code>src/dpharm/experiments/</code>; every test: "
         "<code>results/tables/claim_tests.csv</code>; the forest plot of every test: "
-        "<code>results/figures/forest.png</code>.</p>\n"
+        '<code>results/figures/forest.png</code>. A "confirmation" column of the matrix is a run of its own '
+        "(<code>results/confirmation/</code>); the tables below are <code>results/tables/</code> alone.</p>\n"
         f'<p class="legend">{legend}</p>\n{image}'
         f"<h2>Summary: one verdict per claim and dataset</h2>\n{summary_table(tests)}\n"
         f"<h2>Tests</h2>\n{tests_by_claim(tests, confidence)}\n</body></html>\n"
