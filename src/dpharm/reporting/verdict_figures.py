@@ -1,7 +1,7 @@
-"""The conclusion at a glance: the verdict matrix and the forest plot of every claim test, both
-drawn only from results/tables/claim_tests.csv, and the matrix also from the confirmations'
-claim tests (results/confirmation/*/claim_tests.csv): each confirmed dataset gets a second
-column beside its shipped one, "confirmation" under the first's "pilot".
+"""The conclusion at a glance: the verdict matrix and the forest plot of every claim test, drawn
+only from claim tests: results/tables/claim_tests.csv, and for the matrix also the
+confirmations' (results/confirmation/*/claim_tests.csv), each confirmed dataset in a second
+column, "confirmation", beside its shipped one, then titled "pilot".
 
 - Verdict matrix: one cell per claim (rows, in `CLAIM_ORDER`) and dataset (columns), coloured by
   the claim's verdict on that dataset (`dpharm.claims.judging.summarise`, which combines the

@@ -4,7 +4,7 @@ Reads two claim_tests.csv files judged by the same rules (the pilot, results/pil
 confirmatory run, results/tables/) and prints one markdown row per test: both verdicts, both
 effects with their seeds, and whether the verdict flipped. Every flip is reported; none is
 tuned away (docs/preregistration.md). `--dataset` compares one dataset's tests alone, for a
-confirmation that reran only that dataset (otherwise every other test shows as flipped to "-").
+confirmation that reran only that dataset (otherwise every other test shows as "not run").
 """
 
 from __future__ import annotations
