@@ -14,16 +14,22 @@ from dpharm.setup import paths
 from dpharm.setup.config import ConfigError, config_hash, load_yaml, merge
 
 
+def _tracked(workdir: str | os.PathLike, pathspecs: list[str]) -> list[str]:
+    """The files git tracks in the working folder that match `pathspecs`, relative to it; none
+    outside a git checkout (an archive), where the files present are all there is."""
+    try:
+        return subprocess.run(
+            ["git", "ls-files", "--", *pathspecs], cwd=workdir, capture_output=True, text=True, timeout=30, check=True
+        ).stdout.split()
+    except (OSError, subprocess.SubprocessError):
+        return []
+
+
 def tracked_tables(workdir: str | os.PathLike) -> list[str]:
     """The registered tables (experiments, the pooled FNR table, the audit's) that git tracks in
     the working folder, relative to it; none outside a git checkout."""
     names = [paths.fill(paths.TABLE, name=name) for name in REGISTRY]
-    try:
-        listed = subprocess.run(
-            ["git", "ls-files", "--", *names], cwd=workdir, capture_output=True, text=True, timeout=30, check=True
-        ).stdout.split()
-    except (OSError, subprocess.SubprocessError):  # not a checkout (an archive): the plan's tables alone
-        return []
+    listed = _tracked(workdir, names)
     return [name for name in names if name in listed]
 
 
@@ -32,14 +38,8 @@ def confirmation_tests(workdir: str | os.PathLike) -> list[str]:
     those git tracks (a tracked one that is missing stops the run as a missing input, instead of
     its columns silently leaving the verdict matrix)."""
     pattern = paths.fill(paths.CONFIRMATION_TESTS, name="*")
-    present = sorted(str(path.relative_to(workdir)) for path in Path(workdir).glob(pattern))
-    try:
-        tracked = subprocess.run(
-            ["git", "ls-files", "--", pattern], cwd=workdir, capture_output=True, text=True, timeout=30, check=True
-        ).stdout.split()
-    except (OSError, subprocess.SubprocessError):  # not a checkout (an archive): those present
-        tracked = []
-    return sorted({*present, *tracked})
+    present = [str(path.relative_to(workdir)) for path in Path(workdir).glob(pattern)]
+    return sorted({*present, *_tracked(workdir, [pattern])})
 
 
 def missing_tables(planned: list[str], workdir: str | os.PathLike) -> list[str]:
